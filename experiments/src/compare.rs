@@ -1,0 +1,481 @@
+//! `experiments compare`: summarise results files over seeds and set them side by side.
+//!
+//! Rows are grouped by (task, role, teacher, kd, anti_copy); each group shows one line per
+//! file with mean ± sample std over seeds, and, with several files, how far each file's mean
+//! test error is from the first file's (the baseline of the comparison).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use crate::results::{read_rows, ResultRow};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Markdown,
+    Plain,
+}
+
+struct Metric {
+    name: &'static str,
+    get: fn(&ResultRow) -> Option<f64>,
+    decimals: usize,
+}
+
+const fn metric(name: &'static str, get: fn(&ResultRow) -> Option<f64>, decimals: usize) -> Metric {
+    Metric {
+        name,
+        get,
+        decimals,
+    }
+}
+
+const DEV_CER: Metric = metric("dev_cer", |r| r.dev_cer, 2);
+const TEST_CER: Metric = metric("test_cer", |r| r.test_cer, 2);
+const TEST_WER: Metric = metric("test_wer", |r| r.test_wer, 2);
+const WORD_ACC: Metric = metric("word_acc", |r| r.word_acc, 2);
+const WORD_ERR: Metric = metric("word_err", |r| r.word_acc.map(|a| 100.0 - a), 2);
+const ABLATED_CER: Metric = metric("ablated_cer", |r| r.ablated_cer, 2);
+const SPIKE_OFFSET: Metric = metric("spike_offset", |r| r.spike_offset, 2);
+const TRAIN_SECONDS: Metric = metric("train_seconds", |r| Some(r.train_seconds), 1);
+const STEPS_TO_TARGET: Metric = metric("steps_to_target", |r| r.steps_to_target, 0);
+
+/// Task-specific columns and the test error the file difference is taken on
+/// (the same error the task uses for model selection: CER for speech, 100 - word accuracy for words).
+fn task_metrics(task: &str) -> (Vec<&'static Metric>, &'static Metric) {
+    match task {
+        "asr" => (vec![&DEV_CER, &TEST_CER, &TEST_WER], &TEST_CER),
+        "str" => (vec![&WORD_ACC, &TEST_CER], &WORD_ERR),
+        _ => (vec![&DEV_CER, &TEST_CER], &TEST_CER),
+    }
+}
+
+/// Sort key: conventional teachers, then oracles, then students; students start with the
+/// teacher-less baseline, then go by teacher, kd and anti-copy strategy, so the students of one
+/// teacher sit together below the baseline they are measured against.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct GroupKey {
+    role_rank: u8,
+    has_teacher: bool,
+    teacher: String,
+    kd: String,
+    anti_copy: String,
+    role: String,
+}
+
+impl GroupKey {
+    fn of(r: &ResultRow) -> Self {
+        let role_rank = match r.role.as_str() {
+            "teacher" => 0,
+            "oracle" => 1,
+            _ => 2,
+        };
+        Self {
+            role_rank,
+            has_teacher: r.teacher != "none",
+            teacher: r.teacher.clone(),
+            kd: r.kd.clone(),
+            anti_copy: r.anti_copy.clone(),
+            role: r.role.clone(),
+        }
+    }
+}
+
+/// Mean and sample standard deviation (n - 1); the std is `None` for fewer than two values.
+pub fn mean_std(xs: &[f64]) -> Option<(f64, Option<f64>)> {
+    if xs.is_empty() {
+        return None;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let std = (xs.len() > 1)
+        .then(|| (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+    Some((mean, std))
+}
+
+fn values(rows: &[ResultRow], m: &Metric) -> Vec<f64> {
+    rows.iter().filter_map(|r| (m.get)(r)).collect()
+}
+
+fn cell(rows: &[ResultRow], m: &Metric) -> String {
+    let xs = values(rows, m);
+    let Some((mean, std)) = mean_std(&xs) else {
+        return "-".into();
+    };
+    let d = m.decimals;
+    let mut s = match std {
+        Some(sd) => format!("{mean:.d$} ± {sd:.d$}"),
+        None => format!("{mean:.d$}"),
+    };
+    // Say when only some seeds have the value (e.g. the target was reached by 2 of 3).
+    if xs.len() < rows.len() {
+        let _ = write!(s, " ({}/{})", xs.len(), rows.len());
+    }
+    s
+}
+
+/// Rows of one file grouped by task then group; a (preset, seed) appearing twice in a group
+/// (a re-evaluated run) keeps its last row, and the count of such rows is reported.
+type Grouped = BTreeMap<String, BTreeMap<GroupKey, Vec<ResultRow>>>;
+
+fn group(rows: Vec<ResultRow>) -> (Grouped, usize) {
+    let mut out = Grouped::new();
+    let mut replaced = 0;
+    for r in rows {
+        let g = out
+            .entry(r.task.clone())
+            .or_default()
+            .entry(GroupKey::of(&r))
+            .or_default();
+        if let Some(old) = g
+            .iter_mut()
+            .find(|o| o.seed == r.seed && o.preset == r.preset)
+        {
+            *old = r;
+            replaced += 1;
+        } else {
+            g.push(r);
+        }
+    }
+    (out, replaced)
+}
+
+/// Builds the comparison table(s), one per task present in the files.
+pub fn compare(files: &[PathBuf], format: Format) -> Result<String> {
+    if files.is_empty() {
+        bail!("compare needs at least one results file");
+    }
+    let mut per_file = Vec::with_capacity(files.len());
+    let mut notes = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let (g, replaced) = group(read_rows(f)?);
+        if replaced > 0 {
+            notes.push(format!(
+                "[{}] {}: {replaced} repeated (preset, seed) row(s) in a group; the last one of each was used",
+                i + 1,
+                f.display()
+            ));
+        }
+        per_file.push(g);
+    }
+    let mut tasks: Vec<&String> = per_file.iter().flat_map(|g| g.keys()).collect();
+    tasks.sort();
+    tasks.dedup();
+    if tasks.is_empty() {
+        bail!(
+            "no result rows in {}",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let multi = files.len() > 1;
+    let mut out = String::new();
+    for task in tasks {
+        let (table, error) = task_table(task, &per_file);
+        match format {
+            Format::Markdown => {
+                let _ = writeln!(out, "## {task}\n");
+                render_markdown(&table, &mut out);
+            }
+            Format::Plain => {
+                let _ = writeln!(out, "{task}");
+                render_plain(&table, &mut out);
+            }
+        }
+        if error.name == "word_err" && multi {
+            let _ = writeln!(out, "word_err = 100 - word_acc (lower is better)");
+        }
+        out.push('\n');
+    }
+    if multi {
+        for (i, f) in files.iter().enumerate() {
+            let _ = writeln!(out, "[{}] {}", i + 1, f.display());
+        }
+        let _ = writeln!(
+            out,
+            "Δ: file's mean test error minus file [1]'s (negative = better)."
+        );
+    }
+    for n in notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    Ok(out)
+}
+
+/// The table of one task: a line per (group, file), groups in reading order, files in the
+/// order given; the Δ column appears only when there are several files.
+fn task_table(task: &str, per_file: &[Grouped]) -> (Vec<Vec<String>>, &'static Metric) {
+    let multi = per_file.len() > 1;
+    let by_file: Vec<Option<&BTreeMap<GroupKey, Vec<ResultRow>>>> =
+        per_file.iter().map(|g| g.get(task)).collect();
+    let mut keys: Vec<&GroupKey> = by_file.iter().flatten().flat_map(|m| m.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let (mut metrics, error) = task_metrics(task);
+    if keys.iter().any(|k| k.role == "oracle") {
+        metrics.extend([&ABLATED_CER, &SPIKE_OFFSET]);
+    }
+    metrics.extend([&TRAIN_SECONDS, &STEPS_TO_TARGET]);
+
+    let mut header: Vec<String> = ["role", "teacher", "kd", "anti_copy"]
+        .map(String::from)
+        .to_vec();
+    if multi {
+        header.push("file".into());
+    }
+    header.push("n".into());
+    header.extend(metrics.iter().map(|m| m.name.to_string()));
+    if multi {
+        header.push(format!("Δ {} vs [1]", error.name));
+    }
+    let mut table = vec![header];
+    for key in keys {
+        let mean_error = |rows: &[ResultRow]| mean_std(&values(rows, error)).map(|(m, _)| m);
+        let base = by_file[0]
+            .and_then(|m| m.get(key))
+            .and_then(|r| mean_error(r));
+        for (i, rows) in by_file.iter().enumerate() {
+            let Some(rows) = rows.and_then(|m| m.get(key)) else {
+                continue;
+            };
+            let mut line = vec![
+                key.role.clone(),
+                key.teacher.clone(),
+                key.kd.clone(),
+                key.anti_copy.clone(),
+            ];
+            if multi {
+                line.push(format!("[{}]", i + 1));
+            }
+            line.push(rows.len().to_string());
+            line.extend(metrics.iter().map(|m| cell(rows, m)));
+            if multi {
+                line.push(match (i, base, mean_error(rows)) {
+                    (0, _, _) => "ref".into(),
+                    (_, Some(b), Some(m)) => format!("{:+.2}", m - b),
+                    _ => "-".into(),
+                });
+            }
+            table.push(line);
+        }
+    }
+    (table, error)
+}
+
+fn render_markdown(table: &[Vec<String>], out: &mut String) {
+    for (i, line) in table.iter().enumerate() {
+        let _ = writeln!(out, "| {} |", line.join(" | "));
+        if i == 0 {
+            let _ = writeln!(out, "|{}", "---|".repeat(line.len()));
+        }
+    }
+}
+
+fn render_plain(table: &[Vec<String>], out: &mut String) {
+    let cols = table[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            table
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for line in table {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(s, w)| format!("{s:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::append_rows;
+
+    fn r(task: &str, role: &str, teacher: &str, kd: &str, seed: u64, test_cer: f64) -> ResultRow {
+        ResultRow {
+            task: task.into(),
+            preset: "p".into(),
+            seed,
+            role: role.into(),
+            teacher: teacher.into(),
+            kd: kd.into(),
+            anti_copy: "none".into(),
+            train_seconds: 10.0 * seed as f64,
+            dev_cer: Some(test_cer + 1.0),
+            test_cer: Some(test_cer),
+            test_wer: Some(2.0 * test_cer),
+            ..Default::default()
+        }
+    }
+
+    /// An ASR student row.
+    fn st(teacher: &str, kd: &str, seed: u64, test_cer: f64) -> ResultRow {
+        r("asr", "student", teacher, kd, seed, test_cer)
+    }
+
+    fn write(dir: &std::path::Path, name: &str, rows: &[ResultRow]) -> PathBuf {
+        let p = dir.join(name);
+        append_rows(&p, rows).unwrap();
+        p
+    }
+
+    /// The table line whose leading cells are `prefix` (markdown).
+    fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
+        out.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting with {prefix:?} in\n{out}"))
+    }
+
+    #[test]
+    fn mean_and_sample_std_by_hand() {
+        // mean 7/3; squared deviations 16/9 + 1/9 + 25/9 = 42/9; / (n-1) = 7/3; sqrt = 1.527525...
+        let (m, s) = mean_std(&[1.0, 2.0, 4.0]).unwrap();
+        assert!((m - 7.0 / 3.0).abs() < 1e-12);
+        assert!((s.unwrap() - (7.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(mean_std(&[5.0]), Some((5.0, None)));
+        assert_eq!(mean_std(&[]), None);
+    }
+
+    #[test]
+    fn groups_across_seeds_and_orders_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut oracle = r("asr", "oracle", "oracle", "none", 1, 30.0);
+        oracle.ablated_cer = Some(95.0);
+        oracle.anti_copy = "no-label-position".into();
+        let mut rows = vec![
+            st("oracle", "guided-ctc", 1, 44.0),
+            st("oracle", "frame-kd", 1, 44.0),
+            st("conventional", "frame-kd", 1, 44.0),
+            st("none", "ctc", 1, 46.0),
+            st("none", "ctc", 2, 48.0),
+            st("none", "ctc", 3, 50.0),
+            oracle,
+            r("asr", "teacher", "conventional", "none", 1, 40.0),
+            r("asr", "teacher", "conventional", "none", 2, 44.0),
+        ];
+        rows[3].steps_to_target = Some(100.0);
+        rows[4].steps_to_target = Some(300.0);
+        let f = write(dir.path(), "a.csv", &rows);
+        let out = compare(&[f], Format::Markdown).unwrap();
+        // mean 42, std sqrt(((40-42)^2 + (44-42)^2) / 1) = sqrt(8) = 2.83; dev = test + 1; wer = 2 test.
+        // train_seconds 10, 20 -> 15 ± 7.1; steps_to_target missing in both -> "-".
+        assert_eq!(
+            line(&out, "| teacher |"),
+            "| teacher | conventional | none | none | 2 | 43.00 ± 2.83 | 42.00 ± 2.83 | 84.00 ± 5.66 | - | - | 15.0 ± 7.1 | - |"
+        );
+        // One seed: the mean alone. Oracle columns appear because an oracle row exists.
+        assert_eq!(
+            line(&out, "| oracle |"),
+            "| oracle | oracle | none | no-label-position | 1 | 31.00 | 30.00 | 60.00 | 95.00 | - | 10.0 | - |"
+        );
+        // Students: 46, 48, 50 -> 48 ± 2; target reached by 2 of 3 seeds: 200 ± 141.
+        assert!(line(&out, "| student | none | ctc |")
+            .contains("| 3 | 49.00 ± 2.00 | 48.00 ± 2.00 | 96.00 ± 4.00 | - | - | 20.0 ± 10.0 | 200 ± 141 (2/3) |"));
+        let pos = |p: &str| out.find(p).unwrap();
+        assert!(pos("| teacher |") < pos("| oracle |"));
+        assert!(pos("| oracle |") < pos("| student | none | ctc |"));
+        assert!(pos("| student | none | ctc |") < pos("| student | conventional | frame-kd |"));
+        assert!(
+            pos("| student | conventional | frame-kd |") < pos("| student | oracle | frame-kd |")
+        );
+        assert!(pos("| student | oracle | frame-kd |") < pos("| student | oracle | guided-ctc |"));
+        assert!(out.starts_with("## asr\n\n| role | teacher | kd | anti_copy | n | dev_cer |"));
+        assert!(!out.contains("Δ"), "no difference column for one file");
+    }
+
+    #[test]
+    fn difference_of_means_against_first_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(
+            dir.path(),
+            "a.csv",
+            &[st("none", "ctc", 1, 44.0), st("none", "ctc", 2, 46.0)],
+        );
+        let b = write(
+            dir.path(),
+            "b.csv",
+            &[
+                st("none", "ctc", 1, 42.0),
+                st("none", "ctc", 2, 43.0),
+                st("none", "ctc", 3, 44.0),
+                st("oracle", "frame-kd", 1, 41.0),
+            ],
+        );
+        let out = compare(&[a, b], Format::Markdown).unwrap();
+        assert!(out.contains("| Δ test_cer vs [1] |"), "{out}");
+        assert!(line(&out, "| student | none | ctc | none | [1] | 2 |").ends_with("| ref |"));
+        // 43 - 45 = -2.
+        assert!(line(&out, "| student | none | ctc | none | [2] | 3 |").ends_with("| -2.00 |"));
+        // Group absent from the first file: no difference to show.
+        assert!(line(&out, "| student | oracle | frame-kd | none | [2] | 1 |").ends_with("| - |"));
+        assert!(out.contains("[1] ") && out.contains("a.csv") && out.contains("[2] "));
+    }
+
+    #[test]
+    fn word_images_compare_word_error_and_plain_aligns() {
+        let dir = tempfile::tempdir().unwrap();
+        let mk = |seed, acc| {
+            let mut x = r("str", "student", "none", "ctc", seed, 10.0);
+            x.word_acc = Some(acc);
+            x.dev_cer = None;
+            x.test_wer = None;
+            x
+        };
+        let a = write(dir.path(), "a.csv", &[mk(1, 80.0)]);
+        let b = write(dir.path(), "b.csv", &[mk(1, 83.5)]);
+        let out = compare(&[a, b], Format::Plain).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "str");
+        assert!(
+            lines[1].starts_with("role     teacher  kd   anti_copy  file  n  word_acc  test_cer"),
+            "{out}"
+        );
+        // word error 16.5 - 20 = -3.5: higher accuracy is a negative (better) difference.
+        assert!(lines[3].ends_with("-3.50"), "{out}");
+        assert!(out.contains("word_err = 100 - word_acc"));
+    }
+
+    #[test]
+    fn repeated_seed_keeps_last_row_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(
+            dir.path(),
+            "a.csv",
+            &[st("none", "ctc", 1, 50.0), st("none", "ctc", 1, 40.0)],
+        );
+        let out = compare(&[f], Format::Markdown).unwrap();
+        assert!(
+            line(&out, "| student |").contains("| 1 | 41.00 | 40.00 |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("note: [1]") && out.contains("1 repeated (preset, seed)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn malformed_file_error_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = write(dir.path(), "good.csv", &[st("none", "ctc", 1, 50.0)]);
+        let text = std::fs::read_to_string(&good).unwrap();
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, format!("{text}asr,p,notanumber\n")).unwrap();
+        let err = compare(&[good, bad], Format::Plain)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad.csv: line 3:"), "{err}");
+        assert!(compare(&[], Format::Plain).is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! Resumable stages: a finished stage leaves its exported model, its report and a DONE marker;
+//! a rerun loads them instead of training again.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use oracle::trainer::{evaluate, Evaluation};
+use oracle::{TrainReport, TrainRun};
+use serde::{de::DeserializeOwned, Serialize};
+use tasks::params::ParamStore;
+use tasks::task::Splits;
+use tasks::Task;
+
+use super::Ctx;
+use crate::results::write_atomic;
+
+pub const MODEL: &str = "model";
+const DONE: &str = "DONE";
+const REPORT: &str = "report.json";
+
+/// Prefix of every model parameter inside its store (exported without it).
+pub const PREFIX: &str = "model.";
+
+pub struct Stage {
+    pub dir: PathBuf,
+}
+
+impl Stage {
+    pub fn new(ctx: &Ctx, name: &str) -> Result<Self> {
+        let dir = ctx.dir.join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self { dir })
+    }
+
+    pub fn done(&self) -> bool {
+        self.dir.join(DONE).exists()
+    }
+
+    pub fn model_dir(&self) -> PathBuf {
+        self.dir.join(MODEL)
+    }
+
+    pub fn train_run<'a, T: Task>(
+        &self,
+        ctx: &'a Ctx,
+        task: &'a T,
+        splits: &'a Splits<T::Example>,
+        cfg: &'a oracle::TrainConfig,
+        name: &str,
+    ) -> TrainRun<'a, T> {
+        TrainRun {
+            task,
+            train: &splits.train,
+            dev: &splits.dev,
+            cfg,
+            seed: ctx.seed,
+            device: &ctx.device,
+            out: self.dir.join("train"),
+            name: name.to_string(),
+            progress: ctx.progress,
+        }
+    }
+
+    /// Export the model, write the report and mark the stage done (the marker last).
+    pub fn finish<M: Serialize, R: Serialize>(
+        &self,
+        store: &ParamStore,
+        meta: &M,
+        vocab: &tasks::vocab::Vocab,
+        report: &R,
+    ) -> Result<()> {
+        student::export::export(&self.model_dir(), store, PREFIX, meta, vocab)?;
+        write_atomic(&self.dir.join(REPORT), serde_json::to_string_pretty(report)?.as_bytes())?;
+        write_atomic(&self.dir.join(DONE), b"done\n")?;
+        Ok(())
+    }
+
+    /// Reload a finished stage's weights and report.
+    pub fn restore<R: DeserializeOwned>(&self, store: &ParamStore) -> Result<R> {
+        student::export::load_weights(&self.model_dir(), store, PREFIX)?;
+        let path = self.dir.join(REPORT);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+/// A trained model's scores on dev and test.
+pub struct DevTest {
+    pub dev: Evaluation,
+    pub test: Evaluation,
+}
+
+pub fn dev_test<T: Task>(
+    ctx: &Ctx,
+    task: &T,
+    splits: &Splits<T::Example>,
+    batch_size: usize,
+    mut f: impl FnMut(&tasks::Batch) -> candle_core::Result<(candle_core::Tensor, Vec<usize>)>,
+) -> Result<DevTest> {
+    Ok(DevTest {
+        dev: evaluate(task, &splits.dev, batch_size, &ctx.device, &mut f)?,
+        test: evaluate(task, &splits.test, batch_size, &ctx.device, &mut f)?,
+    })
+}
+
+/// Training outcome kept with a stage: the loop's report plus anything stage-specific.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StageReport<X> {
+    pub train: Vec<TrainReport>,
+    pub extra: X,
+}
+
+pub fn ensure_dir(p: &Path) -> Result<()> {
+    std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))
+}

@@ -1,0 +1,148 @@
+//! The two teacher stages: the conventional teacher, then the oracle with its copy diagnostics.
+
+use anyhow::Result;
+use candle_core::{Tensor, D};
+use oracle::diagnostics::{diagnose, CopyDiagnostics};
+use oracle::{OracleTeacher, TrainReport};
+use tasks::model::CtcModel;
+use tasks::params::ParamStore;
+use tasks::task::Splits;
+use tasks::{Batch, Fwd, Rng, Task};
+
+use super::stage::{dev_test, Stage, StageReport, PREFIX};
+use super::{fill_scores, Ctx};
+use crate::results::ResultRow;
+
+pub struct Trained<M> {
+    pub model: M,
+    pub store: ParamStore,
+    pub report: TrainReport,
+    pub row: ResultRow,
+    pub example_posteriors: Vec<Vec<f32>>,
+    pub example_text: String,
+}
+
+impl<M> Trained<M> {
+    /// (training seconds, dev error) points.
+    pub fn curve(&self) -> Vec<(f64, f64)> {
+        self.report.curve.iter().map(|p| (p.seconds, p.dev_error)).collect()
+    }
+}
+
+/// Posteriors (T x V') of the first test example under `f`, for the spike plot.
+pub fn example_posteriors<T: Task>(
+    ctx: &Ctx,
+    task: &T,
+    splits: &Splits<T::Example>,
+    f: impl Fn(&Batch) -> candle_core::Result<(Tensor, Vec<usize>)>,
+) -> Result<(Vec<Vec<f32>>, String)> {
+    let Some(ex) = splits.test.first() else {
+        return Ok((Vec::new(), String::new()));
+    };
+    let batch = task.collate(&[(0, ex)], false, &mut Rng::new(0), &ctx.device)?;
+    let (logits, lens) = f(&batch)?;
+    let p = candle_nn::ops::softmax(&logits, D::Minus1)?.get(0)?.narrow(0, 0, lens[0])?;
+    Ok((p.to_vec2::<f32>()?, batch.texts[0].clone()))
+}
+
+fn bs(ctx: &Ctx) -> usize {
+    ctx.preset.teacher.train.batch_size
+}
+
+pub fn conventional<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Result<Trained<CtcModel>> {
+    let spec = &ctx.preset.teacher;
+    let stage = Stage::new(ctx, "teacher")?;
+    let store = ParamStore::new(Rng::derive(ctx.seed, 1).state()[0]);
+    let model = CtcModel::new(task, &spec.encoder, store.vb(&ctx.device).pp("model"))?;
+    let report: StageReport<()> = if stage.done() {
+        stage.restore(&store)?
+    } else {
+        let run = stage.train_run(ctx, task, splits, &spec.train, "teacher");
+        let r = run.run(&model, store.vars())?;
+        let rep = StageReport { train: vec![r], extra: () };
+        let meta = ctx.meta(task.name(), "ctc", "teacher", &spec.encoder, "-", "ctc");
+        stage.finish(&store, &meta, task.vocab(), &rep)?;
+        rep
+    };
+    let eval = |b: &Batch| {
+        let out = model.forward(&b.src, &b.src_lens, &mut Fwd::eval())?;
+        Ok((out.logits, out.enc.lens))
+    };
+    let scores = dev_test(ctx, task, splits, bs(ctx), eval)?;
+    let report = report.train.into_iter().next().unwrap_or_default();
+    let mut row = ctx.row(task, "teacher", "conventional", "ctc");
+    row.params = store.num_params() as u64;
+    row.train_steps = report.steps as u64;
+    row.train_seconds = report.train_seconds;
+    row.steps_to_target = report.steps_to_target.map(|s| s as f64);
+    fill_scores(&mut row, &scores, task.name() == "str");
+    let (example_posteriors, example_text) = example_posteriors(ctx, task, splits, eval)?;
+    Ok(Trained {
+        model,
+        store,
+        report,
+        row,
+        example_posteriors,
+        example_text,
+    })
+}
+
+pub fn oracle<T: Task>(
+    ctx: &Ctx,
+    task: &T,
+    splits: &Splits<T::Example>,
+    reference: &CtcModel,
+) -> Result<Trained<OracleTeacher>> {
+    let spec = &ctx.preset.oracle;
+    let stage = Stage::new(ctx, "oracle")?;
+    let store = ParamStore::new(Rng::derive(ctx.seed, 2).state()[0]);
+    let model = OracleTeacher::new(task, &spec.model, store.vb(&ctx.device).pp("model"))?;
+    let report: StageReport<Option<CopyDiagnostics>> = if stage.done() {
+        stage.restore(&store)?
+    } else {
+        let run = stage.train_run(ctx, task, splits, &spec.train, "oracle");
+        let r = run.run(&model, store.vars())?;
+        let n = ctx.preset.diagnostics_examples.unwrap_or(splits.dev.len()).min(splits.dev.len());
+        let diag = diagnose(task, &model, &splits.dev[..n], bs(ctx), &ctx.device, |b| {
+            let out = reference.forward(&b.src, &b.src_lens, &mut Fwd::eval())?;
+            Ok((out.logits, out.enc.lens))
+        })?;
+        let rep = StageReport { train: vec![r], extra: Some(diag) };
+        let meta = ctx.meta(task.name(), "oracle", "oracle", &spec.model.encoder, "-", "ctc");
+        stage.finish(&store, &meta, task.vocab(), &rep)?;
+        rep
+    };
+    let eval = |b: &Batch| {
+        let out = model.forward(&b.src, &b.src_lens, &b.targets, &mut Fwd::eval())?;
+        Ok((out.logits, out.enc.lens))
+    };
+    let scores = dev_test(ctx, task, splits, bs(ctx), eval)?;
+    let diag = report.extra.clone();
+    let report = report.train.into_iter().next().unwrap_or_default();
+    let mut row = ctx.row(task, "oracle", "oracle", "ctc");
+    row.params = store.num_params() as u64;
+    row.train_steps = report.steps as u64;
+    row.train_seconds = report.train_seconds;
+    row.steps_to_target = report.steps_to_target.map(|s| s as f64);
+    fill_scores(&mut row, &scores, task.name() == "str");
+    if let Some(d) = &diag {
+        row.ablated_cer = Some(d.error_zeroed);
+        row.spike_offset = d.spike_offset;
+        if d.copy_suspected {
+            eprintln!(
+                "warning: the oracle looks like it copies its labels (dev error {:.1} with the source, \
+                 {:.1} with the source zeroed); its students are still trained, read them with care",
+                d.error_true, d.error_zeroed
+            );
+        }
+    }
+    let (example_posteriors, example_text) = example_posteriors(ctx, task, splits, eval)?;
+    Ok(Trained {
+        model,
+        store,
+        report,
+        row,
+        example_posteriors,
+        example_text,
+    })
+}

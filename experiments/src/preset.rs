@@ -1,0 +1,153 @@
+//! Presets: TOML files in `experiments/presets/`, with `--set key=value` overrides and a
+//! `[quick]` table of overrides for smoke-scale runs.
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use oracle::{OracleConfig, TrainConfig};
+use serde::{Deserialize, Serialize};
+use tasks::EncoderConfig;
+
+/// The presets shipped in the repository, embedded so the binary runs from anywhere.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("asr-oracle", include_str!("../presets/asr-oracle.toml")),
+    ("str-oracle", include_str!("../presets/str-oracle.toml")),
+    ("toy-oracle", include_str!("../presets/toy-oracle.toml")),
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub encoder: EncoderConfig,
+    pub train: TrainConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OracleSpec {
+    #[serde(flatten)]
+    pub model: OracleConfig,
+    pub train: TrainConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    pub name: String,
+    /// "asr", "str" or "toy".
+    pub task: String,
+    /// Task data settings (the task's generator config); see the preset files.
+    #[serde(default)]
+    pub data: toml::Table,
+    pub teacher: ModelSpec,
+    pub oracle: OracleSpec,
+    pub student: ModelSpec,
+    /// Default KD methods (CLI names); `--kd all` runs every method.
+    pub kd: Vec<String>,
+    /// First seed; `--seeds N` runs seed, seed+1, ...
+    #[serde(default)]
+    pub seed: u64,
+    /// Dev examples used for copy diagnostics (all if absent).
+    #[serde(default)]
+    pub diagnostics_examples: Option<usize>,
+    /// Overrides applied by `--quick` (dotted keys, like `--set`).
+    #[serde(default)]
+    pub quick: toml::Table,
+}
+
+pub const ALL_KD: &[&str] = &[
+    "ctc",
+    "frame-kd",
+    "guided-ctc",
+    "hinton",
+    "attention-map",
+    "layer-wise",
+    "sequence-kd",
+];
+
+/// Load a built-in preset by name or a TOML file, then apply `--quick` and `--set` overrides.
+pub fn load(name_or_path: &str, config: Option<&Path>, quick: bool, sets: &[String]) -> Result<Preset> {
+    let text = match (config, BUILTIN.iter().find(|(n, _)| *n == name_or_path)) {
+        (Some(p), _) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        (None, Some((_, t))) => t.to_string(),
+        (None, None) if Path::new(name_or_path).exists() => std::fs::read_to_string(name_or_path)
+            .with_context(|| format!("reading {name_or_path}"))?,
+        (None, None) => {
+            let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+            bail!("unknown preset {name_or_path:?}: built-in presets are {names:?}, or give a TOML file")
+        }
+    };
+    let mut table: toml::Table = toml::from_str(&text).context("parsing the preset TOML")?;
+    if quick {
+        let q = table.get("quick").and_then(|v| v.as_table()).cloned().unwrap_or_default();
+        for (k, v) in q {
+            set_path(&mut table, &k, v)?;
+        }
+    }
+    for s in sets {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--set {s:?}: expected key=value"))?;
+        set_path(&mut table, k.trim(), parse_value(v.trim()))?;
+    }
+    let preset: Preset = toml::Value::Table(table)
+        .try_into()
+        .context("the preset (after overrides) does not match the schema")?;
+    for kd in &preset.kd {
+        student::losses::parse_kd(kd).map_err(|e| anyhow!("preset kd {kd:?}: {e}"))?;
+    }
+    Ok(preset)
+}
+
+/// A TOML value if `v` parses as one (number, bool, inline table, array), else a string.
+fn parse_value(v: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("x = {v}"))
+        .ok()
+        .and_then(|mut t| t.remove("x"))
+        .unwrap_or_else(|| toml::Value::String(v.to_string()))
+}
+
+fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().ok_or_else(|| anyhow!("empty --set key"))?;
+    let mut cur = table;
+    for p in parts {
+        cur = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()))
+            .as_table_mut()
+            .ok_or_else(|| anyhow!("--set {key}: {p} is not a table"))?;
+    }
+    cur.insert(last.to_string(), value);
+    Ok(())
+}
+
+/// Short stable hash of the resolved preset, for run directory names.
+pub fn config_hash(p: &Preset) -> Result<String> {
+    let mut q = p.clone();
+    q.quick = Default::default();
+    let text = toml::to_string(&q)?;
+    // FNV-1a: stable across Rust versions, unlike DefaultHasher.
+    let h = text
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    Ok(format!("{:08x}", h as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_presets_parse_with_quick_and_sets() {
+        for (name, _) in BUILTIN {
+            let p = load(name, None, false, &[]).unwrap();
+            let q = load(name, None, true, &["student.train.steps=7".into()]).unwrap();
+            assert_eq!(q.student.train.steps, 7);
+            assert_ne!(config_hash(&p).unwrap(), config_hash(&q).unwrap());
+        }
+        let err = load("toy-oracle", None, false, &["student.train.nonsense=1".into()]).unwrap_err();
+        assert!(format!("{err:#}").contains("nonsense"), "{err:#}");
+        assert!(load("nope", None, false, &[]).is_err());
+    }
+}

@@ -1,0 +1,333 @@
+//! The results CSV: one row per evaluated model, appended by every run and read by `compare`.
+//!
+//! The header is part of the project's interface (README, scripts, old runs), so it is fixed
+//! here, checked on every append and every read, and never silently reordered.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// One evaluated model. Field order is the column order of the CSV.
+/// Errors are in percent (0-100); `None` is written as an empty cell ("does not apply").
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct ResultRow {
+    pub task: String,
+    pub preset: String,
+    pub seed: u64,
+    pub role: String,
+    pub teacher: String,
+    pub kd: String,
+    pub anti_copy: String,
+    pub params: u64,
+    pub train_steps: u64,
+    pub train_seconds: f64,
+    pub steps_to_target: Option<f64>,
+    pub dev_cer: Option<f64>,
+    pub dev_wer: Option<f64>,
+    pub test_cer: Option<f64>,
+    pub test_wer: Option<f64>,
+    pub word_acc: Option<f64>,
+    pub ablated_cer: Option<f64>,
+    pub spike_offset: Option<f64>,
+    pub ctc_impl: String,
+    pub revision: String,
+}
+
+/// The values `role` may take.
+pub const ROLES: [&str; 3] = ["teacher", "oracle", "student"];
+
+/// Column name and meaning, in CSV order (rendered into the README).
+pub const COLUMN_DOCS: &[(&str, &str)] = &[
+    ("task", "Recognition task: `asr` (speech) or `str` (scene-text word images)."),
+    ("preset", "Name of the experiment preset (TOML) the run was started from."),
+    ("seed", "Seed of the run; every random stream is derived from it."),
+    ("role", "`teacher` (conventional, source only), `oracle` (source + labels) or `student`."),
+    ("teacher", "Teacher a student was distilled from (`none` for CTC-only); for teachers, their own kind."),
+    ("kd", "Distillation loss of a student (e.g. `ctc`, `frame-kd`, `guided-ctc`); `none` for teachers."),
+    ("anti_copy", "Anti-copy strategy of the oracle involved (its own, or the student's teacher's); `none` otherwise."),
+    ("params", "Number of trainable parameters of the evaluated model."),
+    ("train_steps", "Optimizer steps taken."),
+    ("train_seconds", "Wall-clock training time in seconds (excluding evaluation)."),
+    ("steps_to_target", "Steps until the dev error first reached the preset's target; empty if never reached."),
+    ("dev_cer", "Character error rate on dev, in percent (greedy decoding)."),
+    ("dev_wer", "Word error rate on dev, in percent; empty where words do not apply."),
+    ("test_cer", "Character error rate on test, in percent."),
+    ("test_wer", "Word error rate on test, in percent; empty where words do not apply."),
+    ("word_acc", "Word accuracy on test, in percent (`str` only; empty for speech)."),
+    ("ablated_cer", "Oracle only: test CER with the true labels fed but the source ablated; close to test_cer means it copies."),
+    ("spike_offset", "Oracle only: mean absolute frame offset between its spikes and a reference alignment."),
+    ("ctc_impl", "CTC loss implementation used for training."),
+    ("revision", "Git revision of the code (with `-dirty` if the tree had local changes)."),
+];
+
+/// The header every results file must carry.
+pub fn columns() -> Vec<&'static str> {
+    COLUMN_DOCS.iter().map(|(name, _)| *name).collect()
+}
+
+fn check_header(path: &Path, found: &csv::StringRecord) -> Result<()> {
+    let expected = columns();
+    if found.iter().ne(expected.iter().copied()) {
+        bail!(
+            "{}: line 1: header does not match the results schema\n  expected: {}\n  found:    {}",
+            path.display(),
+            expected.join(","),
+            found.iter().collect::<Vec<_>>().join(",")
+        );
+    }
+    Ok(())
+}
+
+fn check_row(row: &ResultRow) -> std::result::Result<(), String> {
+    if !ROLES.contains(&row.role.as_str()) {
+        return Err(format!(
+            "role '{}' is not one of {}",
+            row.role,
+            ROLES.join(", ")
+        ));
+    }
+    if row.task.is_empty() {
+        return Err("task is empty".into());
+    }
+    Ok(())
+}
+
+/// The problem itself, without the csv crate's byte offsets (we name the line instead).
+fn what(err: &csv::Error) -> String {
+    match err.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("found {len} fields, expected {expected_len}"),
+        _ => err.to_string(),
+    }
+}
+
+fn at_line(path: &Path, line: Option<u64>, msg: impl std::fmt::Display) -> anyhow::Error {
+    match line {
+        Some(l) => anyhow::anyhow!("{}: line {l}: {msg}", path.display()),
+        None => anyhow::anyhow!("{}: {msg}", path.display()),
+    }
+}
+
+/// Reads every row of a results file, checking the header, each cell's type and the role.
+pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
+    let text = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse(path, &text)
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<ResultRow>> {
+    if bytes.is_empty() {
+        bail!(
+            "{}: empty file (expected the results header)",
+            path.display()
+        );
+    }
+    let mut rdr = csv::ReaderBuilder::new().from_reader(bytes);
+    let header = rdr
+        .headers()
+        .map_err(|e| at_line(path, Some(1), what(&e)))?
+        .clone();
+    check_header(path, &header)?;
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| at_line(path, e.position().map(|p| p.line()), what(&e)))?;
+        let line = rec.position().map(|p| p.line());
+        let row: ResultRow = rec
+            .deserialize(Some(&header))
+            .map_err(|e| at_line(path, line, what(&e)))?;
+        check_row(&row).map_err(|e| at_line(path, line, e))?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Appends rows, creating the file (with header) if missing. The existing content is validated
+/// first, then the file is replaced atomically so a crash never leaves half a row behind.
+pub fn append_rows(path: &Path, rows: &[ResultRow]) -> Result<()> {
+    for (i, row) in rows.iter().enumerate() {
+        check_row(row)
+            .map_err(|e| anyhow::anyhow!("row {i} to append to {}: {e}", path.display()))?;
+    }
+    let mut out: Vec<u8> = match fs::read(path) {
+        Ok(existing) if !existing.is_empty() => {
+            parse(path, &existing)?;
+            existing
+        }
+        Ok(_) => Vec::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let need_header = out.is_empty();
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    {
+        let mut wtr = csv::WriterBuilder::new()
+            .has_headers(need_header)
+            .from_writer(&mut out);
+        for row in rows {
+            wtr.serialize(row)
+                .with_context(|| format!("cannot encode a row for {}", path.display()))?;
+        }
+        wtr.flush()?;
+    }
+    write_atomic(path, &out)
+}
+
+/// Writes a file via a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write a temporary file for {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot rename the temporary file onto {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seed: u64, role: &str) -> ResultRow {
+        ResultRow {
+            task: "asr".into(),
+            preset: "asr-small".into(),
+            seed,
+            role: role.into(),
+            teacher: "oracle".into(),
+            kd: "frame-kd".into(),
+            anti_copy: "no-label-position".into(),
+            params: 260_000,
+            train_steps: 1000,
+            train_seconds: 12.5,
+            steps_to_target: None,
+            dev_cer: Some(41.25),
+            dev_wer: Some(80.0),
+            test_cer: Some(0.1 + 0.2),
+            test_wer: Some(79.5),
+            word_acc: None,
+            ablated_cer: None,
+            spike_offset: None,
+            ctc_impl: "candle-op".into(),
+            revision: "abc123-dirty".into(),
+        }
+    }
+
+    #[test]
+    fn serde_order_matches_documented_columns() {
+        let mut wtr = csv::Writer::from_writer(Vec::new());
+        wtr.serialize(row(1, "student")).unwrap();
+        let text = String::from_utf8(wtr.into_inner().unwrap()).unwrap();
+        let header = text.lines().next().unwrap();
+        assert_eq!(header, columns().join(","));
+        assert_eq!(columns().len(), 20);
+    }
+
+    #[test]
+    fn append_creates_then_appends_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.csv");
+        append_rows(&path, &[row(1, "student")]).unwrap();
+        append_rows(&path, &[row(2, "teacher"), row(3, "oracle")]).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            4,
+            "one header and three rows:\n{text}"
+        );
+        assert_eq!(text.matches("task,preset").count(), 1);
+        // Options that do not apply are empty cells, and floats round-trip exactly.
+        assert!(text.lines().nth(1).unwrap().contains(",12.5,,41.25,80.0,"));
+        let back = read_rows(&path).unwrap();
+        assert_eq!(
+            back,
+            vec![row(1, "student"), row(2, "teacher"), row(3, "oracle")]
+        );
+        // No temporary file is left next to it.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn append_adds_missing_final_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        append_rows(&path, &[row(1, "student")]).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, text.trim_end()).unwrap();
+        append_rows(&path, &[row(2, "student")]).unwrap();
+        assert_eq!(read_rows(&path).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn wrong_header_is_refused_and_file_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        fs::write(&path, "task,seed\nasr,1\n").unwrap();
+        let err = append_rows(&path, &[row(1, "student")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("r.csv: line 1: header does not match"),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "task,seed\nasr,1\n");
+    }
+
+    #[test]
+    fn malformed_cells_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.csv");
+        append_rows(&path, &[row(1, "student"), row(2, "student")]).unwrap();
+        let text = fs::read_to_string(&path)
+            .unwrap()
+            .replace(",41.25,", ",forty,");
+        let lines: Vec<&str> = text.lines().collect();
+        // Corrupt only the second data row (line 3); keep line 2 intact.
+        let good = lines[1].replace(",forty,", ",41.25,");
+        fs::write(&path, format!("{}\n{good}\n{}\n", lines[0], lines[2])).unwrap();
+        let err = read_rows(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.csv: line 3:"), "{err}");
+        assert!(err.contains("float"), "{err}");
+
+        fs::write(&path, format!("{}\n{good}\nasr,p,1\n", lines[0])).unwrap();
+        let err = read_rows(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.csv: line 3: found 3 fields, expected 20"),
+            "{err}"
+        );
+
+        fs::write(
+            &path,
+            format!("{}\n{}\n", lines[0], good.replace("student", "pupil")),
+        )
+        .unwrap();
+        let err = read_rows(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.csv: line 2: role 'pupil'"), "{err}");
+    }
+
+    #[test]
+    fn bad_rows_are_not_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let err = append_rows(&path, &[row(1, "coach")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("role 'coach'"), "{err}");
+        assert!(!path.exists());
+        let err = read_rows(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot read") && err.contains("r.csv"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! The `run` verb: resolve the preset, build the data once, run every seed, write results.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use candle_core::Device;
+use tasks::task::Splits;
+use tasks::Task;
+
+use crate::pipeline::{run_seed, Ctx, SeedOutcome};
+use crate::preset::{self, Preset, ALL_KD};
+use crate::results::ResultRow;
+use crate::rundir::{revision, RunDir};
+use crate::{compare, data, plots, results};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Preset name (asr-oracle, str-oracle, toy-oracle) or a TOML file.
+    pub preset: String,
+    /// Use this TOML file as the preset instead of the built-in one.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override a preset value, e.g. `--set student.train.steps=500` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Number of seeds (preset seed, seed+1, ...).
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
+    /// The preset at smoke scale (its [quick] overrides).
+    #[arg(long)]
+    pub quick: bool,
+    /// Output directory for runs and the data cache.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// KD methods: a comma-separated list, or `all`. Default: the preset's list.
+    #[arg(long)]
+    pub kd: Option<String>,
+    /// No progress bars (logs still go to each stage's log.txt).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+pub fn run(a: RunArgs) -> Result<()> {
+    let started = Instant::now();
+    let p = preset::load(&a.preset, a.config.as_deref(), a.quick, &a.sets)?;
+    let kd: Vec<String> = match a.kd.as_deref() {
+        None => p.kd.clone(),
+        Some("all") => ALL_KD.iter().map(|s| s.to_string()).collect(),
+        Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
+    };
+    for k in &kd {
+        student::losses::parse_kd(k).map_err(|e| anyhow::anyhow!("--kd {k}: {e}"))?;
+    }
+    if a.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let dir = RunDir::create(&a.out, &p)?;
+    eprintln!("run directory: {}", dir.root.display());
+    let cache = a.out.join("data-cache");
+    let progress = !a.no_progress;
+    match p.task.as_str() {
+        "asr" => {
+            let (task, splits) = data::asr(&p, &cache, progress)?;
+            seeds(&a, &p, &kd, &dir, &task, &splits, progress, started)
+        }
+        "str" => {
+            let (task, splits) = data::scene_text(&p, &cache, progress)?;
+            seeds(&a, &p, &kd, &dir, &task, &splits, progress, started)
+        }
+        "toy" => {
+            let (task, splits) = data::toy(&p)?;
+            seeds(&a, &p, &kd, &dir, &task, &splits, progress, started)
+        }
+        other => bail!("preset task {other:?}: expected asr, str or toy"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn seeds<T: Task>(
+    a: &RunArgs,
+    p: &Preset,
+    kd: &[String],
+    dir: &RunDir,
+    task: &T,
+    splits: &Splits<T::Example>,
+    progress: bool,
+    started: Instant,
+) -> Result<()> {
+    eprintln!(
+        "data: {} train, {} dev, {} test examples ({:.0} s)",
+        splits.train.len(),
+        splits.dev.len(),
+        splits.test.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let mut rows: Vec<ResultRow> = Vec::new();
+    let mut first: Option<SeedOutcome> = None;
+    for i in 0..a.seeds {
+        let seed = p.seed + i;
+        let ctx = Ctx {
+            preset: p.clone(),
+            seed,
+            dir: dir.seed_dir(seed)?,
+            device: Device::Cpu,
+            progress,
+            kd: kd.to_vec(),
+            revision: revision(),
+        };
+        let outcome = run_seed(&ctx, task, splits)?;
+        results::write_rows(&ctx.dir.join("results.csv"), &outcome.rows)?;
+        rows.extend(outcome.rows.iter().cloned());
+        first.get_or_insert(outcome);
+    }
+    let csv = dir.root.join("results.csv");
+    results::write_rows(&csv, &rows)?;
+    let table = compare::compare(&[csv.clone()], compare::Format::Markdown)?;
+    let md = format!(
+        "# {} results\n\nCommand: `{}`\n\nRevision: {}\n\n{}\n",
+        p.name,
+        std::env::args().collect::<Vec<_>>().join(" "),
+        revision(),
+        table
+    );
+    results::write_atomic(&dir.root.join("results.md"), md.as_bytes())?;
+    if let Some(o) = &first {
+        plots::plot_dev_curves(
+            &dir.root.join("teacher-dev-curves.png"),
+            &format!("{}: dev error vs training time", p.name),
+            &o.curves,
+            o.target,
+        )?;
+        let labels: Vec<String> = (0..task.vocab().size())
+            .map(|i| if i == 0 { "<b>".to_string() } else { task.vocab().decode(&[i as u32]) })
+            .collect();
+        let panels: Vec<(String, Vec<Vec<f32>>)> =
+            o.posteriors.iter().filter(|(_, p)| !p.is_empty()).cloned().collect();
+        plots::plot_posteriors(
+            &dir.root.join("posteriors.png"),
+            &format!("test example \"{}\"", o.example_text),
+            &panels,
+            &labels,
+        )?;
+    }
+    println!("{table}");
+    eprintln!(
+        "wrote {} and results.md, plots in {} ({:.0} s)",
+        csv.display(),
+        dir.root.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

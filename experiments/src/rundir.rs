@@ -1,0 +1,56 @@
+//! The run directory: `<out>/<preset>-<hash>/` holds the resolved config, the command line,
+//! the git revision, results.csv, results.md and plots; `seed-<n>/` holds each seed's stages.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::preset::{config_hash, Preset};
+use crate::results::write_atomic;
+
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn create(out: &Path, preset: &Preset) -> Result<Self> {
+        let root = out.join(format!("{}-{}", preset.name, config_hash(preset)?));
+        std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        write_atomic(&root.join("config.toml"), toml::to_string_pretty(preset)?.as_bytes())?;
+        let cmd: Vec<String> = std::env::args().collect();
+        write_atomic(&root.join("command.txt"), format!("{}\n", cmd.join(" ")).as_bytes())?;
+        write_atomic(&root.join("revision.txt"), format!("{}\n", revision()).as_bytes())?;
+        Ok(Self { root })
+    }
+
+    pub fn seed_dir(&self, seed: u64) -> Result<PathBuf> {
+        let d = self.root.join(format!("seed-{seed}"));
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        Ok(d)
+    }
+}
+
+/// `git describe`-like revision of the source tree the binary runs in, with a dirty flag.
+pub fn revision() -> String {
+    let run = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "--short=10", "HEAD"]) {
+        Some(rev) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{rev}-dirty")
+            } else {
+                rev
+            }
+        }
+        None => "unknown".to_string(),
+    }
+}

@@ -1,0 +1,158 @@
+//! Copy diagnostics for a trained oracle (../shared/design/method.md section 2).
+//!
+//! A copying oracle keeps a low error when its source is destroyed, because its output follows
+//! the labels it is fed. A sound one degrades. Spike timing against a conventional model's
+//! forced alignment shows whether its spikes carry acoustic timing.
+
+use candle_core::{Device, Result, Tensor};
+use serde::{Deserialize, Serialize};
+use tasks::ctc::align::forced_align;
+use tasks::{Batch, Fwd, Rng, Task};
+
+use crate::oracle::OracleTeacher;
+use crate::trainer::evaluate;
+
+/// How the source is damaged while the true labels are still fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ablation {
+    None,
+    /// All source values set to zero.
+    Zero,
+    /// Gaussian noise with the source's own standard deviation added (0 dB SNR).
+    Noise,
+    /// Each source replaced by a neighbour's in length order (a similar length).
+    Swap,
+}
+
+/// Error increase (percentage points) under a zeroed source below which copying is suspected.
+/// The prototype in method.md saw +0.2 for a copier and +55 for a sound oracle.
+pub const COPY_MARGIN: f64 = 20.0;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CopyDiagnostics {
+    pub error_true: f64,
+    pub error_zeroed: f64,
+    pub error_noised: f64,
+    pub error_swapped: f64,
+    /// Mean |frame offset| between the oracle's and a conventional model's forced-alignment
+    /// spikes, over labels of examples both can align.
+    pub spike_offset: Option<f64>,
+    pub copy_suspected: bool,
+}
+
+pub fn ablate(batch: &Batch, how: Ablation, rng: &mut Rng) -> Result<Batch> {
+    let mut b = batch.clone();
+    match how {
+        Ablation::None => {}
+        Ablation::Zero => b.src = batch.src.zeros_like()?,
+        Ablation::Noise => {
+            let std = batch.src.flatten_all()?.to_vec1::<f32>()?;
+            let n = std.len() as f64;
+            let mean = std.iter().map(|&x| x as f64).sum::<f64>() / n;
+            let sd = (std.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+            let noise: Vec<f32> = (0..std.len()).map(|_| (sd * rng.normal()) as f32).collect();
+            b.src = (&batch.src + Tensor::from_vec(noise, batch.src.shape(), batch.src.device())?)?;
+        }
+        Ablation::Swap => {
+            // Batches are length-sorted, so a rotation by one pairs examples of similar length.
+            let n = batch.len();
+            if n > 1 {
+                let order: Vec<u32> = (0..n).map(|i| ((i + 1) % n) as u32).collect();
+                let idx = Tensor::from_vec(order.clone(), n, batch.src.device())?;
+                b.src = batch.src.index_select(&idx, 0)?;
+                b.src_lens = order.iter().map(|&j| batch.src_lens[j as usize]).collect();
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// Error of the oracle, fed its true labels, with the source damaged by `how`.
+pub fn ablated_error<T: Task>(
+    task: &T,
+    oracle: &OracleTeacher,
+    examples: &[T::Example],
+    how: Ablation,
+    batch_size: usize,
+    dev: &Device,
+) -> Result<f64> {
+    let mut rng = Rng::new(0xAB1A7E);
+    let ev = evaluate(task, examples, batch_size, dev, |b| {
+        let b = ablate(b, how, &mut rng)?;
+        let out = oracle.forward(&b.src, &b.src_lens, &b.targets, &mut Fwd::eval())?;
+        Ok((out.logits, out.enc.lens))
+    })?;
+    Ok(ev.error)
+}
+
+/// Sum of absolute offsets between forced-alignment spikes of two models' log-posteriors, and
+/// the number of spikes compared (examples either model cannot align are left out).
+pub fn spike_offsets(
+    a: &[Vec<f32>],
+    b: &[Vec<f32>],
+    frames: &[usize],
+    targets: &[Vec<u32>],
+    v: usize,
+) -> (f64, usize) {
+    let (mut sum, mut n) = (0f64, 0usize);
+    for i in 0..targets.len() {
+        let (Some(x), Some(y)) = (
+            forced_align(&a[i], frames[i], v, &targets[i]),
+            forced_align(&b[i], frames[i], v, &targets[i]),
+        ) else {
+            continue;
+        };
+        for (p, q) in x.spikes.iter().zip(&y.spikes) {
+            sum += (*p as f64 - *q as f64).abs();
+            n += 1;
+        }
+    }
+    (sum, n)
+}
+
+/// All copy diagnostics on `examples`; `reference` gives a conventional model's log-posteriors
+/// (B, T, V') for a batch, for spike timing.
+pub fn diagnose<T: Task>(
+    task: &T,
+    oracle: &OracleTeacher,
+    examples: &[T::Example],
+    batch_size: usize,
+    dev: &Device,
+    mut reference: impl FnMut(&Batch) -> Result<(Tensor, Vec<usize>)>,
+) -> Result<CopyDiagnostics> {
+    let e = |how| ablated_error(task, oracle, examples, how, batch_size, dev);
+    let (error_true, error_zeroed) = (e(Ablation::None)?, e(Ablation::Zero)?);
+    let (error_noised, error_swapped) = (e(Ablation::Noise)?, e(Ablation::Swap)?);
+    let v = task.vocab().size();
+    let (mut sum, mut n) = (0f64, 0usize);
+    let lens: Vec<usize> = examples.iter().map(|x| task.source_len(x)).collect();
+    let mut rng = Rng::new(0);
+    for idx in tasks::batch::sorted_batches(&lens, batch_size) {
+        let items: Vec<(usize, &T::Example)> = idx.iter().map(|&i| (i, &examples[i])).collect();
+        let batch = task.collate(&items, false, &mut rng, dev)?;
+        let o = oracle.forward(&batch.src, &batch.src_lens, &batch.targets, &mut Fwd::eval())?;
+        let (r, r_lens) = reference(&batch)?;
+        let rows = |t: &Tensor| -> Result<Vec<Vec<f32>>> {
+            let lp = candle_nn::ops::log_softmax(t, candle_core::D::Minus1)?;
+            (0..batch.len())
+                .map(|b| lp.get(b)?.flatten_all()?.to_vec1::<f32>())
+                .collect()
+        };
+        if r_lens != o.enc.lens {
+            candle_core::bail!("spike timing: the reference model and the oracle have different frame rates");
+        }
+        let t_max = o.logits.dim(1)?;
+        let frames: Vec<usize> = o.enc.lens.iter().map(|&l| l.min(t_max)).collect();
+        let (s, k) = spike_offsets(&rows(&o.logits)?, &rows(&r)?, &frames, &batch.targets, v);
+        sum += s;
+        n += k;
+    }
+    Ok(CopyDiagnostics {
+        copy_suspected: error_zeroed - error_true < COPY_MARGIN,
+        error_true,
+        error_zeroed,
+        error_noised,
+        error_swapped,
+        spike_offset: (n > 0).then(|| sum / n as f64),
+    })
+}

@@ -1,0 +1,95 @@
+//! Training log: a progress bar (loss, dev error, utterances/s) and a plain-text log file.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use candle_core::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{io_err, TrainReport};
+
+pub struct RunLog {
+    file: File,
+    path: std::path::PathBuf,
+    bar: ProgressBar,
+    name: String,
+    last_error: Option<f64>,
+    /// Exponential moving averages for the bar: loss and utterances/s.
+    ema_loss: Option<f32>,
+    ema_rate: Option<f64>,
+}
+
+impl RunLog {
+    pub fn open(path: &Path, name: &str, steps: usize, progress: bool) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| io_err(path, e))?;
+        let bar = if progress {
+            let b = ProgressBar::new(steps as u64);
+            let style = ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} {msg}")
+                .map_err(|e| candle_core::Error::Msg(e.to_string()))?
+                .progress_chars("=> ");
+            b.set_style(style);
+            b.set_prefix(name.to_string());
+            b
+        } else {
+            ProgressBar::hidden()
+        };
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            bar,
+            name: name.to_string(),
+            last_error: None,
+            ema_loss: None,
+            ema_rate: None,
+        })
+    }
+
+    pub fn line(&mut self, msg: &str) -> Result<()> {
+        writeln!(self.file, "[{}] {msg}", self.name).map_err(|e| io_err(&self.path, e))
+    }
+
+    pub fn step(&mut self, step: usize, loss: f32, parts: &[(String, f32)], utts: usize, secs: f64) {
+        let ema = |old: Option<f32>, x: f32| Some(old.map_or(x, |o| 0.9 * o + 0.1 * x));
+        self.ema_loss = ema(self.ema_loss, loss);
+        let rate = utts as f64 / secs.max(1e-9);
+        self.ema_rate = Some(self.ema_rate.map_or(rate, |o| 0.9 * o + 0.1 * rate));
+        self.bar.set_position(step as u64);
+        self.bar.set_message(format!(
+            "loss {:.3} dev {} {:.0} utt/s",
+            self.ema_loss.unwrap_or(loss),
+            self.last_error.map_or("-".into(), |e| format!("{e:.1}%")),
+            self.ema_rate.unwrap_or(rate)
+        ));
+        if step % 50 == 0 {
+            let parts: Vec<String> = parts.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
+            // The log file is best effort for per-step lines; evaluation lines propagate errors.
+            let _ = writeln!(
+                self.file,
+                "[{}] step {step} loss {loss:.4} {} {rate:.1} utt/s",
+                self.name,
+                parts.join(" ")
+            );
+        }
+    }
+
+    pub fn eval(&mut self, step: usize, error: f64, seconds: f64) -> Result<()> {
+        self.last_error = Some(error);
+        self.line(&format!("step {step} dev_error {error:.2} train_seconds {seconds:.1}"))
+    }
+
+    pub fn finish(&mut self, r: &TrainReport) -> Result<()> {
+        self.bar.finish_and_clear();
+        self.line(&format!(
+            "done: {} steps, {:.1} s, best dev error {} at step {}",
+            r.steps,
+            r.train_seconds,
+            r.best_error.map_or("-".into(), |e| format!("{e:.2}")),
+            r.best_step.map_or("-".into(), |s| s.to_string())
+        ))
+    }
+}

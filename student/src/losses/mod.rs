@@ -1,0 +1,110 @@
+//! Knowledge-distillation losses as pure tensor functions, and the weighted-sum combiner.
+//!
+//! Conventions shared by every loss here:
+//! - student logits and teacher logits are `(B, T, V')` (any float dtype; f32 in training),
+//!   the CTC blank is class 0;
+//! - the teacher is frozen: every function detaches the teacher's tensors, so no gradient can
+//!   reach the teacher even when it is passed as a `Var`;
+//! - `lens[b]` is the number of valid frames of example `b`. Frames at or beyond it are padding:
+//!   they are replaced by zeros *before* any arithmetic (`where_cond`), so garbage in them
+//!   (even NaN or inf) changes neither the loss nor the gradient;
+//! - normalisation: unless a function says otherwise, a frame-level loss is the **sum over the
+//!   contributing frames of the whole batch divided by the number of those frames** (a
+//!   frame-weighted mean; 0 when no frame contributes). A term is therefore O(1) per frame
+//!   whatever the utterance length; a CTC loss reduced per utterance is O(T), so weights should
+//!   be read against the CTC reduction the trainer uses.
+//!
+//! Sequence-level KD has no tensor loss: the student is trained with CTC on the teacher's
+//! hypotheses, so only its `KdTerm` exists (in `combine`).
+
+pub mod attention;
+pub mod combine;
+pub mod guided;
+pub mod layerwise;
+pub mod soft;
+
+#[cfg(test)]
+mod testutil;
+
+pub use attention::attention_map_l2;
+pub use combine::{parse_kd, KdObjective, KdTerm};
+pub use guided::{guided_ctc, guided_mask};
+pub use layerwise::{layerwise_loss, log_sigmoid, LayerwiseConfig, PredictionHeads};
+pub use soft::{frame_kd, hinton, soft_kl};
+
+use candle_core::{DType, Device, Error, Result, Tensor, D};
+
+fn msg(s: String) -> Error {
+    Error::Msg(s)
+}
+
+/// Checks `lens` against a `(B, T, ...)` tensor and returns `(B, T)`.
+pub(crate) fn check_lens(what: &str, x: &Tensor, lens: &[usize]) -> Result<(usize, usize)> {
+    let dims = x.dims();
+    if dims.len() < 2 {
+        return Err(msg(format!(
+            "{what}: expected a (B, T, ...) tensor, got shape {:?}",
+            dims
+        )));
+    }
+    let (b, t) = (dims[0], dims[1]);
+    if lens.len() != b {
+        return Err(msg(format!(
+            "{what}: {} lengths given for a batch of {b}",
+            lens.len()
+        )));
+    }
+    if let Some((i, &l)) = lens.iter().enumerate().find(|(_, &l)| l > t) {
+        return Err(msg(format!(
+            "{what}: length {l} of example {i} exceeds the {t} frames of the tensor"
+        )));
+    }
+    Ok((b, t))
+}
+
+/// Checks that student and teacher logits are both `(B, T, V')` with equal shapes.
+pub(crate) fn check_pair(
+    what: &str,
+    student: &Tensor,
+    teacher: &Tensor,
+    lens: &[usize],
+) -> Result<(usize, usize, usize)> {
+    if student.rank() != 3 || student.dims() != teacher.dims() {
+        return Err(msg(format!(
+            "{what}: student {:?} and teacher {:?} logits must both be (B, T, V') of equal shape",
+            student.dims(),
+            teacher.dims()
+        )));
+    }
+    let (b, t) = check_lens(what, student, lens)?;
+    Ok((b, t, student.dim(2)?))
+}
+
+/// `(B, T)` tensor of 1 for valid frames and 0 for padding, in `dtype`.
+pub fn frame_mask(lens: &[usize], t: usize, dtype: DType, dev: &Device) -> Result<Tensor> {
+    let mut m = vec![0u8; lens.len() * t];
+    for (b, &l) in lens.iter().enumerate() {
+        m[b * t..b * t + l.min(t)].fill(1);
+    }
+    Tensor::from_vec(m, (lens.len(), t), dev)?.to_dtype(dtype)
+}
+
+/// Replaces padded frames of a `(B, T, ...)` tensor by zeros. Done with `where_cond`, not a
+/// multiplication, so that NaN/inf in padding cannot leak into the forward (0 * inf = NaN) and
+/// the gradient reaching padded entries is exactly zero.
+pub(crate) fn zero_padding(x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let mut m = mask.to_dtype(DType::U8)?;
+    while m.rank() < x.rank() {
+        m = m.unsqueeze(D::Minus1)?;
+    }
+    let m = m.broadcast_as(x.shape())?;
+    x * m.to_dtype(x.dtype())?
+}
+
+/// Sum of `per_frame * weights` (both `(B, T)`) divided by the number of frames with weight 1;
+/// 0 (still attached to the graph) when no frame has weight 1. `weights` must be 0/1.
+pub(crate) fn weighted_frame_mean(per_frame: &Tensor, weights: &Tensor) -> Result<Tensor> {
+    let n = weights.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+    let total = (per_frame * weights)?.sum_all()?;
+    total.affine(1.0 / n.max(1.0), 0.0)
+}

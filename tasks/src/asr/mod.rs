@@ -1,0 +1,20 @@
+//! Speech recognition task: audio decoding, log-mel features, SpecAugment, corpus loading
+//! (manifests, LibriSpeech layout) and the embedded synthetic espeak-ng corpus.
+
+pub mod audio;
+pub mod corpus;
+pub mod encoder;
+pub mod error;
+pub mod features;
+pub mod manifest;
+pub mod specaug;
+// pub mod synth;
+pub mod task;
+pub mod text;
+
+pub use corpus::{load_manifest_corpus, SkipReport, Utterance};
+pub use error::AsrError;
+pub use features::{CmvnMode, Fbank, FeatureConfig, GlobalCmvn, MelScale};
+pub use manifest::{check_transcript, normalize_transcript, ENGLISH_CHARS};
+pub use specaug::SpecAugConfig;
+// pub use synth::{synth_corpus, SynthConfig, SynthCorpus};

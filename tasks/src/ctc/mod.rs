@@ -1,0 +1,15 @@
+//! CTC (blank = 0): the loss as a candle op with its own backward, decoders, and Viterbi
+//! forced alignment.
+
+pub mod align;
+pub mod decode;
+mod kernel;
+pub mod loss;
+
+#[cfg(test)]
+mod tests;
+
+pub use align::{forced_align, spike_frames_greedy, Alignment};
+pub use decode::{collapse, greedy, greedy_batch, prefix_beam_search, prefix_beam_search_batch};
+pub use kernel::min_frames;
+pub use loss::{ctc_loss, targets_from_padded, CtcOptions, CtcOutput, Reduction};

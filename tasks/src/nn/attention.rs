@@ -1,0 +1,78 @@
+//! Multi-head attention that can return its attention weights (attention-map KD needs them).
+//! Used for self-attention in encoders and for the oracle's source-to-label cross-attention.
+
+use candle_core::{Result, Tensor, D};
+use candle_nn::{Linear, Module, VarBuilder};
+
+use super::dropout;
+use crate::task::Fwd;
+
+#[derive(Clone, Debug)]
+pub struct MultiHeadAttention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    heads: usize,
+    dropout: f64,
+}
+
+pub struct AttentionOutput {
+    /// (B, Tq, d)
+    pub out: Tensor,
+    /// (B, heads, Tq, Tk) attention weights.
+    pub weights: Tensor,
+}
+
+impl MultiHeadAttention {
+    pub fn new(d: usize, heads: usize, dropout: f64, vb: VarBuilder) -> Result<Self> {
+        if heads == 0 || d % heads != 0 {
+            candle_core::bail!("d_model {d} is not divisible by {heads} heads");
+        }
+        Ok(Self {
+            q: candle_nn::linear(d, d, vb.pp("q"))?,
+            k: candle_nn::linear(d, d, vb.pp("k"))?,
+            v: candle_nn::linear(d, d, vb.pp("v"))?,
+            o: candle_nn::linear(d, d, vb.pp("o"))?,
+            heads,
+            dropout,
+        })
+    }
+
+    fn split(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        x.reshape((b, t, self.heads, d / self.heads))?
+            .transpose(1, 2)?
+            .contiguous()
+    }
+
+    /// `bias`: additive (B, 1, 1, Tk) or (B, 1, Tq, Tk) mask, e.g. from `key_padding_bias`.
+    pub fn forward(
+        &self,
+        query: &Tensor,
+        kv: &Tensor,
+        bias: Option<&Tensor>,
+        fwd: &mut Fwd,
+    ) -> Result<AttentionOutput> {
+        let (b, tq, d) = query.dims3()?;
+        let q = self.split(&self.q.forward(query)?)?;
+        let k = self.split(&self.k.forward(kv)?)?;
+        let v = self.split(&self.v.forward(kv)?)?;
+        let scale = 1.0 / ((d / self.heads) as f64).sqrt();
+        let mut scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
+        if let Some(bias) = bias {
+            scores = scores.broadcast_add(bias)?;
+        }
+        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let attn = dropout(&weights, self.dropout, fwd)?;
+        let out = attn
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, tq, d))?;
+        Ok(AttentionOutput {
+            out: self.o.forward(&out)?,
+            weights,
+        })
+    }
+}

@@ -178,6 +178,26 @@ pub fn append_rows(path: &Path, rows: &[ResultRow]) -> Result<()> {
     write_atomic(path, &out)
 }
 
+/// Replaces the file with exactly these rows (header included), atomically: for results a
+/// rerun recomputes in full, where appending would duplicate them.
+pub fn write_rows(path: &Path, rows: &[ResultRow]) -> Result<()> {
+    for (i, row) in rows.iter().enumerate() {
+        check_row(row).map_err(|e| anyhow::anyhow!("row {i} for {}: {e}", path.display()))?;
+    }
+    let mut wtr = csv::Writer::from_writer(Vec::new());
+    if rows.is_empty() {
+        wtr.write_record(columns())?;
+    }
+    for row in rows {
+        wtr.serialize(row)
+            .with_context(|| format!("cannot encode a row for {}", path.display()))?;
+    }
+    let bytes = wtr
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("cannot encode rows for {}: {e}", path.display()))?;
+    write_atomic(path, &bytes)
+}
+
 /// Writes a file via a temporary file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
@@ -254,6 +274,23 @@ mod tests {
             vec![row(1, "student"), row(2, "teacher"), row(3, "oracle")]
         );
         // No temporary file is left next to it.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn write_replaces_and_empty_keeps_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        append_rows(&path, &[row(1, "student"), row(2, "student")]).unwrap();
+        write_rows(&path, &[row(3, "oracle")]).unwrap();
+        assert_eq!(read_rows(&path).unwrap(), vec![row(3, "oracle")]);
+        write_rows(&path, &[]).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("{}\n", columns().join(","))
+        );
+        assert!(read_rows(&path).unwrap().is_empty());
+        assert!(write_rows(&path, &[row(1, "coach")]).is_err());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

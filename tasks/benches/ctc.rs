@@ -26,11 +26,17 @@ fn bench(t: usize, b: usize, v: usize, u: usize, reps: usize) -> anyhow::Result<
         ..CtcOptions::default()
     };
     let step = |train: bool| -> anyhow::Result<f32> {
-        let input = if train { logits.as_tensor().clone() } else { logits.as_tensor().detach() };
+        let input = if train {
+            logits.as_tensor().clone()
+        } else {
+            logits.as_tensor().detach()
+        };
         let out = ctc_loss(&input, &lens, &targets, &opts)?;
         if train {
             let grads = out.loss.backward()?;
-            grads.get(&logits).ok_or_else(|| anyhow::anyhow!("no gradient"))?;
+            grads
+                .get(&logits)
+                .ok_or_else(|| anyhow::anyhow!("no gradient"))?;
         }
         Ok(out.loss.to_scalar::<f32>()?)
     };

@@ -33,6 +33,9 @@ pub struct ToyConfig {
     pub max_gap: usize,
     /// Noise standard deviation relative to the unit-variance prototypes.
     pub noise: f64,
+    /// Scale of the class prototypes; 0 makes the source carry no label information at all
+    /// (only its length), the setting where an oracle can succeed only by copying.
+    pub proto_scale: f64,
     pub seed: u64,
 }
 
@@ -50,6 +53,7 @@ impl Default for ToyConfig {
             max_dur: 4,
             max_gap: 3,
             noise: 1.0,
+            proto_scale: 1.0,
             seed: 0,
         }
     }
@@ -80,7 +84,7 @@ impl ToyTask {
         let vocab = Vocab::chars(&ALPHABET[..cfg.n_classes]).map_err(candle_core::Error::wrap)?;
         let mut proto_rng = Rng::derive(cfg.seed, u64::MAX);
         let protos: Vec<Vec<f32>> = (0..=cfg.n_classes)
-            .map(|_| (0..cfg.feat_dim).map(|_| proto_rng.normal() as f32).collect())
+            .map(|_| (0..cfg.feat_dim).map(|_| (cfg.proto_scale * proto_rng.normal()) as f32).collect())
             .collect();
         let make = |offset: usize, n: usize| -> Vec<ToyExample> {
             (0..n)

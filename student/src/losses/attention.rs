@@ -42,7 +42,10 @@ pub fn attention_map_l2(
     let te = head_mean(&teacher_maps.detach())?.to_dtype(s.dtype())?;
     let n: usize = lens.iter().map(|l| l * l).sum();
     debug_assert_eq!(s.dims(), &[b, 1, t, t]);
-    (s - te)?.sqr()?.sum_all()?.affine(1.0 / n.max(1) as f64, 0.0)
+    (s - te)?
+        .sqr()?
+        .sum_all()?
+        .affine(1.0 / n.max(1) as f64, 0.0)
 }
 
 #[cfg(test)]

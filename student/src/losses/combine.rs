@@ -135,7 +135,10 @@ impl KdTerm {
     fn validate(&self) -> Result<()> {
         let w = self.weight();
         if !(w.is_finite() && w >= 0.0) {
-            candle_core::bail!("KD term {}: weight must be finite and >= 0, got {w}", self.name());
+            candle_core::bail!(
+                "KD term {}: weight must be finite and >= 0, got {w}",
+                self.name()
+            );
         }
         match self {
             Self::Hinton { tau, alpha, .. } => {

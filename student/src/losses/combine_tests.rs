@@ -15,7 +15,10 @@ fn formulas_of_the_cli_names() {
     assert_eq!(f("layer-wise"), "L = 1.0*CTC + 1.0*LayerWise(thirds)");
     assert_eq!(f("sequence-kd"), "L = 1.0*SeqKD(beam=5)");
     let err = parse_kd("distil").unwrap_err().to_string();
-    assert!(err.contains("distil") && err.contains("guided-ctc"), "{err}");
+    assert!(
+        err.contains("distil") && err.contains("guided-ctc"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -82,9 +85,13 @@ fn config_round_trip_and_defaults() {
     obj.validate().unwrap();
     let back: KdObjective = serde_json::from_str(&serde_json::to_string(&obj).unwrap()).unwrap();
     assert_eq!(back, obj);
-    assert!(serde_json::to_string(&obj).unwrap().contains(r#""kind":"layer-wise""#));
+    assert!(serde_json::to_string(&obj)
+        .unwrap()
+        .contains(r#""kind":"layer-wise""#));
     // Unknown fields and kinds are rejected, not ignored.
-    assert!(serde_json::from_str::<KdObjective>(r#"{"terms":[{"kind":"ctc","wieght":2}]}"#).is_err());
+    assert!(
+        serde_json::from_str::<KdObjective>(r#"{"terms":[{"kind":"ctc","wieght":2}]}"#).is_err()
+    );
     assert!(serde_json::from_str::<KdObjective>(r#"{"terms":[{"kind":"kd"}]}"#).is_err());
 }
 
@@ -94,11 +101,28 @@ fn validation_rejects_bad_objectives() {
     assert!(bad(vec![]));
     assert!(bad(vec![KdTerm::Ctc { weight: -1.0 }]));
     assert!(bad(vec![KdTerm::Ctc { weight: f64::NAN }]));
-    assert!(bad(vec![KdTerm::Ctc { weight: 1.0 }, KdTerm::Ctc { weight: 2.0 }]));
-    assert!(bad(vec![KdTerm::Hinton { weight: 1.0, tau: 0.0, alpha: 0.5 }]));
-    assert!(bad(vec![KdTerm::Hinton { weight: 1.0, tau: 2.0, alpha: 1.2 }]));
-    assert!(bad(vec![KdTerm::SequenceKd { weight: 1.0, beam: 0 }]));
-    assert!(bad(vec![KdTerm::Layerwise { weight: 1.0, layers: vec![0] }]));
+    assert!(bad(vec![
+        KdTerm::Ctc { weight: 1.0 },
+        KdTerm::Ctc { weight: 2.0 }
+    ]));
+    assert!(bad(vec![KdTerm::Hinton {
+        weight: 1.0,
+        tau: 0.0,
+        alpha: 0.5
+    }]));
+    assert!(bad(vec![KdTerm::Hinton {
+        weight: 1.0,
+        tau: 2.0,
+        alpha: 1.2
+    }]));
+    assert!(bad(vec![KdTerm::SequenceKd {
+        weight: 1.0,
+        beam: 0
+    }]));
+    assert!(bad(vec![KdTerm::Layerwise {
+        weight: 1.0,
+        layers: vec![0]
+    }]));
     assert!(bad(vec![KdTerm::AttentionMap { weight: 1.0 }]));
 }
 

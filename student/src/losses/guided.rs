@@ -81,7 +81,10 @@ mod tests {
         let m = guided_mask(&t, &LENS, true).unwrap();
         let mut expected_nb = expected;
         expected_nb[3] = 0.0; // frame (0, 1) has the blank as argmax
-        assert_eq!(m.flatten_all().unwrap().to_vec1::<f64>().unwrap(), expected_nb);
+        assert_eq!(
+            m.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+            expected_nb
+        );
     }
 
     fn reference(exclude_blank: bool) -> f64 {
@@ -103,7 +106,11 @@ mod tests {
         let (s, t) = (tensor(&ZS, (2, 3, 3)), tensor(&ZT, (2, 3, 3)));
         for ex in [false, true] {
             let got = scalar(&guided_ctc(&s, &t, &LENS, ex).unwrap());
-            assert!((got - reference(ex)).abs() < 1e-12, "{got} vs {}", reference(ex));
+            assert!(
+                (got - reference(ex)).abs() < 1e-12,
+                "{got} vs {}",
+                reference(ex)
+            );
         }
         // One frame by hand: P_S = softmax(0, ln 3) = (1/4, 3/4), teacher picks class 1.
         let s1 = tensor(&[0.0, 3f64.ln()], (1, 1, 2));

@@ -160,7 +160,10 @@ pub fn layerwise_loss(preds: &[Tensor], targets: &[Tensor], lens: &[usize]) -> R
         let p = zero_padding(p, &valid)?;
         let h = zero_padding(&h.detach(), &valid)?.to_dtype(p.dtype())?;
 
-        let l1 = (&p - &h)?.abs()?.sum_all()?.affine(1.0 / (n * d as f64), 0.0)?;
+        let l1 = (&p - &h)?
+            .abs()?
+            .sum_all()?
+            .affine(1.0 / (n * d as f64), 0.0)?;
         let dot = (&p * &h)?.sum(D::Minus1)?;
         let np = (p.sqr()?.sum(D::Minus1)? + COS_EPS)?.sqrt()?;
         let nh = (h.sqr()?.sum(D::Minus1)? + COS_EPS)?.sqrt()?;

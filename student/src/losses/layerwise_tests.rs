@@ -27,11 +27,17 @@ fn log_sigmoid_is_stable_and_exact() {
         let got = log_sigmoid(&t).unwrap().to_dtype(DType::F64).unwrap();
         for (x, g) in xs.iter().zip(got.to_vec1::<f64>().unwrap()) {
             let tol = if dtype == DType::F64 { 1e-12 } else { 1e-5 };
-            assert!((g - log_sigmoid_ref(*x)).abs() <= tol * (1.0 + x.abs()), "{x}: {g}");
+            assert!(
+                (g - log_sigmoid_ref(*x)).abs() <= tol * (1.0 + x.abs()),
+                "{x}: {g}"
+            );
         }
     }
     // The gradient is sigmoid(-x), including at the kink x = 0 and far in the tails.
-    let (_, g) = grad(&|x: &Tensor| log_sigmoid(x)?.sum_all(), &tensor(&xs, xs.len()));
+    let (_, g) = grad(
+        &|x: &Tensor| log_sigmoid(x)?.sum_all(),
+        &tensor(&xs, xs.len()),
+    );
     for (x, gi) in xs.iter().zip(&g) {
         assert!((gi - 1.0 / (1.0 + x.exp())).abs() < 1e-12, "{x}: {gi}");
     }
@@ -109,7 +115,13 @@ fn padding_and_targets_are_inert() {
     let (p2, h2) = (tensor(&p0, (2, 2, 3)), tensor(&h0, (2, 2, 3)));
     let run = |pp: &Tensor, hh: &Tensor| {
         grad(
-            &|x: &Tensor| layerwise_loss(&[x.clone(), p[1].clone()], &[hh.clone(), h[1].clone()], &LENS),
+            &|x: &Tensor| {
+                layerwise_loss(
+                    &[x.clone(), p[1].clone()],
+                    &[hh.clone(), h[1].clone()],
+                    &LENS,
+                )
+            },
             pp,
         )
     };
@@ -118,7 +130,10 @@ fn padding_and_targets_are_inert() {
     assert_eq!((l1, &g1), (l2, &g2));
     assert!(g2[9..12].iter().all(|g| *g == 0.0));
 
-    let (pv, hv) = (Var::from_tensor(&p[0]).unwrap(), Var::from_tensor(&h[0]).unwrap());
+    let (pv, hv) = (
+        Var::from_tensor(&p[0]).unwrap(),
+        Var::from_tensor(&h[0]).unwrap(),
+    );
     let grads = layerwise_loss(&[pv.as_tensor().clone()], &[hv.as_tensor().clone()], &LENS)
         .unwrap()
         .backward()
@@ -154,7 +169,12 @@ fn heads_predict_chosen_layers_and_train() {
     names.sort();
     assert_eq!(
         names,
-        ["kd.head0.bias", "kd.head0.weight", "kd.head1.bias", "kd.head1.weight"]
+        [
+            "kd.head0.bias",
+            "kd.head0.weight",
+            "kd.head1.bias",
+            "kd.head1.weight"
+        ]
     );
 
     let student = Tensor::arange(0f32, 24.0, &dev)
@@ -179,7 +199,9 @@ fn heads_predict_chosen_layers_and_train() {
         .backward()
         .unwrap();
     for var in map.all_vars() {
-        let g = grads.get(var.as_tensor()).expect("every head parameter gets a gradient");
+        let g = grads
+            .get(var.as_tensor())
+            .expect("every head parameter gets a gradient");
         assert!(scalar(&g.abs().unwrap().sum_all().unwrap()) > 0.0);
     }
 }

@@ -98,13 +98,16 @@ pub(crate) fn zero_padding(x: &Tensor, mask: &Tensor) -> Result<Tensor> {
         m = m.unsqueeze(D::Minus1)?;
     }
     let m = m.broadcast_as(x.shape())?;
-    x * m.to_dtype(x.dtype())?
+    m.where_cond(x, &x.zeros_like()?)
 }
 
 /// Sum of `per_frame * weights` (both `(B, T)`) divided by the number of frames with weight 1;
 /// 0 (still attached to the graph) when no frame has weight 1. `weights` must be 0/1.
 pub(crate) fn weighted_frame_mean(per_frame: &Tensor, weights: &Tensor) -> Result<Tensor> {
-    let n = weights.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+    let n = weights
+        .to_dtype(DType::F64)?
+        .sum_all()?
+        .to_scalar::<f64>()?;
     let total = (per_frame * weights)?.sum_all()?;
     total.affine(1.0 / n.max(1.0), 0.0)
 }

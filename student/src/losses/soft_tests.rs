@@ -157,5 +157,8 @@ fn bad_inputs_are_errors() {
     // All frames blank and dropped: nothing contributes, the loss is 0.
     let blank = tensor(&[5.0, 0.0, 0.0, 5.0, 0.0, 0.0], (1, 2, 3));
     let st = tensor(&[0.0, 1.0, 0.0, 0.0, 0.0, 1.0], (1, 2, 3));
-    assert_eq!(scalar(&frame_kd(&st, &blank, &[2], 1.0, true).unwrap()), 0.0);
+    assert_eq!(
+        scalar(&frame_kd(&st, &blank, &[2], 1.0, true).unwrap()),
+        0.0
+    );
 }

@@ -61,5 +61,8 @@ pub fn check_grad(f: &dyn Fn(&Tensor) -> Result<Tensor>, x: &Tensor, h: f64, tol
             nonzero += 1;
         }
     }
-    assert!(nonzero > 0, "all gradient entries are zero: the check is vacuous");
+    assert!(
+        nonzero > 0,
+        "all gradient entries are zero: the check is vacuous"
+    );
 }

@@ -87,10 +87,23 @@ fn decode_source(src: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> R
         .format(
             &hint,
             mss,
-            &FormatOptions::default(),
+            // Gapless: trim codec padding to the container's real length (Vorbis pads blocks).
+            &FormatOptions {
+                enable_gapless: true,
+                ..Default::default()
+            },
             &MetadataOptions::default(),
         )
-        .map_err(|e| not_audio(e.to_string()))?;
+        .map_err(|e| match e {
+            // The container started but ended inside its header.
+            SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                AsrError::Truncated {
+                    path: path.to_path_buf(),
+                    detail: format!("file ends inside the header ({io})"),
+                }
+            }
+            e => not_audio(e.to_string()),
+        })?;
     let mut format = probed.format;
     let track = format
         .tracks()
@@ -169,6 +182,10 @@ fn decode_source(src: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> R
             path: path.to_path_buf(),
             detail: e,
         });
+    }
+    // Codecs decode whole blocks (Vorbis pads the last one); the header's length is the truth.
+    if let Some(n) = declared {
+        mono.truncate(n as usize);
     }
     if mono.is_empty() {
         return Err(AsrError::NoSamples {
@@ -256,7 +273,6 @@ pub fn write_wav_channels(path: &Path, chans: &[&[f32]], sample_rate: u32) -> Re
         }
         w.finalize().map_err(io)?;
     }
-    tmp.persist(path)
-        .map_err(|e| AsrError::io(path, e.error))?;
+    tmp.persist(path).map_err(|e| AsrError::io(path, e.error))?;
     Ok(())
 }

@@ -147,7 +147,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| AsrError::io(dir, e))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| AsrError::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| AsrError::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| AsrError::io(path, e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| AsrError::io(path, e))?;
+    // Temp files are created 0600; give the result ordinary permissions.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let perm = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(tmp.path(), perm).map_err(|e| AsrError::io(path, e))?;
+    }
     tmp.persist(path).map_err(|e| AsrError::io(path, e.error))?;
     Ok(())
 }
@@ -162,7 +171,10 @@ pub fn save_utterances(path: &Path, utts: &[Utterance], n_mels: usize, key: &str
     let mut lens: Vec<u8> = Vec::with_capacity(utts.len() * 4);
     for u in utts {
         if u.feats.len() < u.n_frames * n_mels {
-            return Err(cache_err(format!("utterance {} has too few features", u.id)));
+            return Err(cache_err(format!(
+                "utterance {} has too few features",
+                u.id
+            )));
         }
         for v in &u.feats[..u.n_frames * n_mels] {
             feats.extend_from_slice(&v.to_le_bytes());
@@ -173,15 +185,30 @@ pub fn save_utterances(path: &Path, utts: &[Utterance], n_mels: usize, key: &str
     let json = |v: Vec<&String>| serde_json::to_string(&v).map_err(|e| cache_err(e.to_string()));
     let meta: HashMap<String, String> = [
         ("key".to_string(), key.to_string()),
-        ("ids".to_string(), json(utts.iter().map(|u| &u.id).collect())?),
-        ("texts".to_string(), json(utts.iter().map(|u| &u.text).collect())?),
-        ("speakers".to_string(), json(utts.iter().map(|u| &u.speaker).collect())?),
+        (
+            "ids".to_string(),
+            json(utts.iter().map(|u| &u.id).collect())?,
+        ),
+        (
+            "texts".to_string(),
+            json(utts.iter().map(|u| &u.text).collect())?,
+        ),
+        (
+            "speakers".to_string(),
+            json(utts.iter().map(|u| &u.speaker).collect())?,
+        ),
     ]
     .into();
     let st = |e: safetensors::SafeTensorError| cache_err(e.to_string());
     let tensors = vec![
-        ("feats", TensorView::new(Dtype::F32, vec![total, n_mels], &feats).map_err(st)?),
-        ("n_frames", TensorView::new(Dtype::U32, vec![utts.len()], &lens).map_err(st)?),
+        (
+            "feats",
+            TensorView::new(Dtype::F32, vec![total, n_mels], &feats).map_err(st)?,
+        ),
+        (
+            "n_frames",
+            TensorView::new(Dtype::U32, vec![utts.len()], &lens).map_err(st)?,
+        ),
     ];
     let bytes = safetensors::serialize(tensors, Some(meta)).map_err(st)?;
     write_atomic(path, &bytes)
@@ -208,7 +235,9 @@ pub fn load_utterances(path: &Path, key: &str) -> Result<Option<Vec<Utterance>>>
     };
     let (ids, texts, speakers) = (list("ids")?, list("texts")?, list("speakers")?);
     let feats = st.tensor("feats").map_err(|e| cache_err(e.to_string()))?;
-    let lens = st.tensor("n_frames").map_err(|e| cache_err(e.to_string()))?;
+    let lens = st
+        .tensor("n_frames")
+        .map_err(|e| cache_err(e.to_string()))?;
     if feats.dtype() != Dtype::F32 || lens.dtype() != Dtype::U32 || feats.shape().len() != 2 {
         return Err(cache_err("unexpected tensor types or shapes".into()));
     }
@@ -223,7 +252,9 @@ pub fn load_utterances(path: &Path, key: &str) -> Result<Option<Vec<Utterance>>>
         return Err(cache_err("metadata and tensor lengths disagree".into()));
     }
     if lens.iter().sum::<usize>() != feats.shape()[0] {
-        return Err(cache_err("frame counts do not add up to the feature rows".into()));
+        return Err(cache_err(
+            "frame counts do not add up to the feature rows".into(),
+        ));
     }
     let vals: Vec<f32> = feats
         .data()

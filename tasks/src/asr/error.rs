@@ -22,7 +22,9 @@ pub enum AsrError {
     Decode { path: PathBuf, detail: String },
     #[error("{path}: audio has no samples")]
     NoSamples { path: PathBuf },
-    #[error("{path}: audio too short for one feature frame ({samples} samples at 16 kHz, need {need})")]
+    #[error(
+        "{path}: audio too short for one feature frame ({samples} samples at 16 kHz, need {need})"
+    )]
     TooShort {
         path: PathBuf,
         samples: usize,

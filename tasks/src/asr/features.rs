@@ -87,7 +87,7 @@ impl FeatureConfig {
                 self.f_min
             ));
         }
-        if !(self.log_floor > 0.0) {
+        if self.log_floor.is_nan() || self.log_floor <= 0.0 {
             return bad("log_floor must be > 0".into());
         }
         Ok(())
@@ -210,12 +210,7 @@ impl Fbank {
                 *p = z.norm_sqr();
             }
             for f in &self.filters {
-                let e: f32 = f
-                    .w
-                    .iter()
-                    .zip(&power[f.start..])
-                    .map(|(w, p)| w * p)
-                    .sum();
+                let e: f32 = f.w.iter().zip(&power[f.start..]).map(|(w, p)| w * p).sum();
                 out.push(e.max(c.log_floor).ln());
             }
         }
@@ -236,7 +231,12 @@ fn mel_filters(c: &FeatureConfig) -> Vec<MelFilter> {
         hz_to_mel(f_max, c.mel_scale),
     );
     let edges: Vec<f64> = (0..c.n_mels + 2)
-        .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (c.n_mels + 1) as f64, c.mel_scale))
+        .map(|i| {
+            mel_to_hz(
+                lo + (hi - lo) * i as f64 / (c.n_mels + 1) as f64,
+                c.mel_scale,
+            )
+        })
         .collect();
     (0..c.n_mels)
         .map(|m| {
@@ -250,7 +250,10 @@ fn mel_filters(c: &FeatureConfig) -> Vec<MelFilter> {
                 })
                 .collect();
             let start = dense.iter().position(|&w| w > 0.0).unwrap_or(0);
-            let end = dense.iter().rposition(|&w| w > 0.0).map_or(start, |e| e + 1);
+            let end = dense
+                .iter()
+                .rposition(|&w| w > 0.0)
+                .map_or(start, |e| e + 1);
             MelFilter {
                 start,
                 w: dense[start..end].to_vec(),
@@ -326,7 +329,7 @@ impl GlobalCmvn {
             path: path.to_path_buf(),
             detail: format!("bad CMVN statistics: {e}"),
         })?;
-        if s.mean.len() != s.std.len() || s.std.iter().any(|v| !(*v > 0.0)) {
+        if s.mean.len() != s.std.len() || s.std.iter().any(|v| v.is_nan() || *v <= 0.0) {
             return Err(AsrError::Cache {
                 path: path.to_path_buf(),
                 detail: "CMVN mean/std lengths differ or std is not positive".into(),

@@ -8,7 +8,7 @@ pub mod error;
 pub mod features;
 pub mod manifest;
 pub mod specaug;
-// pub mod synth;
+pub mod synth;
 pub mod task;
 pub mod text;
 
@@ -17,4 +17,7 @@ pub use error::AsrError;
 pub use features::{CmvnMode, Fbank, FeatureConfig, GlobalCmvn, MelScale};
 pub use manifest::{check_transcript, normalize_transcript, ENGLISH_CHARS};
 pub use specaug::SpecAugConfig;
-// pub use synth::{synth_corpus, SynthConfig, SynthCorpus};
+pub use synth::{synth_corpus, SynthConfig, SynthCorpus};
+
+#[cfg(test)]
+mod tests;

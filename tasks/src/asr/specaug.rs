@@ -126,7 +126,10 @@ mod tests {
             let m = cfg.apply(&mut x, nf, nm, &mut rng);
             let t_cap = ((0.2 * nf as f32) as usize).min(7);
             for &(t0, t1) in &m.time {
-                assert!(t1 <= nf && t1 - t0 <= t_cap, "time mask {t0}..{t1} for {nf} frames");
+                assert!(
+                    t1 <= nf && t1 - t0 <= t_cap,
+                    "time mask {t0}..{t1} for {nf} frames"
+                );
             }
             for &(f0, f1) in &m.freq {
                 assert!(f1 <= nm && f1 - f0 <= 10);

@@ -22,7 +22,8 @@ use crate::rng::Rng;
 
 /// Bump when the generation procedure changes, so old caches are not reused.
 const FORMAT_VERSION: u32 = 1;
-const MISSING: &str = "espeak-ng not found: run scripts/setup-asr.sh (or apt-get install espeak-ng)";
+const MISSING: &str =
+    "espeak-ng not found: run scripts/setup-asr.sh (or apt-get install espeak-ng)";
 
 /// espeak-ng voice variants used (intersected with what is installed): the numbered male and
 /// female variants, the Klatt-synthesiser voices and named human-like voices. Robotic and
@@ -30,8 +31,7 @@ const MISSING: &str = "espeak-ng not found: run scripts/setup-asr.sh (or apt-get
 const VARIANTS: [&str; 35] = [
     "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2",
     "klatt3", "klatt4", "adam", "aunty", "benjamin", "caleb", "david", "ed", "edward", "grandma",
-    "grandpa", "john", "linda", "max", "paul", "quincy", "rob", "robert", "steph", "travis",
-    "zac",
+    "grandpa", "john", "linda", "max", "paul", "quincy", "rob", "robert", "steph", "travis", "zac",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +87,7 @@ impl Default for SynthConfig {
     }
 }
 
+#[derive(Debug)]
 pub struct SynthCorpus {
     pub train: Vec<Utterance>,
     pub dev: Vec<Utterance>,
@@ -126,7 +127,12 @@ pub fn synth_corpus(cfg: &SynthConfig, cache_dir: &Path) -> Result<SynthCorpus> 
             let test = loaded.pop().unwrap_or_default();
             let dev = loaded.pop().unwrap_or_default();
             let train = loaded.pop().unwrap_or_default();
-            return Ok(SynthCorpus { train, dev, test, from_cache: true });
+            return Ok(SynthCorpus {
+                train,
+                dev,
+                test,
+                from_cache: true,
+            });
         }
     }
     let fbank = Fbank::new(&cfg.features)?;
@@ -170,7 +176,12 @@ pub fn synth_corpus(cfg: &SynthConfig, cache_dir: &Path) -> Result<SynthCorpus> 
     let test = splits.pop().unwrap_or_default();
     let dev = splits.pop().unwrap_or_default();
     let train = splits.pop().unwrap_or_default();
-    Ok(SynthCorpus { train, dev, test, from_cache: false })
+    Ok(SynthCorpus {
+        train,
+        dev,
+        test,
+        from_cache: false,
+    })
 }
 
 fn validate(c: &SynthConfig) -> Result<()> {
@@ -184,8 +195,14 @@ fn validate(c: &SynthConfig) -> Result<()> {
     if c.pitch_min > c.pitch_max || c.pitch_max > 99 {
         return bad("need pitch_min <= pitch_max <= 99");
     }
-    let fracs = [c.dev_voice_frac, c.test_voice_frac, c.dev_text_frac, c.test_text_frac];
-    if fracs.iter().any(|f| !(*f > 0.0)) || c.dev_voice_frac + c.test_voice_frac >= 0.9 {
+    let fracs = [
+        c.dev_voice_frac,
+        c.test_voice_frac,
+        c.dev_text_frac,
+        c.test_text_frac,
+    ];
+    if fracs.iter().any(|f| f.is_nan() || *f <= 0.0) || c.dev_voice_frac + c.test_voice_frac >= 0.9
+    {
         return bad("held-out fractions must be > 0 and leave most voices for training");
     }
     if c.dev_text_frac + c.test_text_frac >= 0.9 {
@@ -212,7 +229,13 @@ fn plan(cfg: &SynthConfig) -> Result<Vec<SplitPlan>> {
     };
     let (gd, gt) = cut(n_groups, cfg.dev_text_frac, cfg.test_text_frac);
     for (rank, &g) in groups.iter().enumerate() {
-        group_split[g] = if rank < gt { 2 } else if rank < gt + gd { 1 } else { 0 };
+        group_split[g] = if rank < gt {
+            2
+        } else if rank < gt + gd {
+            1
+        } else {
+            0
+        };
     }
     let (vd, vt) = cut(vs.len(), cfg.dev_voice_frac, cfg.test_voice_frac);
     if vs.len() < vd + vt + 1 {
@@ -237,9 +260,17 @@ fn plan(cfg: &SynthConfig) -> Result<Vec<SplitPlan>> {
             .cloned()
             .collect();
         if sents.is_empty() && counts[s] > 0 {
-            return Err(AsrError::Synth(format!("no sentences for the {} split", names[s])));
+            return Err(AsrError::Synth(format!(
+                "no sentences for the {} split",
+                names[s]
+            )));
         }
-        plans.push(SplitPlan { name: names[s], n: counts[s], voices, sentences: sents });
+        plans.push(SplitPlan {
+            name: names[s],
+            n: counts[s],
+            voices,
+            sentences: sents,
+        });
     }
     Ok(plans)
 }
@@ -260,11 +291,14 @@ fn make_utterance(
     // espeak-ng reads about rate/10 characters per second: sample sentences until the
     // estimate fits, then check the real duration.
     for _attempt in 0..40 {
-        let s = rng.choose(&plan.sentences).cloned().unwrap_or_else(|| Sentence {
-            raw: String::new(),
-            text: String::new(),
-            group: 0,
-        });
+        let s = rng
+            .choose(&plan.sentences)
+            .cloned()
+            .unwrap_or_else(|| Sentence {
+                raw: String::new(),
+                text: String::new(),
+                group: 0,
+            });
         let est = s.text.len() as f32 / (rate as f32 / 10.0);
         if est < cfg.min_secs * 0.9 || est > cfg.max_secs * 0.9 {
             continue;
@@ -275,7 +309,13 @@ fn make_utterance(
             continue;
         }
         let (feats, n_frames) = fbank.compute(&audio, &name)?;
-        return Ok(Utterance { id, text: s.text, feats: Arc::new(feats), n_frames, speaker: voice });
+        return Ok(Utterance {
+            id,
+            text: s.text,
+            feats: Arc::new(feats),
+            n_frames,
+            speaker: voice,
+        });
     }
     Err(AsrError::Synth(format!(
         "{id}: no sentence gave {}-{} s of audio at rate {rate} with voice {voice}",
@@ -286,8 +326,18 @@ fn make_utterance(
 /// Run espeak-ng and return trimmed 16 kHz mono audio.
 pub fn speak(text: &str, voice: &str, rate: usize, pitch: usize, name: &Path) -> Result<Vec<f32>> {
     let out = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", &rate.to_string(), "-p", &pitch.to_string(), "-z", "--stdout"])
-        .arg(text)
+        .args([
+            "-v",
+            voice,
+            "-s",
+            &rate.to_string(),
+            "-p",
+            &pitch.to_string(),
+            "-z",
+            "--stdout",
+        ])
+        // `--` ends the options: quotations may start with a dash.
+        .args(["--", text])
         .output()
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => AsrError::Synth(MISSING.into()),
@@ -301,8 +351,12 @@ pub fn speak(text: &str, voice: &str, rate: usize, pitch: usize, name: &Path) ->
         )));
     }
     let d = decode_bytes(fix_streamed_wav(out.stdout), Some("wav"), name)?;
-    let x = resample(&d.samples, d.sample_rate, TARGET_SAMPLE_RATE)
-        .map_err(|detail| AsrError::Decode { path: name.to_path_buf(), detail })?;
+    let x = resample(&d.samples, d.sample_rate, TARGET_SAMPLE_RATE).map_err(|detail| {
+        AsrError::Decode {
+            path: name.to_path_buf(),
+            detail,
+        }
+    })?;
     Ok(trim_silence(&x, 0.01, TARGET_SAMPLE_RATE as usize / 20))
 }
 
@@ -330,17 +384,23 @@ pub fn fix_streamed_wav(mut b: Vec<u8>) -> Vec<u8> {
 pub fn trim_silence(x: &[f32], rel: f32, margin: usize) -> Vec<f32> {
     let peak = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     let thr = peak * rel;
-    let (Some(a), Some(b)) = (x.iter().position(|v| v.abs() > thr), x.iter().rposition(|v| v.abs() > thr)) else {
+    let (Some(a), Some(b)) = (
+        x.iter().position(|v| v.abs() > thr),
+        x.iter().rposition(|v| v.abs() > thr),
+    ) else {
         return x.to_vec();
     };
     x[a.saturating_sub(margin)..(b + 1 + margin).min(x.len())].to_vec()
 }
 
 fn espeak_version() -> Result<String> {
-    let out = Command::new("espeak-ng").arg("--version").output().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => AsrError::Synth(MISSING.into()),
-        _ => AsrError::Synth(format!("running espeak-ng: {e}")),
-    })?;
+    let out = Command::new("espeak-ng")
+        .arg("--version")
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => AsrError::Synth(MISSING.into()),
+            _ => AsrError::Synth(format!("running espeak-ng: {e}")),
+        })?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
@@ -348,10 +408,13 @@ fn espeak_version() -> Result<String> {
 /// and the installed subset of `VARIANTS`.
 pub fn list_voices() -> Result<(Vec<String>, Vec<String>)> {
     let run = |arg: &str| -> Result<String> {
-        let out = Command::new("espeak-ng").arg(arg).output().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => AsrError::Synth(MISSING.into()),
-            _ => AsrError::Synth(format!("running espeak-ng: {e}")),
-        })?;
+        let out = Command::new("espeak-ng")
+            .arg(arg)
+            .output()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => AsrError::Synth(MISSING.into()),
+                _ => AsrError::Synth(format!("running espeak-ng: {e}")),
+            })?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
     let mut accents: Vec<String> = Vec::new();

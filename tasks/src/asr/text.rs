@@ -78,10 +78,7 @@ pub fn sentences_from_fortunes(src: &str, min_words: usize, max_words: usize) ->
             // Long sentences become near-equal chunks so each fits the duration range.
             let n_chunks = words.len().div_ceil(max_words.max(1));
             for c in 0..n_chunks {
-                let (a, b) = (
-                    c * words.len() / n_chunks,
-                    (c + 1) * words.len() / n_chunks,
-                );
+                let (a, b) = (c * words.len() / n_chunks, (c + 1) * words.len() / n_chunks);
                 let raw = words[a..b].join(" ");
                 let text = normalize_transcript(&raw);
                 let n = text.split(' ').count();
@@ -135,7 +132,10 @@ mod tests {
                 "the end"
             ]
         );
-        assert_eq!(s.iter().map(|x| x.group).collect::<Vec<_>>(), [0, 0, 1, 2, 2]);
+        assert_eq!(
+            s.iter().map(|x| x.group).collect::<Vec<_>>(),
+            [0, 0, 1, 2, 2]
+        );
         assert_eq!(s[3].raw, "Well-known words, said she;");
     }
 
@@ -143,6 +143,9 @@ mod tests {
     fn installed_fortunes_give_many_sentences() {
         let s = fortune_sentences(3, 10).unwrap();
         assert!(s.len() > 1000, "only {} sentences", s.len());
-        assert!(s.iter().all(|x| x.text.chars().all(|c| super::super::ENGLISH_CHARS.contains(c))));
+        assert!(s.iter().all(|x| x
+            .text
+            .chars()
+            .all(|c| super::super::ENGLISH_CHARS.contains(c))));
     }
 }

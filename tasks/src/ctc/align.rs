@@ -162,7 +162,11 @@ mod tests {
         assert_eq!(collapse(&a.path), vec![1, 1]);
         assert_eq!(a.spikes, vec![0, 4]);
         let expect: f64 = [0.8f64, 0.6, 0.3, 0.5, 0.8].iter().map(|p| p.ln()).sum();
-        assert!((a.log_prob - expect).abs() < 1e-5, "{} vs {expect}", a.log_prob);
+        assert!(
+            (a.log_prob - expect).abs() < 1e-5,
+            "{} vs {expect}",
+            a.log_prob
+        );
     }
 
     #[test]
@@ -171,14 +175,22 @@ mod tests {
         let (t, v) = (6, 3);
         for _ in 0..50 {
             let x: Vec<f32> = (0..t * v).map(|_| rng.normal() as f32).collect();
-            let target: Vec<u32> = (0..rng.below(4)).map(|_| 1 + rng.below(v - 1) as u32).collect();
+            let target: Vec<u32> = (0..rng.below(4))
+                .map(|_| 1 + rng.below(v - 1) as u32)
+                .collect();
             let lpn = normalise(&x, t, v);
             // Brute force over all v^t paths.
             let mut best = f64::NEG_INFINITY;
             for code in 0..v.pow(t as u32) {
-                let path: Vec<u32> = (0..t).map(|f| (code / v.pow(f as u32) % v) as u32).collect();
+                let path: Vec<u32> = (0..t)
+                    .map(|f| (code / v.pow(f as u32) % v) as u32)
+                    .collect();
                 if collapse(&path) == target {
-                    let s: f64 = path.iter().enumerate().map(|(f, &k)| lpn[f * v + k as usize]).sum();
+                    let s: f64 = path
+                        .iter()
+                        .enumerate()
+                        .map(|(f, &k)| lpn[f * v + k as usize])
+                        .sum();
                     best = best.max(s);
                 }
             }

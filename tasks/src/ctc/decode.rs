@@ -105,7 +105,9 @@ pub fn prefix_beam_search(log_probs: &[f32], t: usize, v: usize, beam_width: usi
         for (prefix, pb, pnb) in &beams {
             let total = log_add(*pb, *pnb);
             let last = prefix.last().copied();
-            let e = next.entry(prefix.clone()).or_insert((f64::NEG_INFINITY, f64::NEG_INFINITY));
+            let e = next
+                .entry(prefix.clone())
+                .or_insert((f64::NEG_INFINITY, f64::NEG_INFINITY));
             e.0 = log_add(e.0, total + lp[0]);
             if let Some(c) = last {
                 // Repeating the last label without a blank in between stays on this prefix.
@@ -120,7 +122,9 @@ pub fn prefix_beam_search(log_probs: &[f32], t: usize, v: usize, beam_width: usi
                 let from = if Some(c) == last { *pb } else { total };
                 let mut ext = prefix.clone();
                 ext.push(c);
-                let e = next.entry(ext).or_insert((f64::NEG_INFINITY, f64::NEG_INFINITY));
+                let e = next
+                    .entry(ext)
+                    .or_insert((f64::NEG_INFINITY, f64::NEG_INFINITY));
                 e.1 = log_add(e.1, from + p);
             }
         }
@@ -135,7 +139,11 @@ pub fn prefix_beam_search(log_probs: &[f32], t: usize, v: usize, beam_width: usi
 }
 
 /// Prefix beam search over a `(B, T, V')` batch, utterances in parallel.
-pub fn prefix_beam_search_batch(x: &Tensor, lens: &[usize], beam_width: usize) -> candle_core::Result<Vec<Vec<u32>>> {
+pub fn prefix_beam_search_batch(
+    x: &Tensor,
+    lens: &[usize],
+    beam_width: usize,
+) -> candle_core::Result<Vec<Vec<u32>>> {
     let (data, t, v) = host_batch(x, lens)?;
     Ok(lens
         .par_iter()
@@ -164,11 +172,24 @@ mod tests {
 
     #[test]
     fn greedy_uses_only_the_first_len_frames() {
-        let x = lp(&[&[0.1, 0.8, 0.1], &[0.1, 0.8, 0.1], &[0.7, 0.2, 0.1], &[0.1, 0.1, 0.8]]);
+        let x = lp(&[
+            &[0.1, 0.8, 0.1],
+            &[0.1, 0.8, 0.1],
+            &[0.7, 0.2, 0.1],
+            &[0.1, 0.1, 0.8],
+        ]);
         assert_eq!(greedy(&x, 3, 4), vec![1, 2]);
         assert_eq!(greedy(&x, 3, 2), vec![1]);
-        let batch = Tensor::from_vec([x.clone(), x].concat(), (2, 4, 3), &candle_core::Device::Cpu).unwrap();
-        assert_eq!(greedy_batch(&batch, &[4, 3]).unwrap(), vec![vec![1, 2], vec![1]]);
+        let batch = Tensor::from_vec(
+            [x.clone(), x].concat(),
+            (2, 4, 3),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        assert_eq!(
+            greedy_batch(&batch, &[4, 3]).unwrap(),
+            vec![vec![1, 2], vec![1]]
+        );
         assert!(greedy_batch(&batch, &[5, 3]).is_err());
     }
 
@@ -184,7 +205,11 @@ mod tests {
                 let rs: f64 = rest.iter().sum();
                 let peak = 0.55 + 0.4 * rng.uniform();
                 for (k, r) in rest.iter().enumerate() {
-                    let p = if k == top { peak } else { (1.0 - peak) * r / rs };
+                    let p = if k == top {
+                        peak
+                    } else {
+                        (1.0 - peak) * r / rs
+                    };
                     x.push((p as f32).ln());
                 }
             }
@@ -199,7 +224,10 @@ mod tests {
         assert_eq!(greedy(&x, 2, 2), Vec::<u32>::new());
         assert_eq!(prefix_beam_search(&x, 2, 2, 4), vec![1]);
         let batch = Tensor::from_vec(x, (1, 2, 2), &candle_core::Device::Cpu).unwrap();
-        assert_eq!(prefix_beam_search_batch(&batch, &[2], 4).unwrap(), vec![vec![1]]);
+        assert_eq!(
+            prefix_beam_search_batch(&batch, &[2], 4).unwrap(),
+            vec![vec![1]]
+        );
     }
 
     #[test]

@@ -37,6 +37,8 @@ fn reset(buf: &mut Vec<f64>, n: usize, value: f64) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
     Auto,
+    /// Tests use it to check both recursions against brute force.
+    #[cfg(test)]
     LogSpace,
 }
 
@@ -59,7 +61,11 @@ pub fn min_frames(target: &[u32]) -> usize {
 /// If `grad` is given (at least `len * v` long, zero-initialised), rows `0..len` receive
 /// d(nll)/d(input): `softmax - gamma` for logits, `-gamma` for log-probabilities; an
 /// infeasible utterance leaves them zero. Errors name the bad frame.
-pub(crate) fn forward_backward(u: &Utt, grad: Option<&mut [f32]>, mode: Mode) -> Result<f64, String> {
+pub(crate) fn forward_backward(
+    u: &Utt,
+    grad: Option<&mut [f32]>,
+    mode: Mode,
+) -> Result<f64, String> {
     if u.len == 0 || u.len < min_frames(u.target) {
         return Ok(f64::INFINITY);
     }
@@ -182,7 +188,7 @@ fn scaled(u: &Utt, grad: Option<&mut [f32]>, sc: &mut Scratch) -> Option<f64> {
     }
     let last = &sc.alpha[(len - 1) * w..];
     let p_end = last[s_len + 1] + if s_len > 1 { last[s_len] } else { 0.0 };
-    if !(p_end >= f64::MIN_POSITIVE) {
+    if p_end.is_nan() || p_end < f64::MIN_POSITIVE {
         return None;
     }
     let nll = -(log_scale + p_end.ln());
@@ -208,10 +214,11 @@ fn scaled_backward(u: &Utt, g: &mut [f32], sc: &mut Scratch) -> Option<()> {
         let (lo, hi) = band(s_len, len, t);
         let a = &sc.alpha[t * w + 2..t * w + 2 + s_len];
         let q = &sc.q[t * v..(t + 1) * v];
-        let mut z = 0.0;
-        for s in lo..hi {
-            z += a[s] * sc.b_cur[s];
-        }
+        let z: f64 = a[lo..hi]
+            .iter()
+            .zip(&sc.b_cur[lo..hi])
+            .map(|(x, y)| x * y)
+            .sum();
         if !(z >= f64::MIN_POSITIVE && z.is_finite()) {
             return None;
         }
@@ -337,14 +344,14 @@ fn log_space(u: &Utt, grad: Option<&mut [f32]>, sc: &mut Scratch) -> f64 {
             break;
         }
         let e = |s: usize| lpt[ext[s]] + lb[s];
-        for s in 0..s_len {
+        for (s, out) in lb_prev.iter_mut().enumerate() {
             let b1 = if s + 1 < s_len { e(s + 1) } else { ninf };
             let b2 = if s + 2 < s_len && skips(s + 2) {
                 e(s + 2)
             } else {
                 ninf
             };
-            lb_prev[s] = lse3(e(s), b1, b2);
+            *out = lse3(e(s), b1, b2);
         }
         std::mem::swap(&mut lb, &mut lb_prev);
     }

@@ -77,7 +77,11 @@ impl CustomOp1 for CtcOp {
         "ctc_loss"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (b, t, v) = layout.shape().dims3()?;
         let Some((start, end)) = layout.contiguous_offsets() else {
             bail!("ctc_loss: input must be contiguous")
@@ -93,7 +97,11 @@ impl CustomOp1 for CtcOp {
             };
             forward_backward(&u, g, self.mode).map_err(|e| format!("ctc_loss: utterance {i}: {e}"))
         };
-        let mut grad = if self.want_grad { vec![0f32; b * t * v] } else { Vec::new() };
+        let mut grad = if self.want_grad {
+            vec![0f32; b * t * v]
+        } else {
+            Vec::new()
+        };
         let nlls: Vec<Result<f64, String>> = if self.want_grad {
             grad.par_chunks_mut(t * v)
                 .enumerate()
@@ -112,7 +120,11 @@ impl CustomOp1 for CtcOp {
             }
             // Also catches a finite f64 beyond f32 range, so loss and gradient stay consistent.
             infeasible += 1;
-            per_utt.push(if self.zero_infinity { 0.0 } else { f32::INFINITY });
+            per_utt.push(if self.zero_infinity {
+                0.0
+            } else {
+                f32::INFINITY
+            });
             if self.want_grad {
                 grad[i * t * v..(i + 1) * t * v].fill(0.0);
             }
@@ -127,9 +139,16 @@ impl CustomOp1 for CtcOp {
         Ok((CpuStorage::F32(per_utt), Shape::from(b)))
     }
 
-    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
         let Some(grad) = self.cache.get().and_then(|c| c.grad.as_ref()) else {
-            bail!("ctc_loss: backward reached an op whose input was not tracked in the forward pass")
+            bail!(
+                "ctc_loss: backward reached an op whose input was not tracked in the forward pass"
+            )
         };
         let b = grad_res.elem_count();
         Ok(Some(grad.broadcast_mul(&grad_res.reshape((b, 1, 1))?)?))
@@ -178,7 +197,10 @@ pub(crate) fn ctc_loss_with_mode(
     }
     // The kernel is CPU-only: other devices go through a differentiable host copy.
     let device = input.device().clone();
-    let x = input.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.contiguous()?;
+    let x = input
+        .to_device(&Device::Cpu)?
+        .to_dtype(DType::F32)?
+        .contiguous()?;
     let cache = Arc::new(OnceLock::new());
     let op = CtcOp {
         lens: input_lens.to_vec(),
@@ -212,10 +234,16 @@ pub(crate) fn ctc_loss_with_mode(
 
 /// Unpads a `(B, U)` integer target tensor using `target_lens`, for callers that hold padded
 /// targets.
-pub fn targets_from_padded(targets: &Tensor, target_lens: &[usize]) -> candle_core::Result<Vec<Vec<u32>>> {
+pub fn targets_from_padded(
+    targets: &Tensor,
+    target_lens: &[usize],
+) -> candle_core::Result<Vec<Vec<u32>>> {
     let (b, u) = targets.dims2()?;
     if target_lens.len() != b {
-        bail!("targets_from_padded: {b} rows but {} lengths", target_lens.len());
+        bail!(
+            "targets_from_padded: {b} rows but {} lengths",
+            target_lens.len()
+        );
     }
     let rows = targets.to_dtype(DType::I64)?.to_vec2::<i64>()?;
     rows.iter()
@@ -227,7 +255,13 @@ pub fn targets_from_padded(targets: &Tensor, target_lens: &[usize]) -> candle_co
             }
             row[..len]
                 .iter()
-                .map(|&l| u32::try_from(l).map_err(|_| candle_core::Error::Msg(format!("targets_from_padded: row {i}: negative label {l}"))))
+                .map(|&l| {
+                    u32::try_from(l).map_err(|_| {
+                        candle_core::Error::Msg(format!(
+                            "targets_from_padded: row {i}: negative label {l}"
+                        ))
+                    })
+                })
                 .collect()
         })
         .collect()

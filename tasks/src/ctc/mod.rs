@@ -7,6 +7,8 @@ mod kernel;
 pub mod loss;
 
 #[cfg(test)]
+mod grad_tests;
+#[cfg(test)]
 mod tests;
 
 pub use align::{forced_align, spike_frames_greedy, Alignment};

@@ -109,7 +109,10 @@ mod tests {
         let e = a.check("it's café", "words.tsv:7").unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("words.tsv:7"), "{msg}");
-        assert!(msg.contains("'\\''") && msg.contains("' '") && msg.contains("'é'"), "{msg}");
+        assert!(
+            msg.contains("'\\''") && msg.contains("' '") && msg.contains("'é'"),
+            "{msg}"
+        );
         match e {
             StrError::UnknownChars { chars, .. } => assert_eq!(chars, vec!['\'', ' ', 'é']),
             other => panic!("wrong error {other}"),

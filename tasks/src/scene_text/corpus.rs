@@ -178,9 +178,8 @@ fn render_split(
                 font.path.file_name().unwrap_or_default().to_string_lossy(),
                 font.family
             );
-            let img = render_word(&font.font, &drawn, &cfg.distortion, &mut rng).ok_or_else(
-                || StrError::Setup(format!("{source} draws nothing for {drawn:?}")),
-            )?;
+            let img = render_word(&font.font, &drawn, &cfg.distortion, &mut rng)
+                .ok_or_else(|| StrError::Setup(format!("{source} draws nothing for {drawn:?}")))?;
             // Squeezed words are widened back to the frames their label needs.
             let g = normalize_grey(&img, &cfg.norm, min_width_for(&label), &source)?;
             check_fits(&label, g.width() as usize, &source)?;

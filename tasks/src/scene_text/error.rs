@@ -19,11 +19,7 @@ pub enum StrError {
     #[error("{at}: cannot decode image: {msg}")]
     Unreadable { at: String, msg: String },
     #[error("{at}: image has zero size ({width}x{height})")]
-    EmptyImage {
-        at: String,
-        width: u32,
-        height: u32,
-    },
+    EmptyImage { at: String, width: u32, height: u32 },
     #[error("{at}: label {label:?} has characters outside the alphabet: {}", show_chars(.chars))]
     UnknownChars {
         at: String,

@@ -58,6 +58,8 @@ const CLONES: &[(&str, &str)] = &[
     ("tex gyre chorus", "chancery"),
     ("dejavu", "dejavu"),
     ("bitstream vera", "dejavu"),
+    ("gentium", "gentium"),
+    ("oxygen", "oxygen"),
 ];
 
 /// The design group of a family: a clone group, else the family's first word (so "PT Sans"
@@ -70,7 +72,10 @@ pub fn design_group(family: &str) -> String {
             return group.to_string();
         }
     }
-    f.split_whitespace().next().unwrap_or("").to_string()
+    f.split(|c: char| c.is_whitespace() || c == '-')
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 fn family_name(data: &[u8]) -> Option<String> {
@@ -90,6 +95,15 @@ fn family_name(data: &[u8]) -> Option<String> {
             .filter(|s| !s.trim().is_empty())
     };
     find(ttf_parser::name_id::TYPOGRAPHIC_FAMILY).or_else(|| find(ttf_parser::name_id::FAMILY))
+}
+
+/// Symbol, dingbat and keycap faces map Latin code points to pictures (URW's Standard
+/// Symbols draws `a` as alpha), which no cmap check can tell from letters.
+const NOT_TEXT: &[&str] = &["symbol", "dingbat", "d050000l", "keyboard", "math", "emoji"];
+
+fn is_text_face(family: &str) -> bool {
+    let f = family.to_lowercase();
+    !NOT_TEXT.iter().any(|w| f.contains(w))
 }
 
 /// Every glyph the renderer may draw has an outline; with `case_sensitive`, upper and lower
@@ -160,10 +174,19 @@ pub fn discover(dirs: &[PathBuf], alphabet: &Alphabet) -> Result<Vec<FontFile>> 
                     .unwrap_or_default()
             });
             let font = FontArc::try_from_vec(data).ok()?;
-            covers(&font, alphabet).then(|| {
+            (is_text_face(&family) && covers(&font, alphabet)).then(|| {
                 let group = design_group(&family);
                 let path = p.clone();
-                (hash, FontFile { path, family, group, hash, font })
+                (
+                    hash,
+                    FontFile {
+                        path,
+                        family,
+                        group,
+                        hash,
+                        font,
+                    },
+                )
             })
         })
         .collect();
@@ -260,7 +283,12 @@ mod tests {
         assert_eq!(design_group("TeX Gyre Termes"), "times");
         assert_eq!(design_group("PT Sans"), design_group("PT Serif"));
         assert_eq!(design_group("DejaVu Sans Mono"), "dejavu");
+        assert_eq!(design_group("Oxygen-Sans"), design_group("Oxygen Mono"));
+        assert_eq!(design_group("GentiumAlt"), design_group("Gentium"));
         assert_ne!(design_group("Lato"), design_group("Cabin"));
+        assert!(is_text_face("Lato") && is_text_face("STIX"));
+        assert!(!is_text_face("Standard Symbols PS") && !is_text_face("D050000L"));
+        assert!(!is_text_face("Linux Biolinum Keyboard O") && !is_text_face("STIX Math"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod corpus;
 pub mod encoder;
 pub mod error;
 pub mod fonts;
+pub mod load;
 pub mod normalize;
 pub mod render;
 pub mod task;
@@ -16,5 +17,9 @@ pub mod words;
 pub use alphabet::Alphabet;
 pub use corpus::{generate_corpus, FontInfo, RenderConfig, SplitFonts, Splits};
 pub use error::{SkipReason, SkipReport, StrError};
+pub use load::{load_folder, load_lmdb};
 pub use normalize::{NormConfig, WordImage};
 pub use render::Distortion;
+
+#[cfg(test)]
+mod tests;

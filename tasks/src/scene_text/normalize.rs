@@ -257,6 +257,9 @@ mod tests {
         assert_eq!(out.len(), 2 * HEIGHT * 8);
         assert_eq!(&out[..8], &[1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
         let row = HEIGHT * 8 + 8 * 31;
-        assert_eq!(&out[row..row + 8], &[-1.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            &out[row..row + 8],
+            &[-1.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
     }
 }

@@ -147,7 +147,7 @@ fn luminance(c: [f64; 3]) -> f64 {
 
 /// Background and text colours whose luminances differ by at least `min_contrast`.
 fn colours(rng: &mut Rng, min_contrast: f64) -> ([f64; 3], [f64; 3]) {
-    let mut rand_rgb = |rng: &mut Rng| [0; 3].map(|_: i32| rng.uniform() * 255.0);
+    let rand_rgb = |rng: &mut Rng| [0; 3].map(|_: i32| rng.uniform() * 255.0);
     let bg = rand_rgb(rng);
     for _ in 0..32 {
         let fg = rand_rgb(rng);
@@ -156,7 +156,11 @@ fn colours(rng: &mut Rng, min_contrast: f64) -> ([f64; 3], [f64; 3]) {
         }
     }
     // A mid-grey background with no colour far enough: use black or white text.
-    let fg = if luminance(bg) > 0.5 { [0.0; 3] } else { [255.0; 3] };
+    let fg = if luminance(bg) > 0.5 {
+        [0.0; 3]
+    } else {
+        [255.0; 3]
+    };
     if (luminance(fg) - luminance(bg)).abs() >= min_contrast {
         (bg, fg)
     } else {
@@ -243,7 +247,9 @@ fn degrade(mut img: RgbImage, px: f32, d: &Distortion, rng: &mut Rng) -> RgbImag
         for p in img.pixels_mut() {
             let n = rng.normal() * std;
             for v in p.0.iter_mut() {
-                *v = (*v as f64 + n + 0.3 * rng.normal() * std).round().clamp(0.0, 255.0) as u8;
+                *v = (*v as f64 + n + 0.3 * rng.normal() * std)
+                    .round()
+                    .clamp(0.0, 255.0) as u8;
             }
         }
     }

@@ -56,7 +56,10 @@ fn recase(w: &str, rng: &mut Rng) -> String {
     } else if u < 0.9 {
         let mut c = w.chars();
         match c.next() {
-            Some(f) => f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect(),
+            Some(f) => f
+                .to_uppercase()
+                .chain(c.flat_map(char::to_lowercase))
+                .collect(),
             None => String::new(),
         }
     } else {
@@ -123,15 +126,20 @@ mod tests {
     fn list_filtering_and_sampled_labels_lie_in_the_alphabet() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("words");
-        std::fs::write(&p, "Zebra\napple\nit's\ncafé\nbookkeeper\n\nabcdefghijklmnopqrstu\n")
-            .unwrap();
+        std::fs::write(
+            &p,
+            "Zebra\napple\nit's\ncafé\nbookkeeper\n\nabcdefghijklmnopqrstu\n",
+        )
+        .unwrap();
         let a = Alphabet::default();
         let w = load_words(&p, &a, 20, 32).unwrap();
         assert_eq!(w, vec!["Zebra", "apple", "bookkeeper"]);
         // bookkeeper needs 13 frames.
         assert_eq!(load_words(&p, &a, 20, 12).unwrap(), vec!["Zebra", "apple"]);
         let ap = Alphabet::new(true, true);
-        assert!(load_words(&p, &ap, 20, 32).unwrap().contains(&"it's".to_string()));
+        assert!(load_words(&p, &ap, 20, 32)
+            .unwrap()
+            .contains(&"it's".to_string()));
         for (alpha, words) in [(a, w.clone()), (ap, w)] {
             let mut rng = Rng::new(3);
             for _ in 0..2000 {

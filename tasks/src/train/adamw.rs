@@ -94,7 +94,10 @@ impl AdamW {
                 candle_core::bail!("AdamW: variable {name:?} is already listed under another name");
             }
             if !var.dtype().is_float() {
-                candle_core::bail!("AdamW: variable {name:?} has non-float dtype {:?}", var.dtype());
+                candle_core::bail!(
+                    "AdamW: variable {name:?} has non-float dtype {:?}",
+                    var.dtype()
+                );
             }
             let m = var.zeros_like()?;
             let v = var.zeros_like()?;
@@ -208,11 +211,8 @@ impl AdamW {
     /// matching shapes; nothing changes unless all of it fits.
     pub fn set_state(&mut self, st: AdamWState) -> Result<()> {
         st.params.validate()?;
-        let mut by_name: std::collections::HashMap<String, MomentState> = st
-            .vars
-            .into_iter()
-            .map(|m| (m.name.clone(), m))
-            .collect();
+        let mut by_name: std::collections::HashMap<String, MomentState> =
+            st.vars.into_iter().map(|m| (m.name.clone(), m)).collect();
         let mut restored = Vec::with_capacity(self.slots.len());
         for s in &self.slots {
             let Some(ms) = by_name.remove(&s.name) else {
@@ -245,6 +245,124 @@ impl AdamW {
         self.step = st.step;
         self.params = st.params;
         self.skipped.clear();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// PyTorch's AdamW update of one scalar, written out independently of the tensor code.
+    fn reference(theta: &mut f64, m: &mut f64, v: &mut f64, t: i32, g: f64, p: &ParamsAdamW) {
+        *theta *= 1.0 - p.lr * p.weight_decay;
+        *m = p.beta1 * *m + (1.0 - p.beta1) * g;
+        *v = p.beta2 * *v + (1.0 - p.beta2) * g * g;
+        let (bc1, bc2) = (1.0 - p.beta1.powi(t), 1.0 - p.beta2.powi(t));
+        *theta -= p.lr / bc1 * *m / ((*v).sqrt() / bc2.sqrt() + p.eps);
+    }
+
+    /// Gradient `g` for `var` by backprop of sum(var · g).
+    fn grads_for(var: &Var, g: &[f64]) -> Result<GradStore> {
+        let c = Tensor::new(g, var.device())?;
+        (var.as_tensor() * c)?.sum_all()?.backward()
+    }
+
+    #[test]
+    fn two_steps_match_hand_computed_pytorch_adamw() -> Result<()> {
+        let p = ParamsAdamW {
+            lr: 0.1,
+            weight_decay: 0.1,
+            ..Default::default()
+        };
+        let w = Var::new(&[1.0f64, -2.0, 0.3], &Device::Cpu)?;
+        let mut opt = AdamW::new(vec![("w".into(), w.clone())], p)?;
+        let gs = [[0.5, 3.0, 0.0], [-0.25, 1e-3, 2.0]];
+        let mut r = [(1.0, 0.0, 0.0), (-2.0, 0.0, 0.0), (0.3, 0.0, 0.0)];
+        for (t, g) in gs.iter().enumerate() {
+            opt.step(&grads_for(&w, g)?)?;
+            for (k, (th, m, v)) in r.iter_mut().enumerate() {
+                reference(th, m, v, t as i32 + 1, g[k], &p);
+            }
+            let got = w.as_tensor().to_vec1::<f64>()?;
+            for k in 0..3 {
+                assert!(
+                    (got[k] - r[k].0).abs() < 1e-12,
+                    "step {t} elem {k}: {} vs {}",
+                    got[k],
+                    r[k].0
+                );
+            }
+        }
+        // By hand for element 0 (lr 0.1, wd 0.1, g 0.5 then -0.25):
+        // step 1: 1·0.99 − 0.1·0.5/(0.5 + 1e-8) = 0.890000002;
+        // step 2: m = 0.02, v = 3.1225e-4, m̂ = 0.02/0.19, v̂ = 3.1225e-4/0.001999,
+        //         0.890000002·0.99 − 0.1·m̂/(√v̂ + 1e-8) = 0.854466298687846.
+        let got = w.as_tensor().to_vec1::<f64>()?;
+        assert!((got[0] - 0.854_466_298_687_846).abs() < 1e-12, "{}", got[0]);
+        let st = opt.state();
+        assert_eq!((st.step, st.vars[0].step), (2, 2));
+        let m = st.vars[0].m.to_vec1::<f64>()?;
+        let v = st.vars[0].v.to_vec1::<f64>()?;
+        assert!((m[0] - 0.02).abs() < 1e-15 && (v[0] - 3.1225e-4).abs() < 1e-15);
+        Ok(())
+    }
+
+    #[test]
+    fn vars_without_gradient_are_skipped_and_counted() -> Result<()> {
+        let dev = Device::Cpu;
+        let a = Var::new(&[1.0f32, 2.0], &dev)?;
+        let b = Var::new(&[3.0f32], &dev)?;
+        let mut opt = AdamW::new(
+            vec![("a".into(), a.clone()), ("b".into(), b.clone())],
+            ParamsAdamW::default(),
+        )?;
+        let grads = (a.as_tensor() * 2.0)?.sum_all()?.backward()?;
+        opt.step(&grads)?;
+        assert_eq!(opt.skipped_last_step(), 1);
+        assert_eq!(opt.skipped_names(), vec!["b"]);
+        assert_eq!(b.as_tensor().to_vec1::<f32>()?, vec![3.0]);
+        let st = opt.state();
+        assert_eq!((st.step, st.vars[0].step, st.vars[1].step), (1, 1, 0));
+        assert_eq!(st.vars[1].m.to_vec1::<f32>()?, vec![0.0]);
+        assert!(a.as_tensor().to_vec1::<f32>()?[0] < 1.0);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_construction_and_state_are_errors() -> Result<()> {
+        let dev = Device::Cpu;
+        let a = Var::new(&[1.0f32], &dev)?;
+        let dup = AdamW::new(
+            vec![
+                ("a".into(), a.clone()),
+                ("a".into(), Var::new(&[1f32], &dev)?),
+            ],
+            ParamsAdamW::default(),
+        );
+        assert!(dup
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("\"a\" appears twice"));
+        let bad = ParamsAdamW {
+            beta1: 1.0,
+            ..Default::default()
+        };
+        assert!(AdamW::new(vec![("a".into(), a.clone())], bad).is_err());
+        let mut opt = AdamW::new(vec![("a".into(), a.clone())], ParamsAdamW::default())?;
+        let mut st = opt.state();
+        st.vars[0].m = Tensor::zeros(2, candle_core::DType::F32, &dev)?;
+        let e = opt.set_state(st).unwrap_err().to_string();
+        assert!(e.contains("first moment of \"a\""), "{e}");
+        let mut st = opt.state();
+        st.vars[0].name = "z".into();
+        assert!(opt
+            .set_state(st)
+            .unwrap_err()
+            .to_string()
+            .contains("lacks variable \"a\""));
         Ok(())
     }
 }

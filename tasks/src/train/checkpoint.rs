@@ -108,11 +108,16 @@ fn read_tensors(path: &Path, dev: &Device) -> Result<HashMap<String, Tensor>> {
     if !path.exists() {
         candle_core::bail!("{}: missing", path.display());
     }
-    candle_core::safetensors::load(path, dev).map_err(|e| io_err(path, format!("unreadable safetensors: {e}")))
+    candle_core::safetensors::load(path, dev)
+        .map_err(|e| io_err(path, format!("unreadable safetensors: {e}")))
 }
 
 /// Check that `tensors` has exactly the names in `want` (with the given shapes and dtypes).
-fn check_tensors(path: &Path, tensors: &HashMap<String, Tensor>, want: &[(String, &Tensor)]) -> Result<()> {
+fn check_tensors(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    want: &[(String, &Tensor)],
+) -> Result<()> {
     for (name, like) in want {
         let Some(t) = tensors.get(name) else {
             candle_core::bail!("{}: lacks tensor {name:?}", path.display());
@@ -130,7 +135,11 @@ fn check_tensors(path: &Path, tensors: &HashMap<String, Tensor>, want: &[(String
     }
     if tensors.len() != want.len() {
         let known: std::collections::HashSet<&str> = want.iter().map(|(n, _)| n.as_str()).collect();
-        let mut extra: Vec<&str> = tensors.keys().map(String::as_str).filter(|n| !known.contains(n)).collect();
+        let mut extra: Vec<&str> = tensors
+            .keys()
+            .map(String::as_str)
+            .filter(|n| !known.contains(n))
+            .collect();
         extra.sort_unstable();
         candle_core::bail!("{}: tensors the model lacks: {extra:?}", path.display());
     }
@@ -138,25 +147,30 @@ fn check_tensors(path: &Path, tensors: &HashMap<String, Tensor>, want: &[(String
 }
 
 fn device_of(vars: &[(String, Var)]) -> Device {
-    vars.first().map_or(Device::Cpu, |(_, v)| v.device().clone())
+    vars.first()
+        .map_or(Device::Cpu, |(_, v)| v.device().clone())
 }
 
 /// Load a safetensors file written by `save_weights` into `vars` (by name). Every tensor is
 /// checked before any variable changes, so a failed load leaves the model as it was.
 pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
     let tensors = read_tensors(path, &device_of(vars))?;
-    let want: Vec<(String, &Tensor)> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor())).collect();
+    let want: Vec<(String, &Tensor)> = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor()))
+        .collect();
     check_tensors(path, &tensors, &want)?;
     for (name, var) in vars {
-        var.set(&tensors[name]).map_err(|e| io_err(path, format!("{name}: {e}")))?;
+        var.set(&tensors[name])
+            .map_err(|e| io_err(path, format!("{name}: {e}")))?;
     }
     Ok(())
 }
 
 fn hidden_sibling(dir: &Path, suffix: &str) -> Result<PathBuf> {
-    let name = dir
-        .file_name()
-        .ok_or_else(|| candle_core::Error::Msg(format!("{}: not a directory name", dir.display())))?;
+    let name = dir.file_name().ok_or_else(|| {
+        candle_core::Error::Msg(format!("{}: not a directory name", dir.display()))
+    })?;
     Ok(dir.with_file_name(format!(".{}.{suffix}", name.to_string_lossy())))
 }
 
@@ -169,14 +183,21 @@ fn remove_dir_if_exists(dir: &Path) -> Result<()> {
 
 /// Save a resumable checkpoint of `vars`, the optimizer and `meta` to directory `dir`,
 /// replacing any previous one there.
-pub fn save_checkpoint(dir: &Path, vars: &[(String, Var)], opt: &AdamW, meta: &TrainMeta) -> Result<()> {
+pub fn save_checkpoint(
+    dir: &Path,
+    vars: &[(String, Var)],
+    opt: &AdamW,
+    meta: &TrainMeta,
+) -> Result<()> {
     let staging = hidden_sibling(dir, "partial")?;
     let old = hidden_sibling(dir, "old")?;
     remove_dir_if_exists(&staging)?;
     std::fs::create_dir_all(&staging).map_err(|e| io_err(&staging, e))?;
 
-    let weights: HashMap<String, Tensor> =
-        vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    let weights: HashMap<String, Tensor> = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect();
     save_tensors(&staging.join(WEIGHTS_FILE), &weights)?;
     let st = opt.state();
     let mut moments = HashMap::new();
@@ -200,7 +221,8 @@ pub fn save_checkpoint(dir: &Path, vars: &[(String, Var)], opt: &AdamW, meta: &T
     let json = serde_json::to_vec_pretty(&sidecar).map_err(|e| io_err(&state_path, e))?;
     write_atomic(&state_path, &json).map_err(|e| io_err(&state_path, e))?;
     let marker = staging.join(COMPLETE_MARKER);
-    write_atomic(&marker, format!("step {}\n", meta.step).as_bytes()).map_err(|e| io_err(&marker, e))?;
+    write_atomic(&marker, format!("step {}\n", meta.step).as_bytes())
+        .map_err(|e| io_err(&marker, e))?;
     sync_path(&staging)?;
 
     remove_dir_if_exists(&old)?;
@@ -236,12 +258,19 @@ pub fn load_checkpoint(dir: &Path, vars: &[(String, Var)], opt: &mut AdamW) -> R
     let text = std::fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
     let sc: Sidecar = serde_json::from_str(&text).map_err(|e| io_err(&state_path, e))?;
     if sc.format != FORMAT {
-        candle_core::bail!("{}: format {} (this build reads {FORMAT})", state_path.display(), sc.format);
+        candle_core::bail!(
+            "{}: format {} (this build reads {FORMAT})",
+            state_path.display(),
+            sc.format
+        );
     }
     let dev = device_of(vars);
     let wpath = src.join(WEIGHTS_FILE);
     let weights = read_tensors(&wpath, &dev)?;
-    let want: Vec<(String, &Tensor)> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor())).collect();
+    let want: Vec<(String, &Tensor)> = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor()))
+        .collect();
     check_tensors(&wpath, &weights, &want)?;
 
     let opath = src.join(OPTIMIZER_FILE);
@@ -255,9 +284,13 @@ pub fn load_checkpoint(dir: &Path, vars: &[(String, Var)], opt: &mut AdamW) -> R
     let mut states = Vec::new();
     for (name, _) in opt.vars() {
         let Some(&step) = sc.optimizer.var_steps.get(name) else {
-            candle_core::bail!("{}: no optimizer step for variable {name:?}", state_path.display());
+            candle_core::bail!(
+                "{}: no optimizer step for variable {name:?}",
+                state_path.display()
+            );
         };
-        let take = |m: &mut HashMap<String, Tensor>, k: String| m.remove(&k).expect("checked above");
+        let take =
+            |m: &mut HashMap<String, Tensor>, k: String| m.remove(&k).expect("checked above");
         states.push(MomentState {
             name: name.to_string(),
             step,
@@ -272,7 +305,12 @@ pub fn load_checkpoint(dir: &Path, vars: &[(String, Var)], opt: &mut AdamW) -> R
     };
     opt.set_state(state).map_err(|e| io_err(&opath, e))?;
     for (name, var) in vars {
-        var.set(&weights[name]).map_err(|e| io_err(&wpath, format!("{name}: {e}")))?;
+        var.set(&weights[name])
+            .map_err(|e| io_err(&wpath, format!("{name}: {e}")))?;
     }
     Ok(sc.train)
 }
+
+#[cfg(test)]
+#[path = "checkpoint_tests.rs"]
+mod tests;

@@ -9,7 +9,11 @@ pub fn grad_norm(vars: &[(String, Var)], grads: &GradStore) -> Result<f64> {
     let mut sq = 0f64;
     for (_, v) in vars {
         if let Some(g) = grads.get(v.as_tensor()) {
-            sq += g.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
+            sq += g
+                .to_dtype(DType::F64)?
+                .sqr()?
+                .sum_all()?
+                .to_scalar::<f64>()?;
         }
     }
     Ok(sq.sqrt())
@@ -80,7 +84,11 @@ mod tests {
         let (vars, mut grads) = setup()?;
         let pre = clip_grad_norm(&vars, &mut grads, 100.0)?;
         assert!((pre - 313f64.sqrt()).abs() < 1e-9);
-        let gb = grads.get(vars[1].1.as_tensor()).unwrap().flatten_all()?.to_vec1::<f32>()?;
+        let gb = grads
+            .get(vars[1].1.as_tensor())
+            .unwrap()
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         assert_eq!(gb, vec![12.0, 12.0]);
         assert!(clip_grad_norm(&vars, &mut grads, 0.0).is_err());
         Ok(())

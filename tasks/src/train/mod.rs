@@ -8,7 +8,8 @@ pub mod schedule;
 
 pub use adamw::{AdamW, AdamWState, MomentState, ParamsAdamW};
 pub use checkpoint::{
-    complete_checkpoint, load_checkpoint, load_weights, save_checkpoint, save_weights, write_atomic, TrainMeta,
+    complete_checkpoint, load_checkpoint, load_weights, save_checkpoint, save_weights,
+    write_atomic, TrainMeta,
 };
 pub use clip::{clip_grad_norm, grad_norm};
 pub use schedule::Schedule;

@@ -42,7 +42,9 @@ impl Schedule {
                         "warmup_cosine: need 0 < total and warmup <= total, got warmup {warmup}, total {total}"
                     ))
                 } else if !(0.0..=1.0).contains(&min_ratio) {
-                    Err(format!("warmup_cosine: min_ratio must be in [0, 1], got {min_ratio}"))
+                    Err(format!(
+                        "warmup_cosine: min_ratio must be in [0, 1], got {min_ratio}"
+                    ))
                 } else {
                     Ok(())
                 }
@@ -161,9 +163,10 @@ mod tests {
 
     #[test]
     fn serde_tagged_and_validated() {
-        let s: Schedule =
-            serde_json::from_str(r#"{"kind":"warmup_cosine","warmup":5,"total":50,"min_ratio":0.05}"#)
-                .unwrap();
+        let s: Schedule = serde_json::from_str(
+            r#"{"kind":"warmup_cosine","warmup":5,"total":50,"min_ratio":0.05}"#,
+        )
+        .unwrap();
         assert_eq!(
             s,
             Schedule::WarmupCosine {

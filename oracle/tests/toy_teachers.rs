@@ -1,0 +1,92 @@
+//! Teachers on the tiny synthetic task: copy diagnostics, resume, and training speed.
+
+use candle_core::{Device, Result};
+use oracle::diagnostics::diagnose;
+use oracle::{AntiCopy, OracleConfig, OracleTeacher, TrainConfig, TrainReport, TrainRun};
+use tasks::model::CtcModel;
+use tasks::params::ParamStore;
+use tasks::task::Splits;
+use tasks::toy::{ToyConfig, ToyExample, ToyTask};
+use tasks::{EncoderConfig, Fwd};
+
+fn enc(d: usize, layers: usize) -> EncoderConfig {
+    EncoderConfig {
+        d_model: d,
+        layers,
+        heads: 4,
+        d_ff: 2 * d,
+        dropout: 0.0,
+        conv_channels: 0,
+    }
+}
+
+fn train_cfg(steps: usize) -> TrainConfig {
+    TrainConfig {
+        batch_size: 16,
+        steps,
+        lr: 3e-3,
+        warmup: 20,
+        eval_every: 25,
+        target_error: Some(30.0),
+        select_best: false,
+        checkpoint_every: 1000,
+        ..Default::default()
+    }
+}
+
+fn run<'a>(task: &'a ToyTask, s: &'a Splits<ToyExample>, cfg: &'a TrainConfig, out: &std::path::Path) -> TrainRun<'a, ToyTask> {
+    TrainRun {
+        task,
+        train: &s.train,
+        dev: &s.dev,
+        cfg,
+        seed: 1,
+        device: &Device::Cpu,
+        out: out.to_path_buf(),
+        name: "test".into(),
+        progress: false,
+    }
+}
+
+fn oracle_cfg(anti_copy: AntiCopy, positions: bool) -> OracleConfig {
+    OracleConfig {
+        encoder: enc(32, 1),
+        fusion_layers: 1,
+        anti_copy,
+        label_positions: Some(positions),
+        scale_embeddings: false,
+    }
+}
+
+fn train_oracle(task: &ToyTask, s: &Splits<ToyExample>, cfg: &OracleConfig, steps: usize) -> Result<(OracleTeacher, TrainReport)> {
+    let dir = tempfile::tempdir()?;
+    let store = ParamStore::new(3);
+    let m = OracleTeacher::new(task, cfg, store.vb(&Device::Cpu))?;
+    let tc = train_cfg(steps);
+    let r = run(task, s, &tc, dir.path()).run(&m, store.vars())?;
+    Ok((m, r))
+}
+
+#[test]
+fn diagnostics_flag_the_copying_oracle_and_not_the_sound_one() -> Result<()> {
+    // Sources that carry no label information: an oracle can only succeed by copying.
+    let (task, s) = ToyTask::generate(&ToyConfig {
+        noise: 0.3,
+        proto_scale: 0.0,
+        n_train: 384,
+        ..Default::default()
+    })?;
+    let reference_store = ParamStore::new(5);
+    let reference = CtcModel::new(&task, &enc(32, 1), reference_store.vb(&Device::Cpu))?;
+    let refr = |b: &tasks::Batch| {
+        let o = reference.forward(&b.src, &b.src_lens, &mut Fwd::eval())?;
+        Ok((o.logits, o.enc.lens))
+    };
+    for (positions, expect_copy) in [(true, true), (false, false)] {
+        let (m, r) = train_oracle(&task, &s, &oracle_cfg(AntiCopy::Structural, positions), 700)?;
+        let d = diagnose(&task, &m, &s.dev, 16, &Device::Cpu, refr)?;
+        println!("label positions {positions}: {d:?} final dev {:?}", r.curve.last());
+        assert_eq!(d.copy_suspected, expect_copy, "positions {positions}: {d:?}");
+    }
+    Ok(())
+}

@@ -4,7 +4,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use tasks::task::Splits;
+use tasks::scene_text::task::{StrExample, StrTask};
+use tasks::scene_text::{generate_corpus, RenderConfig};
 use tasks::toy::{ToyConfig, ToyExample, ToyTask};
+use tasks::vocab::Vocab;
 
 use crate::preset::Preset;
 
@@ -32,6 +35,28 @@ pub fn asr(_p: &Preset, _cache: &Path, _progress: bool) -> Result<(tasks::toy::T
     anyhow::bail!("asr data: not yet wired")
 }
 
-pub fn scene_text(_p: &Preset, _cache: &Path, _progress: bool) -> Result<(tasks::toy::ToyTask, Splits<ToyExample>)> {
-    anyhow::bail!("str data: not yet wired")
+/// Rendered word images (`[data.render]` is a `RenderConfig`); fonts are split by family.
+pub fn scene_text(p: &Preset, cache: &Path) -> Result<(StrTask, Splits<StrExample>)> {
+    let cfg: RenderConfig = section(p, Some("render"))?;
+    let corpus = generate_corpus(&cfg, &cache.join("str")).context("rendering the word-image corpus")?;
+    eprintln!(
+        "word images: {} train / {} dev / {} test fonts{}",
+        corpus.fonts.train.len(),
+        corpus.fonts.dev.len(),
+        corpus.fonts.test.len(),
+        if corpus.from_cache { " (cached)" } else { "" }
+    );
+    let alphabet: String = corpus.alphabet.chars().iter().collect();
+    let task = StrTask::new(Vocab::chars(&alphabet)?);
+    let split = |images| -> Result<Vec<StrExample>> {
+        // Rendered images always fit their labels; a failure here is a bug worth stopping for.
+        let (ex, _) = task.examples(images, false).map_err(anyhow::Error::msg)?;
+        Ok(ex)
+    };
+    let splits = Splits {
+        train: split(corpus.train)?,
+        dev: split(corpus.dev)?,
+        test: split(corpus.test)?,
+    };
+    Ok((task, splits))
 }

@@ -65,7 +65,7 @@ pub fn run(a: RunArgs) -> Result<()> {
             seeds(&a, &p, &kd, &dir, &task, &splits, progress, started)
         }
         "str" => {
-            let (task, splits) = data::scene_text(&p, &cache, progress)?;
+            let (task, splits) = data::scene_text(&p, &cache)?;
             seeds(&a, &p, &kd, &dir, &task, &splits, progress, started)
         }
         "toy" => {

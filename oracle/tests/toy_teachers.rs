@@ -90,3 +90,57 @@ fn diagnostics_flag_the_copying_oracle_and_not_the_sound_one() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn resume_mid_training_gives_the_same_final_weights() -> Result<()> {
+    let (task, s) = ToyTask::generate(&ToyConfig { n_train: 96, ..Default::default() })?;
+    let mk = || -> Result<(ParamStore, CtcModel)> {
+        let store = ParamStore::new(11);
+        let m = CtcModel::new(&task, &enc(16, 1), store.vb(&Device::Cpu))?;
+        Ok((store, m))
+    };
+    let mut cfg = train_cfg(30);
+    cfg.checkpoint_every = 10;
+    cfg.eval_every = 10;
+    let (a_store, a) = mk()?;
+    let da = tempfile::tempdir()?;
+    let ra = run(&task, &s, &cfg, da.path()).run(&a, a_store.vars())?;
+    // Interrupted after 20 steps (a checkpoint at step 20), then resumed to 30 by a fresh model.
+    let db = tempfile::tempdir()?;
+    let mut short = cfg.clone();
+    short.steps = 20;
+    short.schedule = Some(cfg.schedule());
+    let mut full = cfg.clone();
+    full.schedule = Some(cfg.schedule());
+    let (b_store, b) = mk()?;
+    run(&task, &s, &short, db.path()).run(&b, b_store.vars())?;
+    let (c_store, c) = mk()?;
+    let rc = run(&task, &s, &full, db.path()).run(&c, c_store.vars())?;
+    for ((n, va), (_, vc)) in a_store.vars().iter().zip(c_store.vars().iter()) {
+        let diff = (va.as_tensor() - vc.as_tensor())?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert_eq!(diff, 0.0, "{n} differs after resume");
+    }
+    let points = |r: &TrainReport| -> Vec<(usize, f64)> { r.curve.iter().map(|p| (p.step, p.dev_error)).collect() };
+    assert_eq!(points(&ra), points(&rc));
+    Ok(())
+}
+
+#[test]
+fn oracle_reaches_the_target_in_fewer_steps_than_the_conventional_teacher() -> Result<()> {
+    let (task, s) = ToyTask::generate(&ToyConfig { noise: 1.5, n_train: 384, ..Default::default() })?;
+    let mut cfg = train_cfg(400);
+    cfg.target_error = Some(45.0);
+    let store = ParamStore::new(3);
+    let conv = CtcModel::new(&task, &enc(32, 1), store.vb(&Device::Cpu))?;
+    let d = tempfile::tempdir()?;
+    let rc = run(&task, &s, &cfg, d.path()).run(&conv, store.vars())?;
+    let dir = tempfile::tempdir()?;
+    let ostore = ParamStore::new(3);
+    let orc = OracleTeacher::new(&task, &oracle_cfg(AntiCopy::NoLabelPosition, false), ostore.vb(&Device::Cpu))?;
+    let ro = run(&task, &s, &cfg, dir.path()).run(&orc, ostore.vars())?;
+    let (Some(so), sc) = (ro.steps_to_target, rc.steps_to_target) else {
+        panic!("the oracle never reached the target: {:?}", ro.curve);
+    };
+    assert!(sc.is_none_or(|sc| so < sc), "oracle {so} steps, conventional {sc:?}");
+    Ok(())
+}

@@ -9,13 +9,12 @@ use tasks::params::ParamStore;
 use tasks::task::Splits;
 use tasks::{Batch, Fwd, Rng, Task};
 
-use super::stage::{dev_test, Stage, StageReport, PREFIX};
+use super::stage::{dev_test, Stage, StageReport};
 use super::{fill_scores, Ctx};
 use crate::results::ResultRow;
 
 pub struct Trained<M> {
     pub model: M,
-    pub store: ParamStore,
     pub report: TrainReport,
     pub row: ResultRow,
     pub example_posteriors: Vec<Vec<f32>>,
@@ -79,7 +78,6 @@ pub fn conventional<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -
     let (example_posteriors, example_text) = example_posteriors(ctx, task, splits, eval)?;
     Ok(Trained {
         model,
-        store,
         report,
         row,
         example_posteriors,
@@ -139,7 +137,6 @@ pub fn oracle<T: Task>(
     let (example_posteriors, example_text) = example_posteriors(ctx, task, splits, eval)?;
     Ok(Trained {
         model,
-        store,
         report,
         row,
         example_posteriors,

@@ -117,6 +117,11 @@ mod tests {
         let t1 = tensor(&[0.0, 1.0], (1, 1, 2));
         let got = scalar(&guided_ctc(&s1, &t1, &[1], false).unwrap());
         assert!((got + 0.75).abs() < 1e-12);
+        // An f32 student with an f64 teacher computes in f32.
+        let s32 = s.to_dtype(DType::F32).unwrap();
+        let got32 = guided_ctc(&s32, &t, &LENS, true).unwrap();
+        assert_eq!(got32.dtype(), DType::F32);
+        assert!((scalar(&got32) - reference(true)).abs() < 1e-6);
     }
 
     #[test]

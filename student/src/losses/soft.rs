@@ -16,7 +16,9 @@ pub(crate) fn kl_frames(
     tau: f64,
 ) -> Result<Tensor> {
     let zs = zero_padding(student, mask)?.affine(1.0 / tau, 0.0)?;
-    let zt = zero_padding(&teacher.detach(), mask)?.affine(1.0 / tau, 0.0)?;
+    // A cached teacher may be stored in another float type than the student computes in.
+    let teacher = teacher.detach().to_dtype(student.dtype())?;
+    let zt = zero_padding(&teacher, mask)?.affine(1.0 / tau, 0.0)?;
     let log_s = log_softmax(&zs, D::Minus1)?;
     let log_t = log_softmax(&zt, D::Minus1)?;
     // p_T log p_T is finite even where p_T underflows to 0, because log_softmax stays finite.

@@ -67,6 +67,10 @@ fn soft_kl_and_frame_kd_match_reference() {
     let t32 = t.to_dtype(candle_core::DType::F32).unwrap();
     let got32 = scalar(&frame_kd(&s32, &t32, &LENS, 1.0, false).unwrap());
     assert!((got32 - reference(1.0, false)).abs() < 1e-5);
+    // An f32 student against an f64 (e.g. cached) teacher computes in the student's dtype.
+    let mixed = frame_kd(&s32, &t, &LENS, 1.0, true).unwrap();
+    assert_eq!(mixed.dtype(), candle_core::DType::F32);
+    assert!((scalar(&mixed) - reference(1.0, true)).abs() < 1e-5);
 }
 
 #[test]

@@ -5,6 +5,7 @@ pub mod audio;
 pub mod corpus;
 pub mod encoder;
 pub mod error;
+pub mod espeak;
 pub mod features;
 pub mod manifest;
 pub mod specaug;

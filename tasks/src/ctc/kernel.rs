@@ -66,7 +66,15 @@ pub(crate) fn forward_backward(
     grad: Option<&mut [f32]>,
     mode: Mode,
 ) -> Result<f64, String> {
-    if u.len == 0 || u.len < min_frames(u.target) {
+    if u.len == 0 {
+        // Zero frames emit exactly the empty sequence.
+        return Ok(if u.target.is_empty() {
+            0.0
+        } else {
+            f64::INFINITY
+        });
+    }
+    if u.len < min_frames(u.target) {
         return Ok(f64::INFINITY);
     }
     SCRATCH.with(|cell| {

@@ -102,7 +102,8 @@ impl CustomOp1 for CtcOp {
         } else {
             Vec::new()
         };
-        let nlls: Vec<Result<f64, String>> = if self.want_grad {
+        // `t > 0` because chunks must be non-empty; zero frames need no gradient rows.
+        let nlls: Vec<Result<f64, String>> = if self.want_grad && t > 0 {
             grad.par_chunks_mut(t * v)
                 .enumerate()
                 .map(|(i, g)| run(i, Some(g)))

@@ -118,6 +118,28 @@ fn known_values_with_uniform_posteriors() {
         .unwrap();
         assert!(close(out.per_utt[0] as f64, t as f64 * LN2, 1e-6));
     }
+    // Zero frames emit exactly the empty sequence, also when the whole batch has T = 0.
+    let out = ctc_loss(
+        &uniform(2, 3),
+        &[0, 0],
+        &[vec![], vec![1]],
+        &opts(Reduction::None, true),
+    )
+    .unwrap();
+    assert_eq!(out.per_utt, vec![0.0, f32::INFINITY]);
+    let empty = Var::from_tensor(&uniform(1, 0)).unwrap();
+    let out = ctc_loss(
+        empty.as_tensor(),
+        &[0],
+        &[vec![]],
+        &opts(Reduction::Sum, true),
+    )
+    .unwrap();
+    assert_eq!(out.per_utt, vec![0.0]);
+    assert_eq!(
+        out.loss.backward().unwrap().get(&empty).unwrap().dims(),
+        &[1, 0, 2]
+    );
     // Only the path 1,0,1 collapses to [1, 1] in three frames.
     let out = ctc_loss(
         &uniform(1, 3),

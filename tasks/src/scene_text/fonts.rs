@@ -58,6 +58,7 @@ const CLONES: &[(&str, &str)] = &[
     ("tex gyre chorus", "chancery"),
     ("dejavu", "dejavu"),
     ("bitstream vera", "dejavu"),
+    ("hack", "dejavu"),
     ("gentium", "gentium"),
     ("oxygen", "oxygen"),
 ];

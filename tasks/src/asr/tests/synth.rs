@@ -1,7 +1,8 @@
 use std::collections::HashSet;
 
+use crate::asr::espeak::{fix_streamed_wav, list_voices, trim_silence};
 use crate::asr::manifest::{check_transcript, ENGLISH_CHARS};
-use crate::asr::synth::{fix_streamed_wav, list_voices, synth_corpus, trim_silence, SynthConfig};
+use crate::asr::synth::{synth_corpus, SynthConfig};
 
 fn tiny(threads: usize) -> SynthConfig {
     SynthConfig {

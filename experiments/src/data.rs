@@ -4,6 +4,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use tasks::task::Splits;
+use tasks::asr::task::{AsrExample, AsrTask};
+use tasks::asr::{synth_corpus, SpecAugConfig, SynthConfig, ENGLISH_CHARS};
 use tasks::scene_text::task::{StrExample, StrTask};
 use tasks::scene_text::{generate_corpus, RenderConfig};
 use tasks::toy::{ToyConfig, ToyExample, ToyTask};
@@ -31,8 +33,31 @@ pub fn toy(p: &Preset) -> Result<(ToyTask, Splits<ToyExample>)> {
     Ok(ToyTask::generate(&cfg)?)
 }
 
-pub fn asr(_p: &Preset, _cache: &Path, _progress: bool) -> Result<(tasks::toy::ToyTask, Splits<ToyExample>)> {
-    anyhow::bail!("asr data: not yet wired")
+/// Speech synthesised with espeak-ng (`[data.synth]` is a `SynthConfig`, `[data.specaug]` a
+/// `SpecAugConfig` for training batches). Utterances too short for their transcript under CTC
+/// are skipped and counted.
+pub fn asr(p: &Preset, cache: &Path, progress: bool) -> Result<(AsrTask, Splits<AsrExample>)> {
+    let mut cfg: SynthConfig = section(p, Some("synth"))?;
+    cfg.progress = progress;
+    let specaug: Option<SpecAugConfig> = match p.data.get("specaug") {
+        Some(v) => Some(v.clone().try_into().context("preset [data.specaug]")?),
+        None => None,
+    };
+    let corpus = synth_corpus(&cfg, &cache.join("asr")).context("synthesising the speech corpus")?;
+    let task = AsrTask::new(Vocab::chars(ENGLISH_CHARS)?, cfg.features.n_mels, specaug);
+    let split = |name: &str, utts| -> Result<Vec<AsrExample>> {
+        let (ex, skipped) = task.examples(utts, true).map_err(anyhow::Error::msg)?;
+        if let Some(first) = skipped.first() {
+            eprintln!("{name}: skipped {} utterances (first: {first})", skipped.len());
+        }
+        Ok(ex)
+    };
+    let splits = Splits {
+        train: split("train", corpus.train)?,
+        dev: split("dev", corpus.dev)?,
+        test: split("test", corpus.test)?,
+    };
+    Ok((task, splits))
 }
 
 /// Rendered word images (`[data.render]` is a `RenderConfig`); fonts are split by family.

@@ -16,7 +16,7 @@ use tasks::{EncoderConfig, Task};
 use crate::preset::Preset;
 use crate::results::ResultRow;
 
-pub use stage::DevTest;
+pub use stage::{DevTest, PREFIX};
 
 /// What `eval`, `transcribe` and `recognize` need to rebuild an exported model.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -26,7 +26,7 @@ pub struct AttentionOutput {
 
 impl MultiHeadAttention {
     pub fn new(d: usize, heads: usize, dropout: f64, vb: VarBuilder) -> Result<Self> {
-        if heads == 0 || d % heads != 0 {
+        if heads == 0 || !d.is_multiple_of(heads) {
             candle_core::bail!("d_model {d} is not divisible by {heads} heads");
         }
         Ok(Self {

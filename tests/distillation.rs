@@ -13,7 +13,7 @@ use tasks::params::ParamStore;
 use tasks::task::Splits;
 use tasks::toy::{ToyConfig, ToyExample, ToyTask};
 use tasks::vocab::Vocab;
-use tasks::{EncoderConfig, Fwd};
+use tasks::{EncoderConfig, Fwd, Task};
 
 fn enc(d: usize, layers: usize) -> EncoderConfig {
     EncoderConfig {
@@ -38,7 +38,12 @@ fn cfg(steps: usize) -> TrainConfig {
     }
 }
 
-fn run<'a>(task: &'a ToyTask, s: &'a Splits<ToyExample>, c: &'a TrainConfig, out: &std::path::Path) -> TrainRun<'a, ToyTask> {
+fn run<'a>(
+    task: &'a ToyTask,
+    s: &'a Splits<ToyExample>,
+    c: &'a TrainConfig,
+    out: &std::path::Path,
+) -> TrainRun<'a, ToyTask> {
     TrainRun {
         task,
         train: &s.train,
@@ -62,7 +67,11 @@ fn dev_error(task: &ToyTask, s: &Splits<ToyExample>, m: &CtcModel) -> Result<f64
 
 #[test]
 fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
-    let (task, s) = ToyTask::generate(&ToyConfig { noise: 1.5, n_train: 384, ..Default::default() })?;
+    let (task, s) = ToyTask::generate(&ToyConfig {
+        noise: 1.5,
+        n_train: 384,
+        ..Default::default()
+    })?;
     let dir = tempfile::tempdir()?;
     let tstore = ParamStore::new(1);
     let teacher = CtcModel::new(&task, &enc(48, 2), tstore.vb(&Device::Cpu))?;
@@ -102,8 +111,19 @@ fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
             assert_eq!(dev_error(&task, &s, &reloaded)?, err);
         }
     }
-    println!("teacher {teacher_err:.1}, student ctc {:.1}, frame-kd {:.1}", errors[0], errors[1]);
-    assert!(teacher_err < errors[0], "the teacher must be better than the student");
-    assert!(errors[1] < errors[0], "frame-KD {:.1} did not beat CTC alone {:.1}", errors[1], errors[0]);
+    println!(
+        "teacher {teacher_err:.1}, student ctc {:.1}, frame-kd {:.1}",
+        errors[0], errors[1]
+    );
+    assert!(
+        teacher_err < errors[0],
+        "the teacher must be better than the student"
+    );
+    assert!(
+        errors[1] < errors[0],
+        "frame-KD {:.1} did not beat CTC alone {:.1}",
+        errors[1],
+        errors[0]
+    );
     Ok(())
 }

@@ -3,27 +3,33 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use tasks::task::Splits;
 use tasks::asr::task::{AsrExample, AsrTask};
 use tasks::asr::{synth_corpus, SpecAugConfig, SynthConfig, ENGLISH_CHARS};
 use tasks::scene_text::task::{StrExample, StrTask};
 use tasks::scene_text::{generate_corpus, RenderConfig};
+use tasks::task::Splits;
 use tasks::toy::{ToyConfig, ToyExample, ToyTask};
 use tasks::vocab::Vocab;
 
 use crate::preset::Preset;
 
 /// Deserialize the preset's `[data]` table (or one of its sub-tables) into a config struct.
-pub fn section<C: serde::de::DeserializeOwned + Default>(p: &Preset, key: Option<&str>) -> Result<C> {
+pub fn section<C: serde::de::DeserializeOwned + Default>(
+    p: &Preset,
+    key: Option<&str>,
+) -> Result<C> {
     let v = match key {
         None => Some(toml::Value::Table(p.data.clone())),
         Some(k) => p.data.get(k).cloned(),
     };
     match v {
         None => Ok(C::default()),
-        Some(v) => v
-            .try_into()
-            .with_context(|| format!("preset [data{}]", key.map(|k| format!(".{k}")).unwrap_or_default())),
+        Some(v) => v.try_into().with_context(|| {
+            format!(
+                "preset [data{}]",
+                key.map(|k| format!(".{k}")).unwrap_or_default()
+            )
+        }),
     }
 }
 
@@ -43,12 +49,16 @@ pub fn asr(p: &Preset, cache: &Path, progress: bool) -> Result<(AsrTask, Splits<
         Some(v) => Some(v.clone().try_into().context("preset [data.specaug]")?),
         None => None,
     };
-    let corpus = synth_corpus(&cfg, &cache.join("asr")).context("synthesising the speech corpus")?;
+    let corpus =
+        synth_corpus(&cfg, &cache.join("asr")).context("synthesising the speech corpus")?;
     let task = AsrTask::new(Vocab::chars(ENGLISH_CHARS)?, cfg.features.n_mels, specaug);
     let split = |name: &str, utts| -> Result<Vec<AsrExample>> {
         let (ex, skipped) = task.examples(utts, true).map_err(anyhow::Error::msg)?;
         if let Some(first) = skipped.first() {
-            eprintln!("{name}: skipped {} utterances (first: {first})", skipped.len());
+            eprintln!(
+                "{name}: skipped {} utterances (first: {first})",
+                skipped.len()
+            );
         }
         Ok(ex)
     };
@@ -63,7 +73,8 @@ pub fn asr(p: &Preset, cache: &Path, progress: bool) -> Result<(AsrTask, Splits<
 /// Rendered word images (`[data.render]` is a `RenderConfig`); fonts are split by family.
 pub fn scene_text(p: &Preset, cache: &Path) -> Result<(StrTask, Splits<StrExample>)> {
     let cfg: RenderConfig = section(p, Some("render"))?;
-    let corpus = generate_corpus(&cfg, &cache.join("str")).context("rendering the word-image corpus")?;
+    let corpus =
+        generate_corpus(&cfg, &cache.join("str")).context("rendering the word-image corpus")?;
     eprintln!(
         "word images: {} train / {} dev / {} test fonts{}",
         corpus.fonts.train.len(),

@@ -73,21 +73,29 @@ impl Loaded {
     fn logits(&self, b: &Batch) -> candle_core::Result<(Tensor, Vec<usize>)> {
         let mut f = Fwd::eval();
         match self {
-            Loaded::Ctc(m) => m.forward(&b.src, &b.src_lens, &mut f).map(|o| (o.logits, o.enc.lens)),
-            Loaded::Oracle(m) => m.forward(&b.src, &b.src_lens, &b.targets, &mut f).map(|o| (o.logits, o.enc.lens)),
+            Loaded::Ctc(m) => m
+                .forward(&b.src, &b.src_lens, &mut f)
+                .map(|o| (o.logits, o.enc.lens)),
+            Loaded::Oracle(m) => m
+                .forward(&b.src, &b.src_lens, &b.targets, &mut f)
+                .map(|o| (o.logits, o.enc.lens)),
         }
     }
 }
 
 fn section<C: serde::de::DeserializeOwned + Default>(meta: &ModelMeta, key: &str) -> Result<C> {
     match meta.data.get(key) {
-        Some(v) => Ok(v.clone().try_into().with_context(|| format!("model config data.{key}"))?),
+        Some(v) => Ok(v
+            .clone()
+            .try_into()
+            .with_context(|| format!("model config data.{key}"))?),
         None => Ok(C::default()),
     }
 }
 
 fn read(dir: &Path) -> Result<(ModelMeta, Vocab)> {
-    student::export::read_config(dir).with_context(|| format!("reading the model in {}", dir.display()))
+    student::export::read_config(dir)
+        .with_context(|| format!("reading the model in {}", dir.display()))
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
@@ -99,7 +107,10 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         role: meta.role.clone(),
         teacher: meta.teacher.clone(),
         kd: meta.kd.clone(),
-        anti_copy: meta.oracle.as_ref().map_or("-".into(), |o| o.anti_copy.name().to_string()),
+        anti_copy: meta
+            .oracle
+            .as_ref()
+            .map_or("-".into(), |o| o.anti_copy.name().to_string()),
         ctc_impl: "tasks::ctc (cpu)".into(),
         revision: crate::rundir::revision(),
         ..Default::default()
@@ -112,9 +123,15 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             if !report.is_empty() {
                 eprintln!("skipped: {report}");
             }
-            let (ex, skipped) = task.examples(utts, a.skip_bad).map_err(anyhow::Error::msg)?;
+            let (ex, skipped) = task
+                .examples(utts, a.skip_bad)
+                .map_err(anyhow::Error::msg)?;
             if !skipped.is_empty() {
-                eprintln!("skipped {} utterances (vocabulary or CTC length), first: {}", skipped.len(), skipped[0]);
+                eprintln!(
+                    "skipped {} utterances (vocabulary or CTC length), first: {}",
+                    skipped.len(),
+                    skipped[0]
+                );
             }
             let model = Loaded::new(&task, &meta, &a.model)?;
             evaluate(&task, &ex, a.batch_size, &Device::Cpu, |b| model.logits(b))?.scores
@@ -122,12 +139,18 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         "str" => {
             let render: RenderConfig = section(&meta, "render")?;
             let task = StrTask::new(vocab);
-            let load = if a.manifest.is_dir() { load_lmdb } else { load_folder };
+            let load = if a.manifest.is_dir() {
+                load_lmdb
+            } else {
+                load_folder
+            };
             let (images, report) = load(&a.manifest, &render.norm, &render.alphabet(), a.skip_bad)?;
             if report.total() > 0 {
                 eprintln!("skipped: {report}");
             }
-            let (ex, _) = task.examples(images, a.skip_bad).map_err(anyhow::Error::msg)?;
+            let (ex, _) = task
+                .examples(images, a.skip_bad)
+                .map_err(anyhow::Error::msg)?;
             let model = Loaded::new(&task, &meta, &a.model)?;
             evaluate(&task, &ex, a.batch_size, &Device::Cpu, |b| model.logits(b))?.scores
         }
@@ -136,7 +159,14 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     row.test_cer = Some(scores.cer);
     if meta.task == "str" {
         row.word_acc = Some(scores.word_acc);
-        println!("{}: word accuracy {:.2} %, 1-NED {:.2} %, CER {:.2} % over {} images", a.manifest.display(), scores.word_acc, scores.one_minus_ned, scores.cer, scores.n);
+        println!(
+            "{}: word accuracy {:.2} %, 1-NED {:.2} %, CER {:.2} % over {} images",
+            a.manifest.display(),
+            scores.word_acc,
+            scores.one_minus_ned,
+            scores.cer,
+            scores.n
+        );
     } else {
         row.test_wer = Some(scores.wer);
         let (c, w) = (scores.char_ops, scores.word_ops);
@@ -152,7 +182,13 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn decode_with<T: Task>(task: &T, model: &Loaded, items: Vec<T::Example>, names: &[PathBuf], beam: Option<usize>) -> Result<()> {
+fn decode_with<T: Task>(
+    task: &T,
+    model: &Loaded,
+    items: Vec<T::Example>,
+    names: &[PathBuf],
+    beam: Option<usize>,
+) -> Result<()> {
     for (ex, name) in items.iter().zip(names) {
         let batch = task.collate(&[(0, ex)], false, &mut Rng::new(0), &Device::Cpu)?;
         let (logits, lens) = model.logits(&batch)?;
@@ -168,10 +204,22 @@ fn decode_with<T: Task>(task: &T, model: &Loaded, items: Vec<T::Example>, names:
 pub fn decode(a: DecodeArgs, expected: &str) -> Result<()> {
     let (meta, vocab) = read(&a.model)?;
     if meta.task != expected {
-        bail!("{}: a {} model; use `{}`", a.model.display(), meta.task, if meta.task == "asr" { "transcribe" } else { "recognize" });
+        bail!(
+            "{}: a {} model; use `{}`",
+            a.model.display(),
+            meta.task,
+            if meta.task == "asr" {
+                "transcribe"
+            } else {
+                "recognize"
+            }
+        );
     }
     if meta.kind == "oracle" {
-        bail!("{}: an oracle needs the transcript as input; transcribe with a teacher or student", a.model.display());
+        bail!(
+            "{}: an oracle needs the transcript as input; transcribe with a teacher or student",
+            a.model.display()
+        );
     }
     if expected == "asr" {
         let synth: SynthConfig = section(&meta, "synth")?;
@@ -182,8 +230,17 @@ pub fn decode(a: DecodeArgs, expected: &str) -> Result<()> {
         for f in &a.files {
             let samples = tasks::asr::audio::load_audio(f)?;
             let (feats, n_frames) = fbank.compute(&samples, f)?;
-            let utt = Utterance { id: f.display().to_string(), text: String::new(), feats: feats.into(), n_frames, speaker: String::new() };
-            items.push(AsrExample { utt, targets: Vec::new() });
+            let utt = Utterance {
+                id: f.display().to_string(),
+                text: String::new(),
+                feats: feats.into(),
+                n_frames,
+                speaker: String::new(),
+            };
+            items.push(AsrExample {
+                utt,
+                targets: Vec::new(),
+            });
         }
         decode_with(&task, &model, items, &a.files, a.beam)
     } else {
@@ -192,9 +249,18 @@ pub fn decode(a: DecodeArgs, expected: &str) -> Result<()> {
         let model = Loaded::new(&task, &meta, &a.model)?;
         let mut items = Vec::new();
         for f in &a.files {
-            let img = image::open(f).with_context(|| format!("{}: not a readable image", f.display()))?;
-            let image = tasks::scene_text::normalize::word_image(&img, String::new(), &render.norm, f.display().to_string())?;
-            items.push(StrExample { image, targets: Vec::new() });
+            let img =
+                image::open(f).with_context(|| format!("{}: not a readable image", f.display()))?;
+            let image = tasks::scene_text::normalize::word_image(
+                &img,
+                String::new(),
+                &render.norm,
+                f.display().to_string(),
+            )?;
+            items.push(StrExample {
+                image,
+                targets: Vec::new(),
+            });
         }
         decode_with(&task, &model, items, &a.files, a.beam)
     }

@@ -21,7 +21,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "experiments", version, about = "Oracle Teacher: knowledge distillation for CTC recognizers")]
+#[command(
+    name = "experiments",
+    version,
+    about = "Oracle Teacher: knowledge distillation for CTC recognizers"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

@@ -66,12 +66,21 @@ pub const ALL_KD: &[&str] = &[
 ];
 
 /// Load a built-in preset by name or a TOML file, then apply `--quick` and `--set` overrides.
-pub fn load(name_or_path: &str, config: Option<&Path>, quick: bool, sets: &[String]) -> Result<Preset> {
+pub fn load(
+    name_or_path: &str,
+    config: Option<&Path>,
+    quick: bool,
+    sets: &[String],
+) -> Result<Preset> {
     let text = match (config, BUILTIN.iter().find(|(n, _)| *n == name_or_path)) {
-        (Some(p), _) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        (Some(p), _) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
         (None, Some((_, t))) => t.to_string(),
-        (None, None) if Path::new(name_or_path).exists() => std::fs::read_to_string(name_or_path)
-            .with_context(|| format!("reading {name_or_path}"))?,
+        (None, None) if Path::new(name_or_path).exists() => {
+            std::fs::read_to_string(name_or_path)
+                .with_context(|| format!("reading {name_or_path}"))?
+        }
         (None, None) => {
             let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
             bail!("unknown preset {name_or_path:?}: built-in presets are {names:?}, or give a TOML file")
@@ -79,7 +88,11 @@ pub fn load(name_or_path: &str, config: Option<&Path>, quick: bool, sets: &[Stri
     };
     let mut table: toml::Table = toml::from_str(&text).context("parsing the preset TOML")?;
     if quick {
-        let q = table.get("quick").and_then(|v| v.as_table()).cloned().unwrap_or_default();
+        let q = table
+            .get("quick")
+            .and_then(|v| v.as_table())
+            .cloned()
+            .unwrap_or_default();
         for (k, v) in q {
             set_path(&mut table, &k, v)?;
         }
@@ -128,9 +141,9 @@ pub fn config_hash(p: &Preset) -> Result<String> {
     q.quick = Default::default();
     let text = toml::to_string(&q)?;
     // FNV-1a: stable across Rust versions, unlike DefaultHasher.
-    let h = text
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     Ok(format!("{:08x}", h as u32))
 }
 
@@ -146,7 +159,13 @@ mod tests {
             assert_eq!(q.student.train.steps, 7);
             assert_ne!(config_hash(&p).unwrap(), config_hash(&q).unwrap());
         }
-        let err = load("toy-oracle", None, false, &["student.train.nonsense=1".into()]).unwrap_err();
+        let err = load(
+            "toy-oracle",
+            None,
+            false,
+            &["student.train.nonsense=1".into()],
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("nonsense"), "{err:#}");
         assert!(load("nope", None, false, &[]).is_err());
     }

@@ -114,7 +114,7 @@ fn seeds<T: Task>(
     }
     let csv = dir.root.join("results.csv");
     results::write_rows(&csv, &rows)?;
-    let table = compare::compare(&[csv.clone()], compare::Format::Markdown)?;
+    let table = compare::compare(std::slice::from_ref(&csv), compare::Format::Markdown)?;
     let md = format!(
         "# {} results\n\nCommand: `{}`\n\nRevision: {}\n\n{}\n",
         p.name,
@@ -131,10 +131,20 @@ fn seeds<T: Task>(
             o.target,
         )?;
         let labels: Vec<String> = (0..task.vocab().size())
-            .map(|i| if i == 0 { "<b>".to_string() } else { task.vocab().decode(&[i as u32]) })
+            .map(|i| {
+                if i == 0 {
+                    "<b>".to_string()
+                } else {
+                    task.vocab().decode(&[i as u32])
+                }
+            })
             .collect();
-        let panels: Vec<(String, Vec<Vec<f32>>)> =
-            o.posteriors.iter().filter(|(_, p)| !p.is_empty()).cloned().collect();
+        let panels: Vec<(String, Vec<Vec<f32>>)> = o
+            .posteriors
+            .iter()
+            .filter(|(_, p)| !p.is_empty())
+            .cloned()
+            .collect();
         plots::plot_posteriors(
             &dir.root.join("posteriors.png"),
             &format!("test example \"{}\"", o.example_text),

@@ -17,10 +17,19 @@ impl RunDir {
     pub fn create(out: &Path, preset: &Preset) -> Result<Self> {
         let root = out.join(format!("{}-{}", preset.name, config_hash(preset)?));
         std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-        write_atomic(&root.join("config.toml"), toml::to_string_pretty(preset)?.as_bytes())?;
+        write_atomic(
+            &root.join("config.toml"),
+            toml::to_string_pretty(preset)?.as_bytes(),
+        )?;
         let cmd: Vec<String> = std::env::args().collect();
-        write_atomic(&root.join("command.txt"), format!("{}\n", cmd.join(" ")).as_bytes())?;
-        write_atomic(&root.join("revision.txt"), format!("{}\n", revision()).as_bytes())?;
+        write_atomic(
+            &root.join("command.txt"),
+            format!("{}\n", cmd.join(" ")).as_bytes(),
+        )?;
+        write_atomic(
+            &root.join("revision.txt"),
+            format!("{}\n", revision()).as_bytes(),
+        )?;
         Ok(Self { root })
     }
 
@@ -44,7 +53,8 @@ pub fn revision() -> String {
     };
     match run(&["rev-parse", "--short=10", "HEAD"]) {
         Some(rev) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
             if dirty {
                 format!("{rev}-dirty")
             } else {

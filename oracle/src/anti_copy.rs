@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tasks::ctc::collapse;
 use tasks::Rng;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum AntiCopy {
     /// Rely on the architecture alone (query = source frames, CTC at the source frame rate).
@@ -17,6 +17,7 @@ pub enum AntiCopy {
     Structural,
     /// No positional encoding on the label side: the labels are a bag, their order and timing
     /// must come from the source.
+    #[default]
     NoLabelPosition,
     /// Feed a random z with B(z) = y (random blanks and repeats), fresh each step, whose length
     /// differs from the frame count.
@@ -43,12 +44,6 @@ fn default_mask_p() -> f64 {
     0.3
 }
 
-impl Default for AntiCopy {
-    fn default() -> Self {
-        AntiCopy::NoLabelPosition
-    }
-}
-
 impl AntiCopy {
     /// Short name for results tables.
     pub fn name(&self) -> &'static str {
@@ -68,7 +63,9 @@ impl AntiCopy {
                 max_repeat: default_max_repeat(),
                 blank_prob: default_blank_prob(),
             },
-            "label-masking" => AntiCopy::LabelMasking { p: default_mask_p() },
+            "label-masking" => AntiCopy::LabelMasking {
+                p: default_mask_p(),
+            },
             _ => return None,
         })
     }
@@ -80,7 +77,13 @@ impl AntiCopy {
 
     /// The label input for one training example with `frames` output frames.
     /// `mask_token` is the id of the mask symbol (one past the CTC alphabet).
-    pub fn training_input(&self, y: &[u32], frames: usize, mask_token: u32, rng: &mut Rng) -> Vec<u32> {
+    pub fn training_input(
+        &self,
+        y: &[u32],
+        frames: usize,
+        mask_token: u32,
+        rng: &mut Rng,
+    ) -> Vec<u32> {
         match self {
             AntiCopy::Structural | AntiCopy::NoLabelPosition => y.to_vec(),
             AntiCopy::RandomExpansion {
@@ -154,12 +157,20 @@ mod tests {
         let masked = z.iter().filter(|&&k| k == 99).count();
         assert!((250..350).contains(&masked), "masked {masked}");
         assert!(z.iter().zip(&y).all(|(&a, &b)| a == 99 || a == b));
-        assert_eq!(AntiCopy::NoLabelPosition.training_input(&y, 5, 99, &mut rng), y);
+        assert_eq!(
+            AntiCopy::NoLabelPosition.training_input(&y, 5, 99, &mut rng),
+            y
+        );
     }
 
     #[test]
     fn names_round_trip() {
-        for n in ["structural", "no-label-position", "random-expansion", "label-masking"] {
+        for n in [
+            "structural",
+            "no-label-position",
+            "random-expansion",
+            "label-masking",
+        ] {
             assert_eq!(AntiCopy::from_name(n).unwrap().name(), n);
         }
         assert!(AntiCopy::from_name("copy").is_none());

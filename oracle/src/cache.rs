@@ -40,7 +40,11 @@ impl TeacherOutputs {
             let lp = candle_nn::ops::log_softmax(&logits.detach(), D::Minus1)?;
             for (b, &i) in idx.iter().enumerate() {
                 let n = lens[b];
-                per[i] = lp.get(b)?.narrow(0, 0, n)?.flatten_all()?.to_vec1::<f32>()?;
+                per[i] = lp
+                    .get(b)?
+                    .narrow(0, 0, n)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
                 frames[i] = n;
             }
         }
@@ -86,7 +90,10 @@ impl TeacherOutputs {
         let mut buf = vec![pad; ids.len() * t * self.v];
         for (b, &id) in ids.iter().enumerate() {
             if id >= self.len() {
-                candle_core::bail!("teacher cache has {} examples, asked for id {id}", self.len());
+                candle_core::bail!(
+                    "teacher cache has {} examples, asked for id {id}",
+                    self.len()
+                );
             }
             let n = self.frames[id].min(t) * self.v;
             buf[b * t * self.v..b * t * self.v + n].copy_from_slice(&self.example(id)[..n]);
@@ -102,24 +109,34 @@ impl TeacherOutputs {
             Tensor::from_vec(v, xs.len(), &dev)
         };
         let mut m = HashMap::new();
-        m.insert("data".to_string(), Tensor::from_vec(self.data.clone(), self.data.len(), &dev)?);
+        m.insert(
+            "data".to_string(),
+            Tensor::from_vec(self.data.clone(), self.data.len(), &dev)?,
+        );
         m.insert("offsets".to_string(), as_u32(&self.offsets)?);
         m.insert("frames".to_string(), as_u32(&self.frames)?);
         m.insert("v".to_string(), as_u32(&[self.v])?);
         let tmp = path.with_extension("tmp");
         candle_core::safetensors::save(&m, &tmp)?;
-        std::fs::rename(&tmp, path).map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))
+        std::fs::rename(&tmp, path)
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))
     }
 
     pub fn load(path: &Path) -> Result<Self> {
         let m = candle_core::safetensors::load(path, &Device::Cpu)
             .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
         let get = |k: &str| {
-            m.get(k)
-                .ok_or_else(|| candle_core::Error::Msg(format!("{}: missing tensor {k}", path.display())))
+            m.get(k).ok_or_else(|| {
+                candle_core::Error::Msg(format!("{}: missing tensor {k}", path.display()))
+            })
         };
         let usizes = |k: &str| -> Result<Vec<usize>> {
-            Ok(get(k)?.to_dtype(DType::U32)?.to_vec1::<u32>()?.into_iter().map(|x| x as usize).collect())
+            Ok(get(k)?
+                .to_dtype(DType::U32)?
+                .to_vec1::<u32>()?
+                .into_iter()
+                .map(|x| x as usize)
+                .collect())
         };
         let v = usizes("v")?.first().copied().unwrap_or(0);
         let out = Self {
@@ -129,7 +146,11 @@ impl TeacherOutputs {
             data: get("data")?.to_vec1::<f32>()?,
         };
         let consistent = out.offsets.len() == out.frames.len()
-            && out.offsets.iter().zip(&out.frames).all(|(&o, &f)| o + f * v <= out.data.len());
+            && out
+                .offsets
+                .iter()
+                .zip(&out.frames)
+                .all(|(&o, &f)| o + f * v <= out.data.len());
         if v == 0 || !consistent {
             candle_core::bail!("{}: inconsistent teacher cache", path.display());
         }

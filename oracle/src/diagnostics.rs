@@ -133,7 +133,12 @@ pub fn diagnose<T: Task>(
     for idx in tasks::batch::sorted_batches(&lens, batch_size) {
         let items: Vec<(usize, &T::Example)> = idx.iter().map(|&i| (i, &examples[i])).collect();
         let batch = task.collate(&items, false, &mut rng, dev)?;
-        let o = oracle.forward(&batch.src, &batch.src_lens, &batch.targets, &mut Fwd::eval())?;
+        let o = oracle.forward(
+            &batch.src,
+            &batch.src_lens,
+            &batch.targets,
+            &mut Fwd::eval(),
+        )?;
         let (r, r_lens) = reference(&batch)?;
         let rows = |t: &Tensor| -> Result<Vec<Vec<f32>>> {
             let lp = candle_nn::ops::log_softmax(t, candle_core::D::Minus1)?;
@@ -142,7 +147,9 @@ pub fn diagnose<T: Task>(
                 .collect()
         };
         if r_lens != o.enc.lens {
-            candle_core::bail!("spike timing: the reference model and the oracle have different frame rates");
+            candle_core::bail!(
+                "spike timing: the reference model and the oracle have different frame rates"
+            );
         }
         let t_max = o.logits.dim(1)?;
         let frames: Vec<usize> = o.enc.lens.iter().map(|&l| l.min(t_max)).collect();

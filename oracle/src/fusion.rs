@@ -38,7 +38,9 @@ impl FusionBlock {
         fwd: &mut Fwd,
     ) -> Result<(Tensor, Tensor)> {
         let a = self.cross.forward(h, e, Some(label_bias), fwd)?;
-        let z = self.ln1.forward(&(h + dropout(&a.out, self.dropout, fwd)?)?)?;
+        let z = self
+            .ln1
+            .forward(&(h + dropout(&a.out, self.dropout, fwd)?)?)?;
         let f = self.ff.forward(&z, fwd)?;
         let z = self.ln2.forward(&(&z + dropout(&f, self.dropout, fwd)?)?)?;
         Ok((z, a.weights))

@@ -82,7 +82,11 @@ impl OracleTeacher {
     }
 
     /// Embed label sequences: (B, U, d) and the (B, 1, 1, U) padding bias.
-    fn embed_labels(&self, labels: &[Vec<u32>], dev: &candle_core::Device) -> Result<(Tensor, Tensor)> {
+    fn embed_labels(
+        &self,
+        labels: &[Vec<u32>],
+        dev: &candle_core::Device,
+    ) -> Result<(Tensor, Tensor)> {
         let ids = pad_labels(labels, dev)?;
         let (_, u) = ids.dims2()?;
         let mut e = self.embed.forward(&ids)?;
@@ -123,11 +127,20 @@ impl OracleTeacher {
     }
 
     /// The strategy's label input for a training batch.
-    pub fn training_labels(&self, targets: &[Vec<u32>], frames: &[usize], rng: &mut tasks::Rng) -> Vec<Vec<u32>> {
+    pub fn training_labels(
+        &self,
+        targets: &[Vec<u32>],
+        frames: &[usize],
+        rng: &mut tasks::Rng,
+    ) -> Vec<Vec<u32>> {
         targets
             .iter()
             .zip(frames)
-            .map(|(y, &t)| self.cfg.anti_copy.training_input(y, t, self.mask_token, rng))
+            .map(|(y, &t)| {
+                self.cfg
+                    .anti_copy
+                    .training_input(y, t, self.mask_token, rng)
+            })
             .collect()
     }
 }

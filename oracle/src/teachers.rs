@@ -19,7 +19,11 @@ pub fn train_ctc_options() -> CtcOptions {
 }
 
 /// CTC loss of `logits` against the batch's targets, with the infeasible count as a log part.
-pub fn ctc_term(logits: &Tensor, frames: &[usize], batch: &Batch) -> Result<(Tensor, Vec<(String, f32)>)> {
+pub fn ctc_term(
+    logits: &Tensor,
+    frames: &[usize],
+    batch: &Batch,
+) -> Result<(Tensor, Vec<(String, f32)>)> {
     let out = ctc_loss(logits, frames, &batch.targets, &train_ctc_options())?;
     let value = out.loss.to_scalar::<f32>()?;
     let mut parts = vec![("ctc".to_string(), value)];
@@ -58,7 +62,12 @@ impl<T: Task> Trainable<T> for OracleTeacher {
     /// Evaluated with its true labels fed: this is the error a copying oracle drives to zero,
     /// so it is never used to select the oracle (see `TrainConfig::select_best`).
     fn eval_logits(&self, _task: &T, batch: &Batch) -> Result<(Tensor, Vec<usize>)> {
-        let out = self.forward(&batch.src, &batch.src_lens, &batch.targets, &mut Fwd::eval())?;
+        let out = self.forward(
+            &batch.src,
+            &batch.src_lens,
+            &batch.targets,
+            &mut Fwd::eval(),
+        )?;
         Ok((out.logits, out.enc.lens))
     }
 }

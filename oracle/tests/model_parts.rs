@@ -28,9 +28,16 @@ fn enc() -> EncoderConfig {
 
 /// One backward pass of `model`'s training loss on a batch of `task`; every variable must get
 /// a non-zero gradient.
-fn assert_all_grads<T: Task, M: Trainable<T>>(task: &T, items: &[(usize, &T::Example)], model: &M, store: &ParamStore) -> Result<()> {
+fn assert_all_grads<T: Task, M: Trainable<T>>(
+    task: &T,
+    items: &[(usize, &T::Example)],
+    model: &M,
+    store: &ParamStore,
+) -> Result<()> {
     let batch = task.collate(items, true, &mut Rng::new(1), &Device::Cpu)?;
-    let loss = model.loss(task, &batch, &mut Fwd::train(Rng::new(2)))?.total;
+    let loss = model
+        .loss(task, &batch, &mut Fwd::train(Rng::new(2)))?
+        .total;
     let grads = loss.backward()?;
     for (name, var) in store.vars() {
         let g = grads.get(var.as_tensor());
@@ -44,7 +51,10 @@ fn assert_all_grads<T: Task, M: Trainable<T>>(task: &T, items: &[(usize, &T::Exa
 }
 
 fn toy() -> Result<(ToyTask, Vec<tasks::toy::ToyExample>)> {
-    let (t, s) = ToyTask::generate(&ToyConfig { n_train: 4, ..Default::default() })?;
+    let (t, s) = ToyTask::generate(&ToyConfig {
+        n_train: 4,
+        ..Default::default()
+    })?;
     Ok((t, s.train))
 }
 
@@ -55,7 +65,12 @@ fn every_var_gets_a_gradient_toy_models_and_all_oracle_strategies() -> Result<()
     let store = ParamStore::new(0);
     let m = CtcModel::new(&task, &enc(), store.vb(&Device::Cpu))?;
     assert_all_grads(&task, &items, &m, &store)?;
-    for s in ["structural", "no-label-position", "random-expansion", "label-masking"] {
+    for s in [
+        "structural",
+        "no-label-position",
+        "random-expansion",
+        "label-masking",
+    ] {
         let store = ParamStore::new(0);
         let cfg = OracleConfig {
             encoder: enc(),
@@ -71,7 +86,11 @@ fn every_var_gets_a_gradient_toy_models_and_all_oracle_strategies() -> Result<()
         let loss = o.loss(&task, &batch, &mut Fwd::train(Rng::new(2)))?.total;
         let grads = loss.backward()?;
         for (name, var) in store.vars() {
-            let g = grads.get(var.as_tensor()).map(|g| g.sqr().and_then(|x| x.sum_all()).and_then(|x| x.to_scalar::<f32>()));
+            let g = grads.get(var.as_tensor()).map(|g| {
+                g.sqr()
+                    .and_then(|x| x.sum_all())
+                    .and_then(|x| x.to_scalar::<f32>())
+            });
             let norm = g.transpose()?.unwrap_or(0.0);
             // The embedding table only gets gradient on the rows it used; it is one Var.
             assert!(norm > 0.0, "{s}: {name} gets no gradient");
@@ -148,7 +167,12 @@ fn padded_labels_get_zero_cross_attention() -> Result<()> {
     let out = o.forward(&batch.src, &batch.src_lens, &labels, &mut Fwd::eval())?;
     let w = &out.cross_attn[0]; // (B, heads, T, U)
     assert_eq!(w.dim(3)?, 5);
-    let padded = w.get(1)?.narrow(2, 2, 3)?.abs()?.max_all()?.to_scalar::<f32>()?;
+    let padded = w
+        .get(1)?
+        .narrow(2, 2, 3)?
+        .abs()?
+        .max_all()?
+        .to_scalar::<f32>()?;
     assert_eq!(padded, 0.0);
     let rows = w.get(1)?.narrow(2, 0, 2)?.sum(2)?;
     let ones = Tensor::ones_like(&rows)?;

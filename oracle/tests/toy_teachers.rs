@@ -34,7 +34,12 @@ fn train_cfg(steps: usize) -> TrainConfig {
     }
 }
 
-fn run<'a>(task: &'a ToyTask, s: &'a Splits<ToyExample>, cfg: &'a TrainConfig, out: &std::path::Path) -> TrainRun<'a, ToyTask> {
+fn run<'a>(
+    task: &'a ToyTask,
+    s: &'a Splits<ToyExample>,
+    cfg: &'a TrainConfig,
+    out: &std::path::Path,
+) -> TrainRun<'a, ToyTask> {
     TrainRun {
         task,
         train: &s.train,
@@ -58,7 +63,12 @@ fn oracle_cfg(anti_copy: AntiCopy, positions: bool) -> OracleConfig {
     }
 }
 
-fn train_oracle(task: &ToyTask, s: &Splits<ToyExample>, cfg: &OracleConfig, steps: usize) -> Result<(OracleTeacher, TrainReport)> {
+fn train_oracle(
+    task: &ToyTask,
+    s: &Splits<ToyExample>,
+    cfg: &OracleConfig,
+    steps: usize,
+) -> Result<(OracleTeacher, TrainReport)> {
     let dir = tempfile::tempdir()?;
     let store = ParamStore::new(3);
     let m = OracleTeacher::new(task, cfg, store.vb(&Device::Cpu))?;
@@ -85,15 +95,24 @@ fn diagnostics_flag_the_copying_oracle_and_not_the_sound_one() -> Result<()> {
     for (positions, expect_copy) in [(true, true), (false, false)] {
         let (m, r) = train_oracle(&task, &s, &oracle_cfg(AntiCopy::Structural, positions), 700)?;
         let d = diagnose(&task, &m, &s.dev, 16, &Device::Cpu, refr)?;
-        println!("label positions {positions}: {d:?} final dev {:?}", r.curve.last());
-        assert_eq!(d.copy_suspected, expect_copy, "positions {positions}: {d:?}");
+        println!(
+            "label positions {positions}: {d:?} final dev {:?}",
+            r.curve.last()
+        );
+        assert_eq!(
+            d.copy_suspected, expect_copy,
+            "positions {positions}: {d:?}"
+        );
     }
     Ok(())
 }
 
 #[test]
 fn resume_mid_training_gives_the_same_final_weights() -> Result<()> {
-    let (task, s) = ToyTask::generate(&ToyConfig { n_train: 96, ..Default::default() })?;
+    let (task, s) = ToyTask::generate(&ToyConfig {
+        n_train: 96,
+        ..Default::default()
+    })?;
     let mk = || -> Result<(ParamStore, CtcModel)> {
         let store = ParamStore::new(11);
         let m = CtcModel::new(&task, &enc(16, 1), store.vb(&Device::Cpu))?;
@@ -117,17 +136,26 @@ fn resume_mid_training_gives_the_same_final_weights() -> Result<()> {
     let (c_store, c) = mk()?;
     let rc = run(&task, &s, &full, db.path()).run(&c, c_store.vars())?;
     for ((n, va), (_, vc)) in a_store.vars().iter().zip(c_store.vars().iter()) {
-        let diff = (va.as_tensor() - vc.as_tensor())?.abs()?.max_all()?.to_scalar::<f32>()?;
+        let diff = (va.as_tensor() - vc.as_tensor())?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
         assert_eq!(diff, 0.0, "{n} differs after resume");
     }
-    let points = |r: &TrainReport| -> Vec<(usize, f64)> { r.curve.iter().map(|p| (p.step, p.dev_error)).collect() };
+    let points = |r: &TrainReport| -> Vec<(usize, f64)> {
+        r.curve.iter().map(|p| (p.step, p.dev_error)).collect()
+    };
     assert_eq!(points(&ra), points(&rc));
     Ok(())
 }
 
 #[test]
 fn oracle_reaches_the_target_in_fewer_steps_than_the_conventional_teacher() -> Result<()> {
-    let (task, s) = ToyTask::generate(&ToyConfig { noise: 1.5, n_train: 384, ..Default::default() })?;
+    let (task, s) = ToyTask::generate(&ToyConfig {
+        noise: 1.5,
+        n_train: 384,
+        ..Default::default()
+    })?;
     let mut cfg = train_cfg(400);
     cfg.target_error = Some(45.0);
     let store = ParamStore::new(3);
@@ -136,11 +164,18 @@ fn oracle_reaches_the_target_in_fewer_steps_than_the_conventional_teacher() -> R
     let rc = run(&task, &s, &cfg, d.path()).run(&conv, store.vars())?;
     let dir = tempfile::tempdir()?;
     let ostore = ParamStore::new(3);
-    let orc = OracleTeacher::new(&task, &oracle_cfg(AntiCopy::NoLabelPosition, false), ostore.vb(&Device::Cpu))?;
+    let orc = OracleTeacher::new(
+        &task,
+        &oracle_cfg(AntiCopy::NoLabelPosition, false),
+        ostore.vb(&Device::Cpu),
+    )?;
     let ro = run(&task, &s, &cfg, dir.path()).run(&orc, ostore.vars())?;
     let (Some(so), sc) = (ro.steps_to_target, rc.steps_to_target) else {
         panic!("the oracle never reached the target: {:?}", ro.curve);
     };
-    assert!(sc.is_none_or(|sc| so < sc), "oracle {so} steps, conventional {sc:?}");
+    assert!(
+        sc.is_none_or(|sc| so < sc),
+        "oracle {so} steps, conventional {sc:?}"
+    );
     Ok(())
 }

@@ -67,7 +67,9 @@ impl<T: Task> Trainable<T> for Distiller<'_, T> {
         let (ctc, mut parts) = ctc_term(&out.logits, lens, batch)?;
         let teacher_out = match (live, self.teacher) {
             (true, Some(teacher)) => Some(teacher.outputs(task, batch, true)?),
-            (true, None) => candle_core::bail!("attention-map and layer-wise KD need a live teacher"),
+            (true, None) => {
+                candle_core::bail!("attention-map and layer-wise KD need a live teacher")
+            }
             _ => None,
         };
         let mut values: Vec<(&str, Tensor)> = Vec::new();
@@ -81,10 +83,12 @@ impl<T: Task> Trainable<T> for Distiller<'_, T> {
             };
             let v = match term {
                 KdTerm::Ctc { .. } => ctc.clone(),
-                KdTerm::Hinton { tau, alpha, .. } => hinton(&out.logits, &logits()?, lens, *tau, *alpha, &ctc)?,
-                KdTerm::FrameKd { tau, drop_blank, .. } => {
-                    frame_kd(&out.logits, &logits()?, lens, *tau, *drop_blank)?
+                KdTerm::Hinton { tau, alpha, .. } => {
+                    hinton(&out.logits, &logits()?, lens, *tau, *alpha, &ctc)?
                 }
+                KdTerm::FrameKd {
+                    tau, drop_blank, ..
+                } => frame_kd(&out.logits, &logits()?, lens, *tau, *drop_blank)?,
                 KdTerm::GuidedCtc { exclude_blank, .. } => {
                     guided_ctc(&out.logits, &logits()?, lens, *exclude_blank)?
                 }
@@ -114,7 +118,10 @@ impl<T: Task> Trainable<T> for Distiller<'_, T> {
                     ctc_term(&out.logits, lens, &b)?.0
                 }
             };
-            parts.push((term.name().to_string(), v.to_scalar::<f32>().unwrap_or(f32::NAN)));
+            parts.push((
+                term.name().to_string(),
+                v.to_scalar::<f32>().unwrap_or(f32::NAN),
+            ));
             values.push((term.name(), v));
         }
         let total = self.objective.combine(&values)?;

@@ -65,7 +65,8 @@ pub fn read_config<C: DeserializeOwned>(dir: &Path) -> Result<(C, Vocab)> {
 /// been created by building the same model.
 pub fn load_weights(dir: &Path, store: &ParamStore, prefix: &str) -> Result<()> {
     let path = dir.join(WEIGHTS);
-    let tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).map_err(|e| msg(&path, e))?;
+    let tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
+        .map_err(|e| msg(&path, e))?;
     let renamed = tensors
         .into_iter()
         .map(|(k, v)| (format!("{prefix}{k}"), v))

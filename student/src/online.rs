@@ -40,7 +40,11 @@ impl<T: Task, M: Trainable<T> + Teacher<T>> Trainable<T> for Online<'_, T, M> {
             hypotheses: None,
         };
         let s = d.loss(task, batch, fwd)?;
-        let mut parts: Vec<(String, f32)> = t.parts.into_iter().map(|(k, v)| (format!("teacher.{k}"), v)).collect();
+        let mut parts: Vec<(String, f32)> = t
+            .parts
+            .into_iter()
+            .map(|(k, v)| (format!("teacher.{k}"), v))
+            .collect();
         parts.extend(s.parts);
         Ok(LossOut {
             total: (t.total + s.total)?,

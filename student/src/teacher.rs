@@ -48,7 +48,12 @@ impl<T: Task> Teacher<T> for CtcModel {
 /// anti-copy strategy: no masks, no expansion).
 impl<T: Task> Teacher<T> for OracleTeacher {
     fn outputs(&self, _task: &T, batch: &Batch, collect: bool) -> Result<TeacherOut> {
-        let out = self.forward(&batch.src, &batch.src_lens, &batch.targets, &mut fwd(collect))?;
+        let out = self.forward(
+            &batch.src,
+            &batch.src_lens,
+            &batch.targets,
+            &mut fwd(collect),
+        )?;
         Ok(TeacherOut {
             logits: out.logits.detach(),
             lens: out.enc.lens,

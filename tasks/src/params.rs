@@ -95,11 +95,17 @@ fn draw(rng: &mut Rng, shape: &Shape, init: Init) -> Vec<f32> {
     let n = shape.elem_count();
     match init {
         Init::Const(c) => vec![c as f32; n],
-        Init::Randn { mean, stdev } => (0..n).map(|_| (mean + stdev * rng.normal()) as f32).collect(),
+        Init::Randn { mean, stdev } => (0..n)
+            .map(|_| (mean + stdev * rng.normal()) as f32)
+            .collect(),
         Init::Uniform { lo, up } => (0..n)
             .map(|_| (lo + (up - lo) * rng.uniform()) as f32)
             .collect(),
-        Init::Kaiming { dist, fan, non_linearity } => {
+        Init::Kaiming {
+            dist,
+            fan,
+            non_linearity,
+        } => {
             let dims = shape.dims();
             let receptive: usize = dims.iter().skip(2).product();
             let fan_n = match fan {
@@ -113,7 +119,9 @@ fn draw(rng: &mut Rng, shape: &Shape, init: Init) -> Vec<f32> {
                 }
                 candle_nn::init::NormalOrUniform::Uniform => {
                     let b = 3f64.sqrt() * std;
-                    (0..n).map(|_| (b * (2.0 * rng.uniform() - 1.0)) as f32).collect()
+                    (0..n)
+                        .map(|_| (b * (2.0 * rng.uniform() - 1.0)) as f32)
+                        .collect()
                 }
             }
         }
@@ -125,7 +133,11 @@ impl SimpleBackend for ParamStore {
         let mut g = self.inner.lock().expect("param store poisoned");
         if let Some(v) = g.vars.get(name) {
             if v.shape() != &s {
-                candle_core::bail!("parameter {name}: shape {:?} requested, {:?} exists", s, v.shape());
+                candle_core::bail!(
+                    "parameter {name}: shape {:?} requested, {:?} exists",
+                    s,
+                    v.shape()
+                );
             }
             return Ok(v.as_tensor().clone());
         }
@@ -146,7 +158,11 @@ impl SimpleBackend for ParamStore {
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        self.inner.lock().expect("param store poisoned").vars.contains_key(name)
+        self.inner
+            .lock()
+            .expect("param store poisoned")
+            .vars
+            .contains_key(name)
     }
 }
 

@@ -79,16 +79,29 @@ const ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz";
 impl ToyTask {
     pub fn generate(cfg: &ToyConfig) -> Result<(Self, Splits<ToyExample>)> {
         if cfg.n_classes == 0 || cfg.n_classes > ALPHABET.len() {
-            candle_core::bail!("toy task: n_classes must be in 1..=26, got {}", cfg.n_classes);
+            candle_core::bail!(
+                "toy task: n_classes must be in 1..=26, got {}",
+                cfg.n_classes
+            );
         }
         let vocab = Vocab::chars(&ALPHABET[..cfg.n_classes]).map_err(candle_core::Error::wrap)?;
         let mut proto_rng = Rng::derive(cfg.seed, u64::MAX);
         let protos: Vec<Vec<f32>> = (0..=cfg.n_classes)
-            .map(|_| (0..cfg.feat_dim).map(|_| (cfg.proto_scale * proto_rng.normal()) as f32).collect())
+            .map(|_| {
+                (0..cfg.feat_dim)
+                    .map(|_| (cfg.proto_scale * proto_rng.normal()) as f32)
+                    .collect()
+            })
             .collect();
         let make = |offset: usize, n: usize| -> Vec<ToyExample> {
             (0..n)
-                .map(|i| example(cfg, &protos, &mut Rng::derive(cfg.seed, (offset + i) as u64)))
+                .map(|i| {
+                    example(
+                        cfg,
+                        &protos,
+                        &mut Rng::derive(cfg.seed, (offset + i) as u64),
+                    )
+                })
                 .collect()
         };
         let splits = Splits {

@@ -76,7 +76,15 @@ impl Ctx {
         }
     }
 
-    pub fn meta(&self, task: &str, kind: &str, role: &str, encoder: &EncoderConfig, teacher: &str, kd: &str) -> ModelMeta {
+    pub fn meta(
+        &self,
+        task: &str,
+        kind: &str,
+        role: &str,
+        encoder: &EncoderConfig,
+        teacher: &str,
+        kd: &str,
+    ) -> ModelMeta {
         ModelMeta {
             task: task.to_string(),
             kind: kind.to_string(),
@@ -111,7 +119,10 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
     let studs = students::all(ctx, task, splits, &conv.model, &orc.model)?;
     rows.extend(studs.rows);
     let mut posteriors = vec![
-        ("conventional teacher".to_string(), conv.example_posteriors.clone()),
+        (
+            "conventional teacher".to_string(),
+            conv.example_posteriors.clone(),
+        ),
         ("oracle teacher".to_string(), orc.example_posteriors.clone()),
     ];
     posteriors.extend(studs.example_posteriors);

@@ -70,7 +70,10 @@ impl Stage {
         report: &R,
     ) -> Result<()> {
         student::export::export(&self.model_dir(), store, PREFIX, meta, vocab)?;
-        write_atomic(&self.dir.join(REPORT), serde_json::to_string_pretty(report)?.as_bytes())?;
+        write_atomic(
+            &self.dir.join(REPORT),
+            serde_json::to_string_pretty(report)?.as_bytes(),
+        )?;
         write_atomic(&self.dir.join(DONE), b"done\n")?;
         Ok(())
     }
@@ -79,7 +82,8 @@ impl Stage {
     pub fn restore<R: DeserializeOwned>(&self, store: &ParamStore) -> Result<R> {
         student::export::load_weights(&self.model_dir(), store, PREFIX)?;
         let path = self.dir.join(REPORT);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 }

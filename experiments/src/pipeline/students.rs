@@ -73,7 +73,10 @@ pub fn all<T: Task>(
         let teachers: Vec<(&str, Option<&dyn Teacher<T>>)> = if kd == "ctc" {
             vec![("none", None)]
         } else {
-            vec![("conventional", Some(conv as &dyn Teacher<T>)), ("oracle", Some(orc as &dyn Teacher<T>))]
+            vec![
+                ("conventional", Some(conv as &dyn Teacher<T>)),
+                ("oracle", Some(orc as &dyn Teacher<T>)),
+            ]
         };
         for (tname, teacher) in teachers {
             let cache = match teacher {
@@ -88,7 +91,8 @@ pub fn all<T: Task>(
             let (row, post) = one(ctx, task, splits, kd, tname, teacher, cache)
                 .with_context(|| format!("student: kd {kd}, teacher {tname}"))?;
             if kd == "ctc" || kd == "frame-kd" {
-                out.example_posteriors.push((format!("student {kd} ({tname})"), post));
+                out.example_posteriors
+                    .push((format!("student {kd} ({tname})"), post));
             }
             out.rows.push(row);
         }
@@ -115,7 +119,15 @@ fn one<T: Task>(
         stage.restore(&store)?
     } else {
         let heads_store = ParamStore::new(Rng::derive(ctx.seed, 4).state()[0]);
-        let heads = layerwise_heads(ctx, task, splits, &objective, teacher, &heads_store, spec.encoder.d_model)?;
+        let heads = layerwise_heads(
+            ctx,
+            task,
+            splits,
+            &objective,
+            teacher,
+            &heads_store,
+            spec.encoder.d_model,
+        )?;
         let seq_beam = objective.terms.iter().find_map(|t| match t {
             KdTerm::SequenceKd { beam, .. } => Some(*beam),
             _ => None,
@@ -130,7 +142,11 @@ fn one<T: Task>(
             let mut cfg = spec.train.clone();
             if stages.len() > 1 {
                 // Attention-map KD: a quarter of the budget initialises, the rest trains.
-                cfg.steps = if i == 0 { spec.train.steps / 4 } else { spec.train.steps - spec.train.steps / 4 };
+                cfg.steps = if i == 0 {
+                    spec.train.steps / 4
+                } else {
+                    spec.train.steps - spec.train.steps / 4
+                };
                 cfg.warmup = cfg.warmup.min(cfg.steps / 2);
                 // The initialisation stage's dev error is not a selection criterion.
                 cfg.select_best = cfg.select_best && i + 1 == stages.len();
@@ -192,7 +208,16 @@ fn layerwise_heads<T: Task>(
     let batch = task.collate(&[(0, ex)], false, &mut Rng::new(0), &ctx.device)?;
     let out = teacher.outputs(task, &batch, true)?;
     let depth = out.hidden.len();
-    let t_dim = out.hidden.first().context("the teacher returned no hidden states")?.dim(2)?;
+    let t_dim = out
+        .hidden
+        .first()
+        .context("the teacher returned no hidden states")?
+        .dim(2)?;
     let cfg = LayerwiseConfig::resolve(&layers, depth)?;
-    Ok(Some(PredictionHeads::new(&cfg, student_dim, t_dim, store.vb(&ctx.device).pp("heads"))?))
+    Ok(Some(PredictionHeads::new(
+        &cfg,
+        student_dim,
+        t_dim,
+        store.vb(&ctx.device).pp("heads"),
+    )?))
 }

@@ -24,7 +24,11 @@ pub struct Trained<M> {
 impl<M> Trained<M> {
     /// (training seconds, dev error) points.
     pub fn curve(&self) -> Vec<(f64, f64)> {
-        self.report.curve.iter().map(|p| (p.seconds, p.dev_error)).collect()
+        self.report
+            .curve
+            .iter()
+            .map(|p| (p.seconds, p.dev_error))
+            .collect()
     }
 }
 
@@ -40,7 +44,9 @@ pub fn example_posteriors<T: Task>(
     };
     let batch = task.collate(&[(0, ex)], false, &mut Rng::new(0), &ctx.device)?;
     let (logits, lens) = f(&batch)?;
-    let p = candle_nn::ops::softmax(&logits, D::Minus1)?.get(0)?.narrow(0, 0, lens[0])?;
+    let p = candle_nn::ops::softmax(&logits, D::Minus1)?
+        .get(0)?
+        .narrow(0, 0, lens[0])?;
     Ok((p.to_vec2::<f32>()?, batch.texts[0].clone()))
 }
 
@@ -48,7 +54,11 @@ fn bs(ctx: &Ctx) -> usize {
     ctx.preset.teacher.train.batch_size
 }
 
-pub fn conventional<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Result<Trained<CtcModel>> {
+pub fn conventional<T: Task>(
+    ctx: &Ctx,
+    task: &T,
+    splits: &Splits<T::Example>,
+) -> Result<Trained<CtcModel>> {
     let spec = &ctx.preset.teacher;
     let stage = Stage::new(ctx, "teacher")?;
     let store = ParamStore::new(Rng::derive(ctx.seed, 1).state()[0]);
@@ -58,7 +68,10 @@ pub fn conventional<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -
     } else {
         let run = stage.train_run(ctx, task, splits, &spec.train, "teacher");
         let r = run.run(&model, store.vars())?;
-        let rep = StageReport { train: vec![r], extra: () };
+        let rep = StageReport {
+            train: vec![r],
+            extra: (),
+        };
         let meta = ctx.meta(task.name(), "ctc", "teacher", &spec.encoder, "-", "ctc");
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
@@ -100,13 +113,27 @@ pub fn oracle<T: Task>(
     } else {
         let run = stage.train_run(ctx, task, splits, &spec.train, "oracle");
         let r = run.run(&model, store.vars())?;
-        let n = ctx.preset.diagnostics_examples.unwrap_or(splits.dev.len()).min(splits.dev.len());
+        let n = ctx
+            .preset
+            .diagnostics_examples
+            .unwrap_or(splits.dev.len())
+            .min(splits.dev.len());
         let diag = diagnose(task, &model, &splits.dev[..n], bs(ctx), &ctx.device, |b| {
             let out = reference.forward(&b.src, &b.src_lens, &mut Fwd::eval())?;
             Ok((out.logits, out.enc.lens))
         })?;
-        let rep = StageReport { train: vec![r], extra: Some(diag) };
-        let meta = ctx.meta(task.name(), "oracle", "oracle", &spec.model.encoder, "-", "ctc");
+        let rep = StageReport {
+            train: vec![r],
+            extra: Some(diag),
+        };
+        let meta = ctx.meta(
+            task.name(),
+            "oracle",
+            "oracle",
+            &spec.model.encoder,
+            "-",
+            "ctc",
+        );
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
     };

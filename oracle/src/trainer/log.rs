@@ -53,9 +53,15 @@ impl RunLog {
         writeln!(self.file, "[{}] {msg}", self.name).map_err(|e| io_err(&self.path, e))
     }
 
-    pub fn step(&mut self, step: usize, loss: f32, parts: &[(String, f32)], utts: usize, secs: f64) {
-        let ema = |old: Option<f32>, x: f32| Some(old.map_or(x, |o| 0.9 * o + 0.1 * x));
-        self.ema_loss = ema(self.ema_loss, loss);
+    pub fn step(
+        &mut self,
+        step: usize,
+        loss: f32,
+        parts: &[(String, f32)],
+        utts: usize,
+        secs: f64,
+    ) {
+        self.ema_loss = Some(self.ema_loss.map_or(loss, |o| 0.9 * o + 0.1 * loss));
         let rate = utts as f64 / secs.max(1e-9);
         self.ema_rate = Some(self.ema_rate.map_or(rate, |o| 0.9 * o + 0.1 * rate));
         self.bar.set_position(step as u64);
@@ -65,7 +71,7 @@ impl RunLog {
             self.last_error.map_or("-".into(), |e| format!("{e:.1}%")),
             self.ema_rate.unwrap_or(rate)
         ));
-        if step % 50 == 0 {
+        if step.is_multiple_of(50) {
             let parts: Vec<String> = parts.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
             // The log file is best effort for per-step lines; evaluation lines propagate errors.
             let _ = writeln!(
@@ -79,7 +85,9 @@ impl RunLog {
 
     pub fn eval(&mut self, step: usize, error: f64, seconds: f64) -> Result<()> {
         self.last_error = Some(error);
-        self.line(&format!("step {step} dev_error {error:.2} train_seconds {seconds:.1}"))
+        self.line(&format!(
+            "step {step} dev_error {error:.2} train_seconds {seconds:.1}"
+        ))
     }
 
     pub fn finish(&mut self, r: &TrainReport) -> Result<()> {

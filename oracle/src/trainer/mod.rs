@@ -80,7 +80,12 @@ impl<T: Task> TrainRun<'_, T> {
     /// Train `vars` of `model` and leave the chosen weights (best-by-dev or last) loaded.
     pub fn run<M: Trainable<T>>(&self, model: &M, vars: Vec<(String, Var)>) -> Result<TrainReport> {
         std::fs::create_dir_all(&self.out).map_err(|e| io_err(&self.out, e))?;
-        let mut log = RunLog::open(&self.out.join("log.txt"), &self.name, self.cfg.steps, self.progress)?;
+        let mut log = RunLog::open(
+            &self.out.join("log.txt"),
+            &self.name,
+            self.cfg.steps,
+            self.progress,
+        )?;
         let cfg = self.cfg;
         let mut opt = AdamW::new(
             vars.clone(),
@@ -116,9 +121,10 @@ impl<T: Task> TrainRun<'_, T> {
                 let mut r = Rng::derive(self.seed, epoch as u64);
                 epoch_batches = Some((epoch, bucketed_batches(&lens, cfg.batch_size, &mut r)));
             }
-            let idx = &epoch_batches.as_ref().map(|(_, b)| b[pos].clone()).unwrap_or_default();
+            let idx: &[usize] = epoch_batches.as_ref().map_or(&[], |(_, b)| &b[pos]);
             let t0 = Instant::now();
-            let items: Vec<(usize, &T::Example)> = idx.iter().map(|&i| (i, &self.train[i])).collect();
+            let items: Vec<(usize, &T::Example)> =
+                idx.iter().map(|&i| (i, &self.train[i])).collect();
             let mut aug = Rng::derive(self.seed ^ 0xA11CE, step as u64);
             let batch = self.task.collate(&items, true, &mut aug, self.device)?;
             let mut fwd = Fwd::train(Rng::derive(self.seed ^ 0xD20, step as u64));
@@ -136,20 +142,27 @@ impl<T: Task> TrainRun<'_, T> {
             step += 1;
             report.steps = step;
             report.train_seconds += t0.elapsed().as_secs_f64();
-            log.step(step, loss_val, &out.parts, batch.len(), t0.elapsed().as_secs_f64());
+            log.step(
+                step,
+                loss_val,
+                &out.parts,
+                batch.len(),
+                t0.elapsed().as_secs_f64(),
+            );
             let at_end = step == cfg.steps;
-            if step % cfg.eval_every.max(1) == 0 || at_end {
+            if step.is_multiple_of(cfg.eval_every.max(1)) || at_end {
                 let ev = evaluate(self.task, dev, cfg.batch_size, self.device, |b| {
                     model.eval_logits(self.task, b)
                 })?;
                 self.record(&mut report, step, ev.error, &vars)?;
                 log.eval(step, ev.error, report.train_seconds)?;
             }
-            if step % cfg.checkpoint_every.max(1) == 0 || at_end {
-                state::save(&self.out.join(LAST), &vars, &opt, &rng, &report)?;
+            // The final checkpoint is written after the loop (also after a time-budget stop).
+            if step.is_multiple_of(cfg.checkpoint_every.max(1)) && !at_end {
+                state::save(&self.out.join(LAST), &vars, &opt, &schedule, &rng, &report)?;
             }
         }
-        state::save(&self.out.join(LAST), &vars, &opt, &rng, &report)?;
+        state::save(&self.out.join(LAST), &vars, &opt, &schedule, &rng, &report)?;
         if cfg.select_best && self.best_dir().exists() {
             state::load_weights(&self.best_dir(), &vars)?;
         }
@@ -157,7 +170,13 @@ impl<T: Task> TrainRun<'_, T> {
         Ok(report)
     }
 
-    fn record(&self, report: &mut TrainReport, step: usize, error: f64, vars: &[(String, Var)]) -> Result<()> {
+    fn record(
+        &self,
+        report: &mut TrainReport,
+        step: usize,
+        error: f64,
+        vars: &[(String, Var)],
+    ) -> Result<()> {
         report.curve.push(CurvePoint {
             step,
             seconds: report.train_seconds,

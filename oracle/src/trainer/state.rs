@@ -9,10 +9,17 @@ use tasks::Rng;
 
 use super::TrainReport;
 
-pub fn save(dir: &Path, vars: &[(String, Var)], opt: &AdamW, rng: &Rng, report: &TrainReport) -> Result<()> {
+pub fn save(
+    dir: &Path,
+    vars: &[(String, Var)],
+    opt: &AdamW,
+    schedule: &Schedule,
+    rng: &Rng,
+    report: &TrainReport,
+) -> Result<()> {
     let meta = TrainMeta {
         step: report.steps,
-        schedule: Schedule::Constant,
+        schedule: schedule.clone(),
         rng: rng.state(),
         extra: serde_json::to_value(report).map_err(|e| candle_core::Error::Msg(e.to_string()))?,
     };
@@ -20,7 +27,12 @@ pub fn save(dir: &Path, vars: &[(String, Var)], opt: &AdamW, rng: &Rng, report: 
 }
 
 /// Restore the last complete checkpoint, if there is one.
-pub fn resume(dir: &Path, vars: &[(String, Var)], opt: &mut AdamW, rng: &mut Rng) -> Result<Option<TrainReport>> {
+pub fn resume(
+    dir: &Path,
+    vars: &[(String, Var)],
+    opt: &mut AdamW,
+    rng: &mut Rng,
+) -> Result<Option<TrainReport>> {
     if checkpoint::complete_checkpoint(dir).is_none() {
         return Ok(None);
     }
@@ -32,7 +44,8 @@ pub fn resume(dir: &Path, vars: &[(String, Var)], opt: &mut AdamW, rng: &mut Rng
 }
 
 pub fn save_weights(dir: &Path, vars: &[(String, Var)]) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| candle_core::Error::Msg(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", dir.display())))?;
     checkpoint::save_weights(&dir.join(checkpoint::WEIGHTS_FILE), vars)
 }
 

@@ -58,7 +58,10 @@ impl SourceEncoder for AsrEncoder {
         let x = self.proj.forward(&x.transpose(1, 2)?.contiguous()?)?;
         let (_, t, _) = x.dims3()?;
         let x = x.broadcast_add(&sinusoidal_positions(t, self.d, src.device())?)?;
-        let lens: Vec<usize> = src_lens.iter().map(|&l| self.output_len(l).min(t)).collect();
+        let lens: Vec<usize> = src_lens
+            .iter()
+            .map(|&l| self.output_len(l).min(t))
+            .collect();
         let (frames, hidden, attn) = self.stack.forward(&x, &lens, fwd)?;
         Ok(Encoded {
             frames,

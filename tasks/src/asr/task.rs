@@ -120,7 +120,9 @@ impl Task for AsrTask {
             .iter()
             .enumerate()
             .map(|(i, (_, e))| {
-                let f = augmented.get(i).map_or(e.utt.feats.as_slice(), |a| a.as_slice());
+                let f = augmented
+                    .get(i)
+                    .map_or(e.utt.feats.as_slice(), |a| a.as_slice());
                 (f, e.utt.n_frames)
             })
             .collect();

@@ -27,7 +27,15 @@ impl CrnnEncoder {
             ..Default::default()
         };
         let convs = (0..4)
-            .map(|i| candle_nn::conv2d(chans[i], chans[i + 1], 3, conv_cfg, vb.pp(format!("conv{i}"))))
+            .map(|i| {
+                candle_nn::conv2d(
+                    chans[i],
+                    chans[i + 1],
+                    3,
+                    conv_cfg,
+                    vb.pp(format!("conv{i}")),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         let out_h = POOLS.iter().fold(HEIGHT, |h, p| h / p.0);
         debug_assert_eq!(POOLS.iter().map(|p| p.1).product::<usize>(), FRAME_STRIDE);
@@ -57,10 +65,16 @@ impl SourceEncoder for CrnnEncoder {
         }
         let (b, c, h, w) = x.dims4()?;
         // (B, C, H, W) -> (B, W, C*H): one frame per column group.
-        let x = x.permute((0, 3, 1, 2))?.contiguous()?.reshape((b, w, c * h))?;
+        let x = x
+            .permute((0, 3, 1, 2))?
+            .contiguous()?
+            .reshape((b, w, c * h))?;
         let x = self.proj.forward(&x)?;
         let x = x.broadcast_add(&sinusoidal_positions(w, self.d, src.device())?)?;
-        let lens: Vec<usize> = src_lens.iter().map(|&l| self.output_len(l).min(w)).collect();
+        let lens: Vec<usize> = src_lens
+            .iter()
+            .map(|&l| self.output_len(l).min(w))
+            .collect();
         let (frames, hidden, attn) = self.stack.forward(&x, &lens, fwd)?;
         Ok(Encoded {
             frames,

@@ -1,0 +1,131 @@
+//! The product end to end at smoke scale: `experiments run <preset> --quick` for both tasks,
+//! then `compare`, `eval`, and `transcribe`/`recognize` on what the run exported.
+
+use std::path::Path;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_experiments"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("experiments runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+fn run_dir(out: &Path, preset: &str) -> std::path::PathBuf {
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{preset}-"))
+        })
+        .unwrap_or_else(|| panic!("no run directory for {preset} in {}", out.display()))
+}
+
+fn check_run(out: &Path, preset: &str) -> std::path::PathBuf {
+    let dir = run_dir(out, preset);
+    for f in [
+        "results.csv",
+        "results.md",
+        "teacher-dev-curves.png",
+        "posteriors.png",
+        "config.toml",
+    ] {
+        assert!(dir.join(f).is_file(), "{preset}: {f} missing");
+    }
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    // Header + conventional teacher + oracle + 5 students (ctc; frame-kd and guided-ctc x 2).
+    assert_eq!(csv.lines().count(), 8, "{csv}");
+    assert!(csv.lines().any(|l| l.contains(",oracle,oracle,")), "{csv}");
+    dir
+}
+
+#[test]
+fn quick_runs_of_both_presets_then_compare_eval_and_decode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    ok(bin()
+        .args(["run", "asr-oracle", "--quick", "--no-progress", "--out"])
+        .arg(out));
+    let asr = check_run(out, "asr-oracle");
+    // A rerun skips every finished stage and reproduces the same rows.
+    let before = std::fs::read_to_string(asr.join("results.csv")).unwrap();
+    ok(bin()
+        .args(["run", "asr-oracle", "--quick", "--no-progress", "--out"])
+        .arg(out));
+    let after = std::fs::read_to_string(asr.join("results.csv")).unwrap();
+    assert_eq!(before, after);
+
+    ok(bin()
+        .args(["run", "str-oracle", "--quick", "--no-progress", "--out"])
+        .arg(out));
+    let st = check_run(out, "str-oracle");
+
+    let table = ok(bin()
+        .arg("compare")
+        .arg(asr.join("results.csv"))
+        .arg(st.join("results.csv")));
+    assert!(
+        table.contains("## asr") && table.contains("## str"),
+        "{table}"
+    );
+
+    // eval on a manifest of the generated test audio, written as WAV files at 8 kHz.
+    let model = asr.join("seed-0/student-none-ctc/model");
+    let wav_dir = out.join("wavs");
+    std::fs::create_dir_all(&wav_dir).unwrap();
+    let tone: Vec<f32> = (0..8000 * 2)
+        .map(|i| (i as f32 * 0.3).sin() * 0.3)
+        .collect();
+    tasks::asr::audio::write_wav(&wav_dir.join("a.wav"), &tone, 8000).unwrap();
+    std::fs::write(wav_dir.join("m.tsv"), "a.wav\thello world\n").unwrap();
+    let csv = out.join("scores.csv");
+    let text = ok(bin()
+        .args(["eval", "--model"])
+        .arg(&model)
+        .arg("--manifest")
+        .arg(wav_dir.join("m.tsv"))
+        .arg("--csv")
+        .arg(&csv));
+    assert!(text.contains("WER"), "{text}");
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 2);
+    let text = ok(bin()
+        .args(["transcribe", "--beam", "4", "--model"])
+        .arg(&model)
+        .arg(wav_dir.join("a.wav")));
+    assert!(text.contains("a.wav\t"), "{text}");
+
+    // A missing manifest line's file is an error naming it.
+    std::fs::write(wav_dir.join("bad.tsv"), "missing.wav\thello\n").unwrap();
+    let bad = bin()
+        .args(["eval", "--model"])
+        .arg(&model)
+        .arg("--manifest")
+        .arg(wav_dir.join("bad.tsv"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("missing.wav"));
+
+    let img = out.join("w.png");
+    image::GrayImage::from_fn(64, 32, |x, _| {
+        image::Luma([if x % 9 < 3 { 0 } else { 255 }])
+    })
+    .save(&img)
+    .unwrap();
+    let text = ok(bin()
+        .args(["recognize", "--model"])
+        .arg(st.join("seed-0/teacher/model"))
+        .arg(&img));
+    assert!(text.contains("w.png\t"), "{text}");
+}

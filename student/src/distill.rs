@@ -118,10 +118,13 @@ impl<T: Task> Trainable<T> for Distiller<'_, T> {
                     ctc_term(&out.logits, lens, &b)?.0
                 }
             };
-            parts.push((
-                term.name().to_string(),
-                v.to_scalar::<f32>().unwrap_or(f32::NAN),
-            ));
+            if !matches!(term, KdTerm::Ctc { .. }) {
+                // CTC on the references is already in `parts`.
+                parts.push((
+                    term.name().to_string(),
+                    v.to_scalar::<f32>().unwrap_or(f32::NAN),
+                ));
+            }
             values.push((term.name(), v));
         }
         let total = self.objective.combine(&values)?;

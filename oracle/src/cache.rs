@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Result, Tensor, D};
-use tasks::batch::sorted_batches;
-use tasks::{Batch, Rng, Task};
+use tasks::{Batch, Task};
+
+use crate::trainer::eval::eval_batches;
 
 pub struct TeacherOutputs {
     v: usize,
@@ -31,11 +32,9 @@ impl TeacherOutputs {
         let v = task.vocab().size();
         let mut per: Vec<Vec<f32>> = vec![Vec::new(); examples.len()];
         let mut frames = vec![0usize; examples.len()];
-        let lens: Vec<usize> = examples.iter().map(|e| task.source_len(e)).collect();
-        let mut rng = Rng::new(0);
-        for idx in sorted_batches(&lens, batch_size) {
-            let items: Vec<(usize, &T::Example)> = idx.iter().map(|&i| (i, &examples[i])).collect();
-            let batch = task.collate(&items, false, &mut rng, dev)?;
+        for batch in eval_batches(task, examples, batch_size, dev) {
+            let batch = batch?;
+            let idx = &batch.ids;
             let (logits, lens) = logits_fn(&batch)?;
             let lp = candle_nn::ops::log_softmax(&logits.detach(), D::Minus1)?;
             for (b, &i) in idx.iter().enumerate() {

@@ -10,6 +10,7 @@ use tasks::ctc::align::forced_align;
 use tasks::{Batch, Fwd, Rng, Task};
 
 use crate::oracle::OracleTeacher;
+use crate::trainer::eval::eval_batches;
 use crate::trainer::evaluate;
 
 /// How the source is damaged while the true labels are still fed.
@@ -128,11 +129,8 @@ pub fn diagnose<T: Task>(
     let (error_noised, error_swapped) = (e(Ablation::Noise)?, e(Ablation::Swap)?);
     let v = task.vocab().size();
     let (mut sum, mut n) = (0f64, 0usize);
-    let lens: Vec<usize> = examples.iter().map(|x| task.source_len(x)).collect();
-    let mut rng = Rng::new(0);
-    for idx in tasks::batch::sorted_batches(&lens, batch_size) {
-        let items: Vec<(usize, &T::Example)> = idx.iter().map(|&i| (i, &examples[i])).collect();
-        let batch = task.collate(&items, false, &mut rng, dev)?;
+    for batch in eval_batches(task, examples, batch_size, dev) {
+        let batch = batch?;
         let o = oracle.forward(
             &batch.src,
             &batch.src_lens,

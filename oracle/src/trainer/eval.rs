@@ -15,6 +15,24 @@ pub struct Evaluation {
     pub hyps: Vec<String>,
 }
 
+/// `examples` collated without augmentation in length-sorted batches (little padding);
+/// each batch's `ids` are the examples' indices.
+pub fn eval_batches<'a, T: Task>(
+    task: &'a T,
+    examples: &'a [T::Example],
+    batch_size: usize,
+    dev: &'a Device,
+) -> impl Iterator<Item = Result<Batch>> + 'a {
+    let lens: Vec<usize> = examples.iter().map(|e| task.source_len(e)).collect();
+    sorted_batches(&lens, batch_size)
+        .into_iter()
+        .map(move |idx| {
+            let items: Vec<(usize, &T::Example)> = idx.iter().map(|&i| (i, &examples[i])).collect();
+            // Without augmentation `collate` draws nothing from the generator.
+            task.collate(&items, false, &mut Rng::new(0), dev)
+        })
+}
+
 /// Run `logits_fn` over `examples` in length-sorted batches and score greedy hypotheses.
 /// `logits_fn` returns (B, T, V') scores and the valid frames per example.
 pub fn evaluate<T: Task>(
@@ -24,16 +42,13 @@ pub fn evaluate<T: Task>(
     dev: &Device,
     mut logits_fn: impl FnMut(&Batch) -> Result<(Tensor, Vec<usize>)>,
 ) -> Result<Evaluation> {
-    let lens: Vec<usize> = examples.iter().map(|e| task.source_len(e)).collect();
     let mut refs = vec![String::new(); examples.len()];
     let mut hyps = vec![String::new(); examples.len()];
-    let mut rng = Rng::new(0);
-    for idx in sorted_batches(&lens, batch_size) {
-        let items: Vec<(usize, &T::Example)> = idx.iter().map(|&i| (i, &examples[i])).collect();
-        let batch = task.collate(&items, false, &mut rng, dev)?;
+    for batch in eval_batches(task, examples, batch_size, dev) {
+        let batch = batch?;
         let (logits, frames) = logits_fn(&batch)?;
         let decoded = greedy_batch(&logits, &frames)?;
-        for ((&i, ids), text) in idx.iter().zip(decoded).zip(&batch.texts) {
+        for ((&i, ids), text) in batch.ids.iter().zip(decoded).zip(&batch.texts) {
             hyps[i] = task.vocab().decode(&ids);
             refs[i] = text.clone();
         }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use candle_core::Device;
+use oracle::AntiCopy;
 use tasks::task::Splits;
 use tasks::Task;
 
@@ -33,9 +34,15 @@ pub struct RunArgs {
     /// Output directory for runs and the data cache.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
-    /// KD methods: a comma-separated list, or `all`. Default: the preset's list.
+    /// KD methods: a comma-separated list, `all`, or `none` (teachers only). Default: the
+    /// preset's list.
     #[arg(long)]
     pub kd: Option<String>,
+    /// Also train and diagnose an oracle under each of these anti-copy strategies (a
+    /// comma-separated list of structural, no-label-position, random-expansion, label-masking,
+    /// or `all`). Students still distil from the preset's oracle.
+    #[arg(long, value_name = "LIST|all")]
+    pub anti_copy: Option<String>,
     /// No progress bars (logs still go to each stage's log.txt).
     #[arg(long)]
     pub no_progress: bool,
@@ -47,11 +54,13 @@ pub fn run(a: RunArgs) -> Result<()> {
     let kd: Vec<String> = match a.kd.as_deref() {
         None => p.kd.clone(),
         Some("all") => ALL_KD.iter().map(|s| s.to_string()).collect(),
+        Some("none") => Vec::new(),
         Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
     };
     for k in &kd {
         student::losses::parse_kd(k).map_err(|e| anyhow::anyhow!("--kd {k}: {e}"))?;
     }
+    let anti_copy = parse_anti_copy(a.anti_copy.as_deref())?;
     if a.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
@@ -62,18 +71,50 @@ pub fn run(a: RunArgs) -> Result<()> {
     match p.task.as_str() {
         "asr" => {
             let (task, splits) = data::asr(&p, &cache, progress)?;
-            seeds(&a, &p, &kd, &dir, &task, &splits, progress, started)
+            seeds(
+                &a, &p, &kd, &anti_copy, &dir, &task, &splits, progress, started,
+            )
         }
         "str" => {
             let (task, splits) = data::scene_text(&p, &cache)?;
-            seeds(&a, &p, &kd, &dir, &task, &splits, progress, started)
+            seeds(
+                &a, &p, &kd, &anti_copy, &dir, &task, &splits, progress, started,
+            )
         }
         "toy" => {
             let (task, splits) = data::toy(&p)?;
-            seeds(&a, &p, &kd, &dir, &task, &splits, progress, started)
+            seeds(
+                &a, &p, &kd, &anti_copy, &dir, &task, &splits, progress, started,
+            )
         }
         other => bail!("preset task {other:?}: expected asr, str or toy"),
     }
+}
+
+/// `--anti-copy`: strategy names (default parameters) or `all`.
+fn parse_anti_copy(arg: Option<&str>) -> Result<Vec<AntiCopy>> {
+    const ALL: [&str; 4] = [
+        "structural",
+        "no-label-position",
+        "random-expansion",
+        "label-masking",
+    ];
+    let names: Vec<&str> = match arg {
+        None => Vec::new(),
+        Some("all") => ALL.to_vec(),
+        Some(list) => list.split(',').map(str::trim).collect(),
+    };
+    names
+        .into_iter()
+        .map(|n| {
+            AntiCopy::from_name(n).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--anti-copy {n:?}: expected one of {}, or all",
+                    ALL.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -81,6 +122,7 @@ fn seeds<T: Task>(
     a: &RunArgs,
     p: &Preset,
     kd: &[String],
+    anti_copy: &[AntiCopy],
     dir: &RunDir,
     task: &T,
     splits: &Splits<T::Example>,
@@ -105,6 +147,7 @@ fn seeds<T: Task>(
             device: Device::Cpu,
             progress,
             kd: kd.to_vec(),
+            anti_copy: anti_copy.to_vec(),
             revision: revision(),
         };
         let outcome = run_seed(&ctx, task, splits)?;

@@ -129,3 +129,52 @@ fn quick_runs_of_both_presets_then_compare_eval_and_decode() {
         .arg(&img));
     assert!(text.contains("w.png\t"), "{text}");
 }
+
+/// The anti-copy ablation: `--anti-copy all --kd none` trains one oracle per strategy (the
+/// preset's in `oracle/`, the others in `oracle-<name>/`) and no students.
+#[test]
+fn anti_copy_ablation_trains_one_oracle_per_strategy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let args = [
+        "run",
+        "toy-oracle",
+        "--quick",
+        "--no-progress",
+        "--kd",
+        "none",
+    ];
+    ok(bin()
+        .args(args)
+        .args(["--anti-copy", "all", "--out"])
+        .arg(out));
+    let dir = run_dir(out, "toy-oracle");
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let strategies: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.contains(",oracle,oracle,"))
+        .map(|l| l.split(',').nth(6).unwrap())
+        .collect();
+    assert_eq!(
+        strategies,
+        [
+            "no-label-position",
+            "structural",
+            "random-expansion",
+            "label-masking"
+        ],
+        "{csv}"
+    );
+    assert!(!csv.contains(",student,"), "{csv}");
+    for s in ["structural", "random-expansion", "label-masking"] {
+        assert!(dir.join(format!("seed-0/oracle-{s}/DONE")).is_file(), "{s}");
+    }
+    let bad = bin()
+        .args(args)
+        .args(["--anti-copy", "copy-nothing", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("copy-nothing"));
+}

@@ -44,6 +44,9 @@ pub struct Ctx {
     pub device: Device,
     pub progress: bool,
     pub kd: Vec<String>,
+    /// Extra anti-copy strategies to train and diagnose as oracles beside the preset's
+    /// (an ablation: students still distil from the preset's oracle).
+    pub anti_copy: Vec<oracle::AntiCopy>,
     pub revision: String,
 }
 
@@ -114,8 +117,18 @@ pub fn fill_scores(row: &mut ResultRow, s: &DevTest, word_level: bool) {
 
 pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Result<SeedOutcome> {
     let conv = teachers::conventional(ctx, task, splits)?;
-    let orc = teachers::oracle(ctx, task, splits, &conv.model)?;
+    let orc = teachers::oracle(ctx, task, splits, &conv.model, None)?;
     let mut rows = vec![conv.row.clone(), orc.row.clone()];
+    let mut curves = vec![
+        ("conventional teacher".to_string(), conv.curve()),
+        ("oracle teacher".to_string(), orc.curve()),
+    ];
+    let preset_strategy = ctx.preset.oracle.model.anti_copy.name();
+    for s in ctx.anti_copy.iter().filter(|s| s.name() != preset_strategy) {
+        let ablation = teachers::oracle(ctx, task, splits, &conv.model, Some(s))?;
+        rows.push(ablation.row.clone());
+        curves.push((format!("oracle, {}", s.name()), ablation.curve()));
+    }
     let studs = students::all(ctx, task, splits, &conv.model, &orc.model)?;
     rows.extend(studs.rows);
     let mut posteriors = vec![
@@ -128,10 +141,7 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
     posteriors.extend(studs.example_posteriors);
     Ok(SeedOutcome {
         rows,
-        curves: vec![
-            ("conventional teacher".to_string(), conv.curve()),
-            ("oracle teacher".to_string(), orc.curve()),
-        ],
+        curves,
         target: ctx.preset.teacher.train.target_error,
         posteriors,
         example_text: conv.example_text.clone(),

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use candle_core::{Tensor, D};
 use oracle::diagnostics::{diagnose, CopyDiagnostics};
-use oracle::{OracleTeacher, TrainReport};
+use oracle::{AntiCopy, OracleTeacher, TrainReport};
 use tasks::model::CtcModel;
 use tasks::params::ParamStore;
 use tasks::task::Splits;
@@ -98,20 +98,31 @@ pub fn conventional<T: Task>(
     })
 }
 
+/// Train (or restore) an oracle. `strategy` replaces the preset's anti-copy strategy for an
+/// ablation; such an oracle gets its own stage `oracle-<strategy>` and the same initial weights.
 pub fn oracle<T: Task>(
     ctx: &Ctx,
     task: &T,
     splits: &Splits<T::Example>,
     reference: &CtcModel,
+    strategy: Option<&AntiCopy>,
 ) -> Result<Trained<OracleTeacher>> {
     let spec = &ctx.preset.oracle;
-    let stage = Stage::new(ctx, "oracle")?;
+    let mut cfg = spec.model.clone();
+    let stage_name = match strategy {
+        Some(s) => {
+            cfg.anti_copy = s.clone();
+            format!("oracle-{}", s.name())
+        }
+        None => "oracle".to_string(),
+    };
+    let stage = Stage::new(ctx, &stage_name)?;
     let store = ParamStore::new(Rng::derive(ctx.seed, 2).state()[0]);
-    let model = OracleTeacher::new(task, &spec.model, store.vb(&ctx.device).pp("model"))?;
+    let model = OracleTeacher::new(task, &cfg, store.vb(&ctx.device).pp("model"))?;
     let report: StageReport<Option<CopyDiagnostics>> = if stage.done() {
         stage.restore(&store)?
     } else {
-        let run = stage.train_run(ctx, task, splits, &spec.train, "oracle");
+        let run = stage.train_run(ctx, task, splits, &spec.train, &stage_name);
         let r = run.run(&model, store.vars())?;
         let n = ctx
             .preset
@@ -126,14 +137,8 @@ pub fn oracle<T: Task>(
             train: vec![r],
             extra: Some(diag),
         };
-        let meta = ctx.meta(
-            task.name(),
-            "oracle",
-            "oracle",
-            &spec.model.encoder,
-            "-",
-            "ctc",
-        );
+        let mut meta = ctx.meta(task.name(), "oracle", "oracle", &cfg.encoder, "-", "ctc");
+        meta.oracle = Some(cfg.clone());
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
     };
@@ -145,6 +150,7 @@ pub fn oracle<T: Task>(
     let diag = report.extra.clone();
     let report = report.train.into_iter().next().unwrap_or_default();
     let mut row = ctx.row(task, "oracle", "oracle", "ctc");
+    row.anti_copy = cfg.anti_copy.name().to_string();
     row.params = store.num_params() as u64;
     row.train_steps = report.steps as u64;
     row.train_seconds = report.train_seconds;

@@ -177,6 +177,41 @@ pub fn pad_batch(images: &[&WordImage]) -> (Vec<f32>, usize) {
     (out, w)
 }
 
+/// Smallest standard deviation `standardize_in_batch` divides by (a blank image stays blank).
+const MIN_STD: f32 = 0.05;
+
+/// Standardise each image of a `pad_batch` output to zero mean and unit variance over its own
+/// valid pixels; padding stays 0 (the mean). Brightness and contrast vary widely between
+/// rendered (and real) word images, and a model spends its first hundreds of steps learning
+/// that invariance when it is not removed here.
+pub fn standardize_in_batch(pixels: &mut [f32], widths: &[usize], w: usize) {
+    for (b, &width) in widths.iter().enumerate() {
+        let rows = || (0..HEIGHT).map(|r| b * HEIGHT * w + r * w);
+        let n = (HEIGHT * width) as f32;
+        if width == 0 {
+            continue;
+        }
+        let sum: f32 = rows()
+            .map(|o| pixels[o..o + width].iter().sum::<f32>())
+            .sum();
+        let mean = sum / n;
+        let sq: f32 = rows()
+            .map(|o| {
+                pixels[o..o + width]
+                    .iter()
+                    .map(|v| (v - mean).powi(2))
+                    .sum::<f32>()
+            })
+            .sum();
+        let std = (sq / n).sqrt().max(MIN_STD);
+        for o in rows() {
+            for v in &mut pixels[o..o + width] {
+                *v = (*v - mean) / std;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +276,34 @@ mod tests {
             }
         ));
         assert!(word_image(&img, "helo".into(), &cfg, "a.png:3".into()).is_ok());
+    }
+
+    #[test]
+    fn standardize_per_image_keeps_padding() {
+        let w = 4;
+        // Image 0: width 2, columns alternate 1 and -1 (mean 0, std 1) -> unchanged.
+        // Image 1: width 3, constant 0.5 -> all 0 (std floored, no division blow-up).
+        let mut px = vec![0.0f32; 2 * HEIGHT * w];
+        for r in 0..HEIGHT {
+            px[r * w] = 1.0;
+            px[r * w + 1] = -1.0;
+            for c in 0..3 {
+                px[HEIGHT * w + r * w + c] = 0.5;
+            }
+        }
+        standardize_in_batch(&mut px, &[2, 3], w);
+        assert_eq!(&px[..w], &[1.0, -1.0, 0.0, 0.0]);
+        assert!(px[HEIGHT * w..].iter().all(|&v| v == 0.0));
+        // 0, 1, 2, 3 -> mean 1.5, std sqrt(1.25).
+        let mut px = vec![0.0f32; HEIGHT * 4];
+        for r in 0..HEIGHT {
+            px[r * 4..r * 4 + 4].copy_from_slice(&[0.0, 1.0, 2.0, 3.0]);
+        }
+        standardize_in_batch(&mut px, &[4], 4);
+        let s = 1.25f32.sqrt();
+        for (got, want) in px[..4].iter().zip([-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s]) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@ use candle_core::{Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::encoder::CrnnEncoder;
-use super::normalize::{ctc_frames_needed, pad_batch, WordImage, FRAME_STRIDE, HEIGHT};
+use super::normalize::{ctc_frames_needed, pad_batch, standardize_in_batch};
+use super::normalize::{WordImage, FRAME_STRIDE, HEIGHT};
 use crate::rng::Rng;
 use crate::task::{pad_labels, Batch, EncoderConfig, SourceEncoder, Task};
 use crate::vocab::Vocab;
@@ -89,11 +90,13 @@ impl Task for StrTask {
         let images: Vec<&WordImage> = items.iter().map(|(_, e)| &e.image).collect();
         let (pixels, w) = pad_batch(&images);
         let w = w.max(FRAME_STRIDE);
-        let pixels = if pixels.is_empty() {
+        let mut pixels = if pixels.is_empty() {
             vec![0f32; items.len() * HEIGHT * w]
         } else {
             pixels
         };
+        let widths: Vec<usize> = images.iter().map(|im| im.width).collect();
+        standardize_in_batch(&mut pixels, &widths, w);
         let targets: Vec<Vec<u32>> = items.iter().map(|(_, e)| e.targets.clone()).collect();
         Ok(Batch {
             src: Tensor::from_vec(pixels, (items.len(), 1, HEIGHT, w), dev)?,

@@ -99,11 +99,14 @@ fn parse_anti_copy(arg: Option<&str>) -> Result<Vec<AntiCopy>> {
         "random-expansion",
         "label-masking",
     ];
-    let names: Vec<&str> = match arg {
+    let mut names: Vec<&str> = match arg {
         None => Vec::new(),
         Some("all") => ALL.to_vec(),
         Some(list) => list.split(',').map(str::trim).collect(),
     };
+    // A strategy listed twice would share one stage and give a duplicate row.
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(*n));
     names
         .into_iter()
         .map(|n| {

@@ -93,15 +93,9 @@ pub fn run(a: RunArgs) -> Result<()> {
 
 /// `--anti-copy`: strategy names (default parameters) or `all`.
 fn parse_anti_copy(arg: Option<&str>) -> Result<Vec<AntiCopy>> {
-    const ALL: [&str; 4] = [
-        "structural",
-        "no-label-position",
-        "random-expansion",
-        "label-masking",
-    ];
     let mut names: Vec<&str> = match arg {
         None => Vec::new(),
-        Some("all") => ALL.to_vec(),
+        Some("all") => AntiCopy::NAMES.to_vec(),
         Some(list) => list.split(',').map(str::trim).collect(),
     };
     // A strategy listed twice would share one stage and give a duplicate row.
@@ -113,7 +107,7 @@ fn parse_anti_copy(arg: Option<&str>) -> Result<Vec<AntiCopy>> {
             AntiCopy::from_name(n).ok_or_else(|| {
                 anyhow::anyhow!(
                     "--anti-copy {n:?}: expected one of {}, or all",
-                    ALL.join(", ")
+                    AntiCopy::NAMES.join(", ")
                 )
             })
         })

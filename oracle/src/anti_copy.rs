@@ -45,6 +45,14 @@ fn default_mask_p() -> f64 {
 }
 
 impl AntiCopy {
+    /// Every strategy's name, as `name` gives it and `from_name` accepts it.
+    pub const NAMES: [&'static str; 4] = [
+        "structural",
+        "no-label-position",
+        "random-expansion",
+        "label-masking",
+    ];
+
     /// Short name for results tables.
     pub fn name(&self) -> &'static str {
         match self {

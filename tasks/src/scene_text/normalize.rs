@@ -186,11 +186,11 @@ const MIN_STD: f32 = 0.05;
 /// that invariance when it is not removed here.
 pub fn standardize_in_batch(pixels: &mut [f32], widths: &[usize], w: usize) {
     for (b, &width) in widths.iter().enumerate() {
-        let rows = || (0..HEIGHT).map(|r| b * HEIGHT * w + r * w);
-        let n = (HEIGHT * width) as f32;
         if width == 0 {
             continue;
         }
+        let rows = || (0..HEIGHT).map(|r| b * HEIGHT * w + r * w);
+        let n = (HEIGHT * width) as f32;
         let sum: f32 = rows()
             .map(|o| pixels[o..o + width].iter().sum::<f32>())
             .sum();

@@ -112,7 +112,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             .as_ref()
             .map_or("-".into(), |o| o.anti_copy.name().to_string()),
         ctc_impl: "tasks::ctc (cpu)".into(),
-        revision: crate::rundir::revision(),
+        revision: crate::rundir::revision().to_string(),
         ..Default::default()
     };
     let scores = match meta.task.as_str() {

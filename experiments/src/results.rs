@@ -198,6 +198,39 @@ pub fn write_rows(path: &Path, rows: &[ResultRow]) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
+/// Which model a row scores: a rerun of the same stage replaces its row instead of adding one.
+fn model_key(r: &ResultRow) -> (&str, &str, u64, &str, &str, &str, &str) {
+    (
+        &r.task,
+        &r.preset,
+        r.seed,
+        &r.role,
+        &r.teacher,
+        &r.kd,
+        &r.anti_copy,
+    )
+}
+
+/// Merges `rows` into the file: a row for a model already listed replaces it in place, a new
+/// model's row is appended. So a later invocation on the same run directory (more seeds, more
+/// KD methods, more anti-copy strategies) adds to its results instead of hiding earlier ones.
+/// Returns every row now in the file.
+pub fn merge_rows(path: &Path, rows: &[ResultRow]) -> Result<Vec<ResultRow>> {
+    let mut all = if path.exists() {
+        read_rows(path)?
+    } else {
+        Vec::new()
+    };
+    for row in rows {
+        match all.iter_mut().find(|r| model_key(r) == model_key(row)) {
+            Some(slot) => *slot = row.clone(),
+            None => all.push(row.clone()),
+        }
+    }
+    write_rows(path, &all)?;
+    Ok(all)
+}
+
 /// Writes a file via a temporary file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
@@ -292,6 +325,18 @@ mod tests {
         assert!(read_rows(&path).unwrap().is_empty());
         assert!(write_rows(&path, &[row(1, "coach")]).is_err());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn merge_replaces_the_same_model_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.csv");
+        let mut a = row(0, "teacher");
+        merge_rows(&p, &[a.clone(), row(0, "student")]).unwrap();
+        a.dev_cer = Some(1.5);
+        let all = merge_rows(&p, &[row(1, "student"), a.clone()]).unwrap();
+        assert_eq!(all, vec![a, row(0, "student"), row(1, "student")]);
+        assert_eq!(read_rows(&p).unwrap(), all);
     }
 
     #[test]

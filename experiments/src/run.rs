@@ -145,15 +145,16 @@ fn seeds<T: Task>(
             progress,
             kd: kd.to_vec(),
             anti_copy: anti_copy.to_vec(),
-            revision: revision(),
+            revision: revision().to_string(),
         };
         let outcome = run_seed(&ctx, task, splits)?;
-        results::write_rows(&ctx.dir.join("results.csv"), &outcome.rows)?;
+        results::merge_rows(&ctx.dir.join("results.csv"), &outcome.rows)?;
         rows.extend(outcome.rows.iter().cloned());
         first.get_or_insert(outcome);
     }
+    // Seeds and methods from earlier invocations on this run directory stay in the table.
     let csv = dir.root.join("results.csv");
-    results::write_rows(&csv, &rows)?;
+    results::merge_rows(&csv, &rows)?;
     let table = compare::compare(std::slice::from_ref(&csv), compare::Format::Markdown)?;
     let md = format!(
         "# {} results\n\nCommand: `{}`\n\nRevision: {}\n\n{}\n",

@@ -2,7 +2,6 @@
 //! the git revision, results.csv, results.md and plots; `seed-<n>/` holds each seed's stages.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result};
 
@@ -40,27 +39,8 @@ impl RunDir {
     }
 }
 
-/// `git describe`-like revision of the source tree the binary runs in, with a dirty flag.
-pub fn revision() -> String {
-    let run = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match run(&["rev-parse", "--short=10", "HEAD"]) {
-        Some(rev) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("{rev}-dirty")
-            } else {
-                rev
-            }
-        }
-        None => "unknown".to_string(),
-    }
+/// Git revision of the tree the binary was built from, with `-dirty` for uncommitted edits
+/// (baked in by build.rs; "unknown" outside a git checkout).
+pub fn revision() -> &'static str {
+    env!("OT_REVISION")
 }

@@ -159,6 +159,16 @@ pub fn oracle<T: Task>(
     if let Some(d) = &diag {
         row.ablated_cer = Some(d.error_zeroed);
         row.spike_offset = d.spike_offset;
+        let spikes = match (d.spike_offset, d.spike_offset_rel) {
+            (Some(f), Some(r)) => format!("{f:.2} frames ({r:.2} label spans)"),
+            (Some(f), None) => format!("{f:.2} frames"),
+            _ => "not measured (no example aligned)".to_string(),
+        };
+        eprintln!(
+            "[{stage_name}] copy diagnostics (labels fed): error {:.1} with its source, {:.1} \
+             zeroed, {:.1} noised, {:.1} swapped; spikes off the teacher's by {spikes}",
+            d.error_true, d.error_zeroed, d.error_noised, d.error_swapped
+        );
         if d.copy_suspected {
             eprintln!(
                 "warning: the oracle looks like it copies its labels (dev error {:.1} with the source, \

@@ -30,7 +30,11 @@ fn main() {
         ".git/index",
         ".git/refs",
     ] {
-        println!("cargo:rerun-if-changed={}", root.join(p).display());
+        // A listed path that does not exist would make cargo rerun this script on every build.
+        let path = root.join(p);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
     let revision = match git(root, &["rev-parse", "--short=10", "HEAD"]) {
         Some(rev) => {

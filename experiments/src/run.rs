@@ -43,6 +43,12 @@ pub struct RunArgs {
     /// or `all`). Students still distil from the preset's oracle.
     #[arg(long, value_name = "LIST|all")]
     pub anti_copy: Option<String>,
+    /// Also train every KD student online: a fresh teacher of each kind (from the same initial
+    /// weights as the offline one) trained in the same loop as the student, on the student's
+    /// budget (stage `student-<teacher>-<kd>-online`, kd column `<kd>+online`). sequence-kd is
+    /// skipped, with a message: it needs a fixed teacher's hypotheses.
+    #[arg(long)]
+    pub online: bool,
     /// No progress bars (logs still go to each stage's log.txt).
     #[arg(long)]
     pub no_progress: bool,
@@ -145,6 +151,7 @@ fn seeds<T: Task>(
             progress,
             kd: kd.to_vec(),
             anti_copy: anti_copy.to_vec(),
+            online: a.online,
             revision: revision().to_string(),
         };
         let outcome = run_seed(&ctx, task, splits)?;

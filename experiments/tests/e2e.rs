@@ -179,3 +179,36 @@ fn anti_copy_ablation_trains_one_oracle_per_strategy() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("copy-nothing"));
 }
+
+#[test]
+fn online_students_and_results_merged_across_invocations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let base = ["run", "toy-oracle", "--quick", "--no-progress", "--kd"];
+    let log = ok(bin()
+        .args(base)
+        .args(["frame-kd,sequence-kd", "--online", "--out"])
+        .arg(out));
+    assert!(
+        log.contains(
+            "online: skipped 1 KD method(s) that need a fixed teacher's hypotheses: sequence-kd"
+        ),
+        "{log}"
+    );
+    let dir = run_dir(out, "toy-oracle");
+    let read = || std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let csv = read();
+    for t in ["conventional", "oracle"] {
+        assert!(
+            csv.contains(&format!(",student,{t},frame-kd+online,")),
+            "{csv}"
+        );
+        assert!(dir
+            .join(format!("seed-0/student-{t}-frame-kd-online/DONE"))
+            .is_file());
+    }
+    assert!(!csv.contains("sequence-kd+online"), "{csv}");
+    // A later invocation that trains nothing new keeps every earlier row.
+    ok(bin().args(base).args(["none", "--out"]).arg(out));
+    assert_eq!(read(), csv);
+}

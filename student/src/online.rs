@@ -1,45 +1,56 @@
 //! Online distillation: teacher and student updated together in one loop. The teacher trains
-//! on its own objective; the student distils from the teacher's current (detached) outputs.
+//! on its own objective (CTC, and for the oracle its anti-copy strategy); the student distils
+//! from the teacher's current outputs, detached, so the student's loss never moves the teacher.
+//! The shared loop clips the joint gradient norm, so a large student gradient can still shrink
+//! a teacher step: the teacher's trajectory is close to, not identical with, training alone.
 
 use candle_core::{Result, Tensor};
 use oracle::{LossOut, Trainable};
-use tasks::model::CtcModel;
 use tasks::{Batch, Fwd, Task};
 
 use crate::distill::Distiller;
-use crate::losses::KdObjective;
+use crate::losses::KdTerm;
 use crate::teacher::Teacher;
 
-pub struct Online<'a, T: Task, M: Trainable<T> + Teacher<T>> {
-    pub teacher: &'a M,
-    pub student: &'a CtcModel,
-    pub objective: KdObjective,
-    _task: std::marker::PhantomData<T>,
+/// A teacher that can also be trained: both teacher kinds.
+pub trait OnlineTeacher<T: Task>: Trainable<T> + Teacher<T> {
+    fn as_teacher(&self) -> &dyn Teacher<T>;
 }
 
-impl<'a, T: Task, M: Trainable<T> + Teacher<T>> Online<'a, T, M> {
-    pub fn new(teacher: &'a M, student: &'a CtcModel, objective: KdObjective) -> Self {
-        Self {
-            teacher,
-            student,
-            objective,
-            _task: std::marker::PhantomData,
-        }
+impl<T: Task, M: Trainable<T> + Teacher<T>> OnlineTeacher<T> for M {
+    fn as_teacher(&self) -> &dyn Teacher<T> {
+        self
     }
 }
 
-impl<T: Task, M: Trainable<T> + Teacher<T>> Trainable<T> for Online<'_, T, M> {
+pub struct Online<'a, T: Task> {
+    pub teacher: &'a dyn OnlineTeacher<T>,
+    pub distiller: Distiller<'a, T>,
+}
+
+impl<'a, T: Task> Online<'a, T> {
+    /// `distiller` is one stage of the student's objective; its teacher becomes `teacher`.
+    /// Refused: a teacher cache (it would be stale after the first step) and sequence-level KD
+    /// (its hypotheses are decoded once from a fixed teacher).
+    pub fn new(teacher: &'a dyn OnlineTeacher<T>, mut distiller: Distiller<'a, T>) -> Result<Self> {
+        if distiller.cache.is_some() {
+            candle_core::bail!("online distillation reads the live teacher, not a cache");
+        }
+        if (distiller.objective.terms.iter()).any(|t| matches!(t, KdTerm::SequenceKd { .. })) {
+            candle_core::bail!(
+                "sequence-kd cannot run online: it trains on hypotheses decoded once from a \
+                 fixed teacher"
+            );
+        }
+        distiller.teacher = Some(teacher.as_teacher());
+        Ok(Self { teacher, distiller })
+    }
+}
+
+impl<T: Task> Trainable<T> for Online<'_, T> {
     fn loss(&self, task: &T, batch: &Batch, fwd: &mut Fwd) -> Result<LossOut> {
         let t = self.teacher.loss(task, batch, fwd)?;
-        let d = Distiller {
-            student: self.student,
-            objective: self.objective.clone(),
-            cache: None,
-            teacher: Some(self.teacher as &dyn Teacher<T>),
-            heads: None,
-            hypotheses: None,
-        };
-        let s = d.loss(task, batch, fwd)?;
+        let s = self.distiller.loss(task, batch, fwd)?;
         let mut parts: Vec<(String, f32)> = t
             .parts
             .into_iter()
@@ -54,6 +65,6 @@ impl<T: Task, M: Trainable<T> + Teacher<T>> Trainable<T> for Online<'_, T, M> {
 
     /// The student is what online distillation produces; the dev curve follows it.
     fn eval_logits(&self, task: &T, batch: &Batch) -> Result<(Tensor, Vec<usize>)> {
-        <CtcModel as Trainable<T>>::eval_logits(self.student, task, batch)
+        self.distiller.eval_logits(task, batch)
     }
 }

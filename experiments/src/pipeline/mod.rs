@@ -47,6 +47,8 @@ pub struct Ctx {
     /// Extra anti-copy strategies to train and diagnose as oracles beside the preset's
     /// (an ablation: students still distil from the preset's oracle).
     pub anti_copy: Vec<oracle::AntiCopy>,
+    /// Also train each KD student online: a fresh teacher of each kind trained alongside it.
+    pub online: bool,
     pub revision: String,
 }
 

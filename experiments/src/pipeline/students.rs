@@ -6,6 +6,7 @@ use oracle::cache::TeacherOutputs;
 use oracle::{OracleTeacher, TrainReport};
 use student::losses::layerwise::{LayerwiseConfig, PredictionHeads};
 use student::losses::{parse_kd, KdObjective, KdTerm};
+use student::online::{Online, OnlineTeacher};
 use student::{Distiller, Teacher};
 use tasks::ctc::decode::prefix_beam_search;
 use tasks::model::CtcModel;
@@ -14,7 +15,7 @@ use tasks::task::Splits;
 use tasks::{Batch, Fwd, Rng, Task};
 
 use super::stage::{dev_test, ensure_dir, Stage, StageReport};
-use super::teachers::example_posteriors;
+use super::teachers::{conventional_init, example_posteriors, oracle_init};
 use super::{fill_scores, Ctx};
 use crate::results::ResultRow;
 
@@ -88,7 +89,7 @@ pub fn all<T: Task>(
                 Some(_) => caches.iter().find(|(n, _)| n == tname).map(|(_, c)| c),
                 None => None,
             };
-            let (row, post) = one(ctx, task, splits, kd, tname, teacher, cache)
+            let (row, post) = one(ctx, task, splits, kd, tname, teacher, cache, None)
                 .with_context(|| format!("student: kd {kd}, teacher {tname}"))?;
             if kd == "ctc" || kd == "frame-kd" {
                 out.example_posteriors
@@ -97,9 +98,61 @@ pub fn all<T: Task>(
             out.rows.push(row);
         }
     }
+    if ctx.online {
+        out.rows.extend(online_students(ctx, task, splits)?);
+    }
     Ok(out)
 }
 
+/// Every KD student of the run again, each trained in one loop with a fresh teacher of each kind.
+fn online_students<T: Task>(
+    ctx: &Ctx,
+    task: &T,
+    splits: &Splits<T::Example>,
+) -> Result<Vec<ResultRow>> {
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for kd in ctx.kd.iter().filter(|k| k.as_str() != "ctc") {
+        if parse_kd(kd)?
+            .terms
+            .iter()
+            .any(|t| matches!(t, KdTerm::SequenceKd { .. }))
+        {
+            skipped.push(kd.as_str());
+            continue;
+        }
+        let (cstore, conv) = conventional_init(ctx, task)?;
+        let (ostore, orc) = oracle_init(ctx, task, &ctx.preset.oracle.model)?;
+        let teachers: [(&str, &dyn OnlineTeacher<T>, &ParamStore); 2] =
+            [("conventional", &conv, &cstore), ("oracle", &orc, &ostore)];
+        for (tname, teacher, store) in teachers {
+            let (row, _) = one(
+                ctx,
+                task,
+                splits,
+                kd,
+                tname,
+                None,
+                None,
+                Some((teacher, store)),
+            )
+            .with_context(|| format!("online student: kd {kd}, teacher {tname}"))?;
+            rows.push(row);
+        }
+    }
+    if !skipped.is_empty() {
+        eprintln!(
+            "online: skipped {} KD method(s) that need a fixed teacher's hypotheses: {}",
+            skipped.len(),
+            skipped.join(", ")
+        );
+    }
+    Ok(rows)
+}
+
+/// One student stage. With `online`, the given teacher (and its parameters) trains in the same
+/// loop instead of a frozen `teacher`/`cache`.
+#[allow(clippy::too_many_arguments)]
 fn one<T: Task>(
     ctx: &Ctx,
     task: &T,
@@ -108,10 +161,19 @@ fn one<T: Task>(
     tname: &str,
     teacher: Option<&dyn Teacher<T>>,
     cache: Option<&TeacherOutputs>,
+    online: Option<(&dyn OnlineTeacher<T>, &ParamStore)>,
 ) -> Result<(ResultRow, Vec<Vec<f32>>)> {
     let spec = &ctx.preset.student;
     let objective = parse_kd(kd)?;
-    let stage = Stage::new(ctx, &format!("student-{tname}-{kd}"))?;
+    let teacher = online.map(|(t, _)| t.as_teacher()).or(teacher);
+    let label = match online {
+        Some(_) => format!("{kd}+online"),
+        None => kd.to_string(),
+    };
+    let stage = Stage::new(
+        ctx,
+        &format!("student-{tname}-{kd}{}", online.map_or("", |_| "-online")),
+    )?;
     // Every student starts from the same weights for a seed: rows differ only in teaching.
     let store = ParamStore::new(Rng::derive(ctx.seed, 3).state()[0]);
     let model = CtcModel::new(task, &spec.encoder, store.vb(&ctx.device).pp("model"))?;
@@ -159,17 +221,28 @@ fn one<T: Task>(
                 heads: heads.as_ref(),
                 hypotheses: hyps.as_deref(),
             };
-            let mut run = stage.train_run(ctx, task, splits, &cfg, &format!("{tname}/{kd}"));
+            let mut run = stage.train_run(ctx, task, splits, &cfg, &format!("{tname}/{label}"));
             run.out = stage.dir.join(format!("train-stage{}", i + 1));
             let mut vars = store.vars();
             vars.extend(heads_store.vars());
-            reports.push(run.run(&d, vars)?);
+            let report = match online {
+                Some((t, tstore)) => {
+                    // Teacher and student name their parameters alike; the optimizer and the
+                    // checkpoints need them apart.
+                    vars.extend(
+                        (tstore.vars().into_iter()).map(|(n, v)| (format!("teacher.{n}"), v)),
+                    );
+                    run.run(&Online::new(t, d)?, vars)?
+                }
+                None => run.run(&d, vars)?,
+            };
+            reports.push(report);
         }
         let rep = StageReport {
             train: reports,
             extra: objective.formula(),
         };
-        let meta = ctx.meta(task.name(), "ctc", "student", &spec.encoder, tname, kd);
+        let meta = ctx.meta(task.name(), "ctc", "student", &spec.encoder, tname, &label);
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
     };
@@ -178,7 +251,7 @@ fn one<T: Task>(
         Ok((o.logits, o.enc.lens))
     };
     let scores = dev_test(ctx, task, splits, spec.train.batch_size, eval)?;
-    let mut row = ctx.row(task, "student", tname, kd);
+    let mut row = ctx.row(task, "student", tname, &label);
     row.params = store.num_params() as u64;
     row.train_steps = report.train.iter().map(|r| r.steps as u64).sum();
     row.train_seconds = report.train.iter().map(|r| r.train_seconds).sum();

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use candle_core::{Tensor, D};
 use oracle::diagnostics::{diagnose, CopyDiagnostics};
-use oracle::{AntiCopy, OracleTeacher, TrainReport};
+use oracle::{AntiCopy, OracleConfig, OracleTeacher, TrainReport};
 use tasks::model::CtcModel;
 use tasks::params::ParamStore;
 use tasks::task::Splits;
@@ -54,6 +54,26 @@ fn bs(ctx: &Ctx) -> usize {
     ctx.preset.teacher.train.batch_size
 }
 
+/// The conventional teacher's initial weights for this seed (online students start from them
+/// too).
+pub fn conventional_init<T: Task>(ctx: &Ctx, task: &T) -> Result<(ParamStore, CtcModel)> {
+    let store = ParamStore::new(Rng::derive(ctx.seed, 1).state()[0]);
+    let enc = &ctx.preset.teacher.encoder;
+    let model = CtcModel::new(task, enc, store.vb(&ctx.device).pp("model"))?;
+    Ok((store, model))
+}
+
+/// The oracle's initial weights for this seed, whatever its anti-copy strategy.
+pub fn oracle_init<T: Task>(
+    ctx: &Ctx,
+    task: &T,
+    cfg: &OracleConfig,
+) -> Result<(ParamStore, OracleTeacher)> {
+    let store = ParamStore::new(Rng::derive(ctx.seed, 2).state()[0]);
+    let model = OracleTeacher::new(task, cfg, store.vb(&ctx.device).pp("model"))?;
+    Ok((store, model))
+}
+
 pub fn conventional<T: Task>(
     ctx: &Ctx,
     task: &T,
@@ -61,8 +81,7 @@ pub fn conventional<T: Task>(
 ) -> Result<Trained<CtcModel>> {
     let spec = &ctx.preset.teacher;
     let stage = Stage::new(ctx, "teacher")?;
-    let store = ParamStore::new(Rng::derive(ctx.seed, 1).state()[0]);
-    let model = CtcModel::new(task, &spec.encoder, store.vb(&ctx.device).pp("model"))?;
+    let (store, model) = conventional_init(ctx, task)?;
     let report: StageReport<()> = if stage.done() {
         stage.restore(&store)?
     } else {
@@ -117,8 +136,7 @@ pub fn oracle<T: Task>(
         None => "oracle".to_string(),
     };
     let stage = Stage::new(ctx, &stage_name)?;
-    let store = ParamStore::new(Rng::derive(ctx.seed, 2).state()[0]);
-    let model = OracleTeacher::new(task, &cfg, store.vb(&ctx.device).pp("model"))?;
+    let (store, model) = oracle_init(ctx, task, &cfg)?;
     let report: StageReport<Option<CopyDiagnostics>> = if stage.done() {
         stage.restore(&store)?
     } else {

@@ -2,9 +2,11 @@
 //! the same student trained with CTC alone, and an exported student reloads and scores exactly
 //! as before export.
 
+mod common;
+
 use candle_core::{Device, Result};
+use common::dev_error;
 use oracle::cache::TeacherOutputs;
-use oracle::trainer::evaluate;
 use oracle::{TrainConfig, TrainRun};
 use student::losses::parse_kd;
 use student::{Distiller, Teacher};
@@ -13,7 +15,7 @@ use tasks::params::ParamStore;
 use tasks::task::Splits;
 use tasks::toy::{ToyConfig, ToyExample, ToyTask};
 use tasks::vocab::Vocab;
-use tasks::{EncoderConfig, Fwd, Task};
+use tasks::{EncoderConfig, Task};
 
 fn enc(d: usize, layers: usize) -> EncoderConfig {
     EncoderConfig {
@@ -57,14 +59,6 @@ fn run<'a>(
     }
 }
 
-fn dev_error(task: &ToyTask, s: &Splits<ToyExample>, m: &CtcModel) -> Result<f64> {
-    let ev = evaluate(task, &s.dev, 32, &Device::Cpu, |b| {
-        let o = m.forward(&b.src, &b.src_lens, &mut Fwd::eval())?;
-        Ok((o.logits, o.enc.lens))
-    })?;
-    Ok(ev.error)
-}
-
 #[test]
 fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
     let (task, s) = ToyTask::generate(&ToyConfig {
@@ -77,7 +71,7 @@ fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
     let teacher = CtcModel::new(&task, &enc(48, 2), tstore.vb(&Device::Cpu))?;
     let tc = cfg(300);
     run(&task, &s, &tc, &dir.path().join("t")).run(&teacher, tstore.vars())?;
-    let teacher_err = dev_error(&task, &s, &teacher)?;
+    let teacher_err = dev_error(&task, &s.dev, &teacher)?;
     let cache = TeacherOutputs::compute(&task, &s.train, 32, &Device::Cpu, |b| {
         let o = Teacher::<ToyTask>::outputs(&teacher, &task, b, false)?;
         Ok((o.logits, o.lens))
@@ -97,7 +91,7 @@ fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
             hypotheses: None,
         };
         run(&task, &s, &sc, &dir.path().join(kd)).run(&d, store.vars())?;
-        let err = dev_error(&task, &s, &student)?;
+        let err = dev_error(&task, &s.dev, &student)?;
         errors.push(err);
         if kd == "frame-kd" {
             // Export, reload into a fresh model without any teacher, and score again.
@@ -108,7 +102,7 @@ fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
             let store2 = ParamStore::new(99);
             let reloaded = CtcModel::new(&task, &cfg2, store2.vb(&Device::Cpu).pp("model"))?;
             student::export::load_weights(&mdir, &store2, "model.")?;
-            assert_eq!(dev_error(&task, &s, &reloaded)?, err);
+            assert_eq!(dev_error(&task, &s.dev, &reloaded)?, err);
         }
     }
     println!(

@@ -1,8 +1,10 @@
 //! Online distillation on the tiny synthetic task: the student's loss never reaches the
 //! teacher, and one loop trains both.
 
+mod common;
+
 use candle_core::{Device, Result};
-use oracle::trainer::evaluate;
+use common::dev_error;
 use oracle::{TrainConfig, TrainRun, Trainable};
 use student::losses::parse_kd;
 use student::online::Online;
@@ -32,14 +34,6 @@ fn distiller<'a>(student: &'a CtcModel, kd: &str) -> Result<Distiller<'a, ToyTas
         heads: None,
         hypotheses: None,
     })
-}
-
-fn dev_error(task: &ToyTask, dev: &[ToyExample], m: &CtcModel) -> Result<f64> {
-    let ev = evaluate(task, dev, 32, &Device::Cpu, |b| {
-        let o = m.forward(&b.src, &b.src_lens, &mut Fwd::eval())?;
-        Ok((o.logits, o.enc.lens))
-    })?;
-    Ok(ev.error)
 }
 
 #[test]

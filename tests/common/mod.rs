@@ -1,0 +1,16 @@
+//! Helpers shared by the cross-crate tests on the synthetic task.
+
+use candle_core::{Device, Result};
+use oracle::trainer::evaluate;
+use tasks::model::CtcModel;
+use tasks::toy::{ToyExample, ToyTask};
+use tasks::Fwd;
+
+/// Greedy-decoding error of a plain CTC model on `examples`.
+pub fn dev_error(task: &ToyTask, examples: &[ToyExample], m: &CtcModel) -> Result<f64> {
+    let ev = evaluate(task, examples, 32, &Device::Cpu, |b| {
+        let o = m.forward(&b.src, &b.src_lens, &mut Fwd::eval())?;
+        Ok((o.logits, o.enc.lens))
+    })?;
+    Ok(ev.error)
+}

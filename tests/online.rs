@@ -7,7 +7,7 @@ use candle_core::{Device, Result};
 use common::dev_error;
 use oracle::{TrainConfig, TrainRun, Trainable};
 use student::losses::parse_kd;
-use student::online::Online;
+use student::online::{online_vars, Online};
 use student::Distiller;
 use tasks::model::CtcModel;
 use tasks::params::ParamStore;
@@ -81,15 +81,22 @@ fn the_student_loss_does_not_reach_the_teacher() -> Result<()> {
 }
 
 #[test]
-fn one_loop_trains_teacher_and_student() -> Result<()> {
+fn one_loop_trains_both_and_the_teacher_as_if_alone() -> Result<()> {
     let (task, s) = ToyTask::generate(&ToyConfig {
         n_train: 256,
         ..Default::default()
     })?;
     let dev = Device::Cpu;
-    let (tstore, sstore) = (ParamStore::new(1), ParamStore::new(2));
-    let teacher = CtcModel::new(&task, &enc(32), tstore.vb(&dev))?;
-    let student = CtcModel::new(&task, &enc(16), sstore.vb(&dev))?;
+    // Dropout on, so the test also covers the order in which the models draw from the stream.
+    let drop = |d: usize| EncoderConfig {
+        dropout: 0.1,
+        ..enc(d)
+    };
+    let teacher_alone = |store: &ParamStore| CtcModel::new(&task, &drop(32), store.vb(&dev));
+    let (tstore, sstore, astore) = (ParamStore::new(1), ParamStore::new(2), ParamStore::new(1));
+    let teacher = teacher_alone(&tstore)?;
+    let alone = teacher_alone(&astore)?;
+    let student = CtcModel::new(&task, &drop(16), sstore.vb(&dev))?;
     let before = (
         dev_error(&task, &s.dev, &teacher)?,
         dev_error(&task, &s.dev, &student)?,
@@ -104,24 +111,31 @@ fn one_loop_trains_teacher_and_student() -> Result<()> {
         ..Default::default()
     };
     let dir = tempfile::tempdir()?;
-    let run = TrainRun {
+    let run = |name: &str| TrainRun {
         task: &task,
         train: &s.train,
         dev: &s.dev,
         cfg: &cfg,
         seed: 3,
         device: &dev,
-        out: dir.path().to_path_buf(),
-        name: "online".into(),
+        out: dir.path().join(name),
+        name: name.into(),
         progress: false,
     };
     let online = Online::new(&teacher, distiller(&student, "frame-kd")?)?;
-    // Both models name their parameters alike; the optimizer needs them apart.
-    let mut vars: Vec<_> = (tstore.vars().into_iter())
-        .map(|(n, v)| (format!("teacher.{n}"), v))
-        .collect();
-    vars.extend(sstore.vars());
-    let report = run.run(&online, vars)?;
+    let report = run("online").run(&online, online_vars(tstore.vars(), sstore.vars()))?;
+    run("alone").run(&alone, astore.vars())?;
+
+    for ((name, a), (_, b)) in tstore.vars().iter().zip(astore.vars().iter()) {
+        let diff = (a.as_tensor() - b.as_tensor())?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
+        assert_eq!(
+            diff, 0.0,
+            "{name}: the online teacher left its solo trajectory"
+        );
+    }
     let after = (
         dev_error(&task, &s.dev, &teacher)?,
         dev_error(&task, &s.dev, &student)?,
@@ -132,17 +146,17 @@ fn one_loop_trains_teacher_and_student() -> Result<()> {
     );
     assert!(
         after.0 < before.0 - 30.0,
-        "the teacher did not train: {before:?} -> {after:?}"
+        "teacher: {before:?} -> {after:?}"
     );
     assert!(
         after.1 < before.1 - 30.0,
-        "the student did not train: {before:?} -> {after:?}"
+        "student: {before:?} -> {after:?}"
     );
     // The dev curve follows the student.
     let last = report.curve.last().expect("one evaluation").dev_error;
     assert!(
         (last - after.1).abs() < 1e-9,
-        "curve {last} vs student {}",
+        "curve {last}, student {}",
         after.1
     );
     Ok(())

@@ -1,10 +1,10 @@
 //! Online distillation: teacher and student updated together in one loop. The teacher trains
 //! on its own objective (CTC, and for the oracle its anti-copy strategy); the student distils
 //! from the teacher's current outputs, detached, so the student's loss never moves the teacher.
-//! The shared loop clips the joint gradient norm, so a large student gradient can still shrink
-//! a teacher step: the teacher's trajectory is close to, not identical with, training alone.
+//! Gradients are clipped per model and AdamW is per parameter, so the teacher follows exactly
+//! the trajectory it would follow trained alone on the same batches.
 
-use candle_core::{Result, Tensor};
+use candle_core::{Result, Tensor, Var};
 use oracle::{LossOut, Trainable};
 use tasks::{Batch, Fwd, Task};
 
@@ -21,6 +21,18 @@ impl<T: Task, M: Trainable<T> + Teacher<T>> OnlineTeacher<T> for M {
     fn as_teacher(&self) -> &dyn Teacher<T> {
         self
     }
+}
+
+/// Prefix of the teacher's parameter names in an online run (both models name theirs alike).
+pub const TEACHER_PREFIX: &str = "teacher.";
+
+/// The parameters of an online run: the teacher's renamed under `TEACHER_PREFIX`, then the
+/// student's (and any heads').
+pub fn online_vars(teacher: Vec<(String, Var)>, student: Vec<(String, Var)>) -> Vec<(String, Var)> {
+    (teacher.into_iter())
+        .map(|(n, v)| (format!("{TEACHER_PREFIX}{n}"), v))
+        .chain(student)
+        .collect()
 }
 
 pub struct Online<'a, T: Task> {
@@ -66,5 +78,9 @@ impl<T: Task> Trainable<T> for Online<'_, T> {
     /// The student is what online distillation produces; the dev curve follows it.
     fn eval_logits(&self, task: &T, batch: &Batch) -> Result<(Tensor, Vec<usize>)> {
         self.distiller.eval_logits(task, batch)
+    }
+
+    fn clip_groups(&self) -> Vec<String> {
+        vec![TEACHER_PREFIX.to_string()]
     }
 }

@@ -6,7 +6,7 @@ use oracle::cache::TeacherOutputs;
 use oracle::{OracleTeacher, TrainReport};
 use student::losses::layerwise::{LayerwiseConfig, PredictionHeads};
 use student::losses::{parse_kd, KdObjective, KdTerm};
-use student::online::{Online, OnlineTeacher};
+use student::online::{online_vars, Online, OnlineTeacher};
 use student::{Distiller, Teacher};
 use tasks::ctc::decode::prefix_beam_search;
 use tasks::model::CtcModel;
@@ -227,12 +227,7 @@ fn one<T: Task>(
             vars.extend(heads_store.vars());
             let report = match online {
                 Some((t, tstore)) => {
-                    // Teacher and student name their parameters alike; the optimizer and the
-                    // checkpoints need them apart.
-                    vars.extend(
-                        (tstore.vars().into_iter()).map(|(n, v)| (format!("teacher.{n}"), v)),
-                    );
-                    run.run(&Online::new(t, d)?, vars)?
+                    run.run(&Online::new(t, d)?, online_vars(tstore.vars(), vars))?
                 }
                 None => run.run(&d, vars)?,
             };

@@ -29,6 +29,32 @@ pub trait Trainable<T: Task> {
     fn loss(&self, task: &T, batch: &Batch, fwd: &mut Fwd) -> Result<LossOut>;
     /// (B, T, V') scores for greedy evaluation, and valid frames per example.
     fn eval_logits(&self, task: &T, batch: &Batch) -> Result<(Tensor, Vec<usize>)>;
+    /// Parameter-name prefixes whose gradients are clipped as groups of their own, each to the
+    /// configured norm (the remaining parameters form one more group). Two models trained in one
+    /// loop then step as each would alone. Default: one group.
+    fn clip_groups(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Clip each group's gradient norm on its own (see `Trainable::clip_groups`).
+fn clip_by_group(
+    vars: &[(String, Var)],
+    prefixes: &[String],
+    grads: &mut candle_core::backprop::GradStore,
+    max_norm: f64,
+) -> Result<()> {
+    let group = |n: &str| prefixes.iter().position(|p| n.starts_with(p.as_str()));
+    for g in (0..prefixes.len()).map(Some).chain([None]) {
+        let members: Vec<(String, Var)> = (vars.iter())
+            .filter(|(n, _)| group(n) == g)
+            .cloned()
+            .collect();
+        if !members.is_empty() {
+            clip_grad_norm(&members, grads, max_norm)?;
+        }
+    }
+    Ok(())
 }
 
 pub struct LossOut {
@@ -135,7 +161,7 @@ impl<T: Task> TrainRun<'_, T> {
             }
             let mut grads = out.total.backward()?;
             if cfg.clip > 0.0 {
-                clip_grad_norm(&vars, &mut grads, cfg.clip)?;
+                clip_by_group(&vars, &model.clip_groups(), &mut grads, cfg.clip)?;
             }
             opt.set_lr(schedule.lr(cfg.lr, step));
             opt.step(&grads)?;

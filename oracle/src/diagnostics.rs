@@ -148,36 +148,6 @@ pub fn spike_offsets(
     st
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Log-posteriors over (blank, 1, 2) that put `label` at the given frames, blank elsewhere.
-    fn peaks(t: usize, at: &[(usize, usize)]) -> Vec<f32> {
-        let mut lp = vec![-5f32; t * 3];
-        for f in 0..t {
-            let k = at.iter().find(|(g, _)| *g == f).map_or(0, |(_, k)| *k);
-            lp[f * 3 + k] = -0.01;
-        }
-        lp
-    }
-
-    #[test]
-    fn spike_offset_in_frames_and_label_spans() {
-        // Six frames, two labels: spikes at 1 and 4 against 2 and 4, one frame off in all.
-        let a = vec![peaks(6, &[(1, 1), (4, 2)])];
-        let b = vec![peaks(6, &[(2, 1), (4, 2)])];
-        let st = spike_offsets(&a, &b, &[6], &[vec![1, 2]], 3);
-        assert_eq!((st.offset, st.spikes, st.frames), (1.0, 2, 6));
-        assert_eq!(st.mean(), Some(0.5));
-        // 0.5 frames over 6 / 2 = 3 frames per label.
-        assert!((st.relative().unwrap() - 1.0 / 6.0).abs() < 1e-12);
-        // An empty transcript adds neither spikes nor frames.
-        let none = spike_offsets(&[peaks(4, &[])], &[peaks(4, &[])], &[4], &[vec![]], 3);
-        assert_eq!((none.spikes, none.frames, none.relative()), (0, 0, None));
-    }
-}
-
 /// All copy diagnostics on `examples`; `reference` gives a conventional model's log-posteriors
 /// (B, T, V') for a batch, for spike timing.
 pub fn diagnose<T: Task>(
@@ -232,4 +202,34 @@ pub fn diagnose<T: Task>(
         spike_offset: spikes.mean(),
         spike_offset_rel: spikes.relative(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Log-posteriors over (blank, 1, 2) that put `label` at the given frames, blank elsewhere.
+    fn peaks(t: usize, at: &[(usize, usize)]) -> Vec<f32> {
+        let mut lp = vec![-5f32; t * 3];
+        for f in 0..t {
+            let k = at.iter().find(|(g, _)| *g == f).map_or(0, |(_, k)| *k);
+            lp[f * 3 + k] = -0.01;
+        }
+        lp
+    }
+
+    #[test]
+    fn spike_offset_in_frames_and_label_spans() {
+        // Six frames, two labels: spikes at 1 and 4 against 2 and 4, one frame off in all.
+        let a = vec![peaks(6, &[(1, 1), (4, 2)])];
+        let b = vec![peaks(6, &[(2, 1), (4, 2)])];
+        let st = spike_offsets(&a, &b, &[6], &[vec![1, 2]], 3);
+        assert_eq!((st.offset, st.spikes, st.frames), (1.0, 2, 6));
+        assert_eq!(st.mean(), Some(0.5));
+        // 0.5 frames over 6 / 2 = 3 frames per label.
+        assert!((st.relative().unwrap() - 1.0 / 6.0).abs() < 1e-12);
+        // An empty transcript adds neither spikes nor frames.
+        let none = spike_offsets(&[peaks(4, &[])], &[peaks(4, &[])], &[4], &[vec![]], 3);
+        assert_eq!((none.spikes, none.frames, none.relative()), (0, 0, None));
+    }
 }

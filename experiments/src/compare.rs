@@ -47,7 +47,7 @@ const STEPS_TO_TARGET: Metric = metric("steps_to_target", |r| r.steps_to_target,
 fn task_metrics(task: &str) -> (Vec<&'static Metric>, &'static Metric) {
     match task {
         "asr" => (vec![&DEV_CER, &TEST_CER, &TEST_WER], &TEST_CER),
-        "str" => (vec![&WORD_ACC, &TEST_CER], &WORD_ERR),
+        "str" => (vec![&WORD_ACC, &DEV_CER, &TEST_CER], &WORD_ERR),
         _ => (vec![&DEV_CER, &TEST_CER], &TEST_CER),
     }
 }
@@ -438,7 +438,9 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "str");
         assert!(
-            lines[1].starts_with("role     teacher  kd   anti_copy  file  n  word_acc  test_cer"),
+            lines[1].starts_with(
+                "role     teacher  kd   anti_copy  file  n  word_acc  dev_cer  test_cer"
+            ),
             "{out}"
         );
         // word error 16.5 - 20 = -3.5: higher accuracy is a negative (better) difference.

@@ -9,7 +9,7 @@ use oracle::{LossOut, Trainable};
 use tasks::{Batch, Fwd, Task};
 
 use crate::distill::Distiller;
-use crate::losses::KdTerm;
+use crate::losses::{KdObjective, KdTerm};
 use crate::teacher::Teacher;
 
 /// A teacher that can also be trained: both teacher kinds.
@@ -35,6 +35,12 @@ pub fn online_vars(teacher: Vec<(String, Var)>, student: Vec<(String, Var)>) -> 
         .collect()
 }
 
+/// Whether an objective can train online: not sequence-level KD, whose hypotheses are decoded
+/// once from a fixed teacher.
+pub fn runs_online(objective: &KdObjective) -> bool {
+    !(objective.terms.iter()).any(|t| matches!(t, KdTerm::SequenceKd { .. }))
+}
+
 pub struct Online<'a, T: Task> {
     pub teacher: &'a dyn OnlineTeacher<T>,
     pub distiller: Distiller<'a, T>,
@@ -48,7 +54,7 @@ impl<'a, T: Task> Online<'a, T> {
         if distiller.cache.is_some() {
             candle_core::bail!("online distillation reads the live teacher, not a cache");
         }
-        if (distiller.objective.terms.iter()).any(|t| matches!(t, KdTerm::SequenceKd { .. })) {
+        if !runs_online(&distiller.objective) {
             candle_core::bail!(
                 "sequence-kd cannot run online: it trains on hypotheses decoded once from a \
                  fixed teacher"

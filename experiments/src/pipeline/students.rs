@@ -6,7 +6,7 @@ use oracle::cache::TeacherOutputs;
 use oracle::{OracleTeacher, TrainReport};
 use student::losses::layerwise::{LayerwiseConfig, PredictionHeads};
 use student::losses::{parse_kd, KdObjective, KdTerm};
-use student::online::{online_vars, Online, OnlineTeacher};
+use student::online::{online_vars, runs_online, Online, OnlineTeacher};
 use student::{Distiller, Teacher};
 use tasks::ctc::decode::prefix_beam_search;
 use tasks::model::CtcModel;
@@ -113,11 +113,7 @@ fn online_students<T: Task>(
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     for kd in ctx.kd.iter().filter(|k| k.as_str() != "ctc") {
-        if parse_kd(kd)?
-            .terms
-            .iter()
-            .any(|t| matches!(t, KdTerm::SequenceKd { .. }))
-        {
+        if !runs_online(&parse_kd(kd)?) {
             skipped.push(kd.as_str());
             continue;
         }

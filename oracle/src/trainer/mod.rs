@@ -44,6 +44,9 @@ fn clip_by_group(
     grads: &mut candle_core::backprop::GradStore,
     max_norm: f64,
 ) -> Result<()> {
+    if prefixes.is_empty() {
+        return clip_grad_norm(vars, grads, max_norm).map(|_| ());
+    }
     let group = |n: &str| prefixes.iter().position(|p| n.starts_with(p.as_str()));
     for g in (0..prefixes.len()).map(Some).chain([None]) {
         let members: Vec<(String, Var)> = (vars.iter())
@@ -137,6 +140,7 @@ impl<T: Task> TrainRun<'_, T> {
         let dev_n = cfg.dev_subset.unwrap_or(self.dev.len()).min(self.dev.len());
         let dev = &self.dev[..dev_n];
         let mut step = report.steps;
+        let clip_groups = model.clip_groups();
         while step < cfg.steps {
             if cfg.max_seconds.is_some_and(|m| report.train_seconds >= m) {
                 log.line(&format!("time budget reached at step {step}"))?;
@@ -161,7 +165,7 @@ impl<T: Task> TrainRun<'_, T> {
             }
             let mut grads = out.total.backward()?;
             if cfg.clip > 0.0 {
-                clip_by_group(&vars, &model.clip_groups(), &mut grads, cfg.clip)?;
+                clip_by_group(&vars, &clip_groups, &mut grads, cfg.clip)?;
             }
             opt.set_lr(schedule.lr(cfg.lr, step));
             opt.step(&grads)?;

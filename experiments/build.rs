@@ -23,7 +23,10 @@ fn main() {
     // Source edits in any crate change the dirty flag; commits move HEAD or a ref.
     for p in [
         "experiments/src",
-        "tasks/src",
+        "tasks/core/src",
+        "tasks/asr/src",
+        "tasks/scene-text/src",
+        "tasks/toy/src",
         "oracle/src",
         "student/src",
         ".git/HEAD",

@@ -6,16 +6,16 @@ mod common;
 
 use candle_core::{Device, Result};
 use common::dev_error;
-use oracle::cache::TeacherOutputs;
-use oracle::{TrainConfig, TrainRun};
+use ctc_core::model::CtcModel;
+use ctc_core::params::ParamStore;
+use ctc_core::task::Splits;
+use ctc_core::train::{TrainConfig, TrainRun};
+use ctc_core::vocab::Vocab;
+use ctc_core::{EncoderConfig, Task};
+use student::cache::TeacherOutputs;
 use student::losses::parse_kd;
 use student::{Distiller, Teacher};
-use tasks::model::CtcModel;
-use tasks::params::ParamStore;
-use tasks::task::Splits;
-use tasks::toy::{ToyConfig, ToyExample, ToyTask};
-use tasks::vocab::Vocab;
-use tasks::{EncoderConfig, Task};
+use toy::{ToyConfig, ToyExample, ToyTask};
 
 fn enc(d: usize, layers: usize) -> EncoderConfig {
     EncoderConfig {
@@ -73,7 +73,7 @@ fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
     run(&task, &s, &tc, &dir.path().join("t")).run(&teacher, tstore.vars())?;
     let teacher_err = dev_error(&task, &s.dev, &teacher)?;
     let cache = TeacherOutputs::compute(&task, &s.train, 32, &Device::Cpu, |b| {
-        let o = Teacher::<ToyTask>::outputs(&teacher, &task, b, false)?;
+        let o = Teacher::outputs(&teacher, b, false)?;
         Ok((o.logits, o.lens))
     })?;
 
@@ -82,7 +82,7 @@ fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
     for kd in ["ctc", "frame-kd"] {
         let store = ParamStore::new(2);
         let student = CtcModel::new(&task, &enc(16, 1), store.vb(&Device::Cpu).pp("model"))?;
-        let d = Distiller::<ToyTask> {
+        let d = Distiller {
             student: &student,
             objective: parse_kd(kd)?,
             cache: Some(&cache),
@@ -96,12 +96,12 @@ fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
         if kd == "frame-kd" {
             // Export, reload into a fresh model without any teacher, and score again.
             let mdir = dir.path().join("exported");
-            student::export::export(&mdir, &store, "model.", &enc(16, 1), task.vocab())?;
-            let (cfg2, vocab): (EncoderConfig, Vocab) = student::export::read_config(&mdir)?;
+            ctc_core::export::export(&mdir, &store, "model.", &enc(16, 1), task.vocab())?;
+            let (cfg2, vocab): (EncoderConfig, Vocab) = ctc_core::export::read_config(&mdir)?;
             assert_eq!(&vocab, task.vocab());
             let store2 = ParamStore::new(99);
             let reloaded = CtcModel::new(&task, &cfg2, store2.vb(&Device::Cpu).pp("model"))?;
-            student::export::load_weights(&mdir, &store2, "model.")?;
+            ctc_core::export::load_weights(&mdir, &store2, "model.")?;
             assert_eq!(dev_error(&task, &s.dev, &reloaded)?, err);
         }
     }

@@ -5,14 +5,14 @@ mod common;
 
 use candle_core::{Device, Result};
 use common::dev_error;
-use oracle::{TrainConfig, TrainRun, Trainable};
+use ctc_core::model::CtcModel;
+use ctc_core::params::ParamStore;
+use ctc_core::train::{TrainConfig, TrainRun, Trainable};
+use ctc_core::{EncoderConfig, Fwd, Rng, Task};
 use student::losses::parse_kd;
 use student::online::{online_vars, Online};
 use student::Distiller;
-use tasks::model::CtcModel;
-use tasks::params::ParamStore;
-use tasks::toy::{ToyConfig, ToyExample, ToyTask};
-use tasks::{EncoderConfig, Fwd, Rng, Task};
+use toy::{ToyConfig, ToyExample, ToyTask};
 
 fn enc(d: usize) -> EncoderConfig {
     EncoderConfig {
@@ -25,7 +25,7 @@ fn enc(d: usize) -> EncoderConfig {
     }
 }
 
-fn distiller<'a>(student: &'a CtcModel, kd: &str) -> Result<Distiller<'a, ToyTask>> {
+fn distiller<'a>(student: &'a CtcModel, kd: &str) -> Result<Distiller<'a>> {
     Ok(Distiller {
         student,
         objective: parse_kd(kd)?,
@@ -46,13 +46,10 @@ fn the_student_loss_does_not_reach_the_teacher() -> Result<()> {
     let teacher = CtcModel::new(&task, &enc(24), tstore.vb(&dev))?;
     let student = CtcModel::new(&task, &enc(16), sstore.vb(&dev))?;
 
-    let alone = Trainable::<ToyTask>::loss(&teacher, &task, &batch, &mut Fwd::eval())?;
+    let alone = Trainable::loss(&teacher, &batch, &mut Fwd::eval())?;
     let alone = alone.total.backward()?;
     let online = Online::new(&teacher, distiller(&student, "frame-kd")?)?;
-    let joint = online
-        .loss(&task, &batch, &mut Fwd::eval())?
-        .total
-        .backward()?;
+    let joint = online.loss(&batch, &mut Fwd::eval())?.total.backward()?;
     for (name, v) in tstore.vars() {
         let (a, j) = (alone.get(v.as_tensor()), joint.get(v.as_tensor()));
         let (Some(a), Some(j)) = (a, j) else {

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
+use ctc_core::task::WordMetric;
 
 use crate::results::{read_rows, ResultRow};
 
@@ -42,13 +43,14 @@ const SPIKE_OFFSET: Metric = metric("spike_offset", |r| r.spike_offset, 2);
 const TRAIN_SECONDS: Metric = metric("train_seconds", |r| Some(r.train_seconds), 1);
 const STEPS_TO_TARGET: Metric = metric("steps_to_target", |r| r.steps_to_target, 0);
 
-/// Task-specific columns and the test error the file difference is taken on
-/// (the same error the task uses for model selection: CER for speech, 100 - word accuracy for words).
+/// Task-specific columns and the test error the file difference is taken on (the same error
+/// the task uses for model selection: CER where words are sentences, 100 - word accuracy where
+/// each example is one word). A task the registry does not know gets the CER columns.
 fn task_metrics(task: &str) -> (Vec<&'static Metric>, &'static Metric) {
-    match task {
-        "asr" => (vec![&DEV_CER, &TEST_CER, &TEST_WER], &TEST_CER),
-        "str" => (vec![&WORD_ACC, &DEV_CER, &TEST_CER], &WORD_ERR),
-        _ => (vec![&DEV_CER, &TEST_CER], &TEST_CER),
+    match crate::registry::find(task).map(|e| e.words()) {
+        Ok(WordMetric::Wer) => (vec![&DEV_CER, &TEST_CER, &TEST_WER], &TEST_CER),
+        Ok(WordMetric::WordAccuracy) => (vec![&WORD_ACC, &DEV_CER, &TEST_CER], &WORD_ERR),
+        Err(_) => (vec![&DEV_CER, &TEST_CER], &TEST_CER),
     }
 }
 

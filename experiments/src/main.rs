@@ -6,11 +6,12 @@
 //! - `eval`, `transcribe`, `recognize`: use any exported model on new data.
 
 mod compare;
-mod data;
+mod device;
 mod infer;
 mod pipeline;
 mod plots;
 mod preset;
+mod registry;
 mod results;
 mod run;
 mod rundir;
@@ -27,6 +28,9 @@ use clap::{Parser, Subcommand};
     about = "Oracle Teacher: knowledge distillation for CTC recognizers"
 )]
 struct Cli {
+    /// Device every model runs on (this build supports `cpu`).
+    #[arg(long, global = true, default_value = "cpu")]
+    device: String,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -59,10 +63,11 @@ enum FormatArg {
 }
 
 fn main() -> Result<()> {
-    tasks::alloc::tune_allocator();
+    ctc_core::alloc::tune_allocator();
     let cli = Cli::parse();
+    let dev = device::select(&cli.device)?;
     match cli.cmd {
-        Cmd::Run(a) => run::run(a),
+        Cmd::Run(a) => run::run(a, &dev),
         Cmd::Compare { files, format } => {
             let f = match format {
                 FormatArg::Markdown => compare::Format::Markdown,
@@ -71,8 +76,8 @@ fn main() -> Result<()> {
             print!("{}", compare::compare(&files, f)?);
             Ok(())
         }
-        Cmd::Eval(a) => infer::eval(a),
-        Cmd::Transcribe(a) => infer::decode(a, "asr"),
-        Cmd::Recognize(a) => infer::decode(a, "str"),
+        Cmd::Eval(a) => infer::eval(a, &dev),
+        Cmd::Transcribe(a) => infer::decode(a, "transcribe", &dev),
+        Cmd::Recognize(a) => infer::decode(a, "recognize", &dev),
     }
 }

@@ -87,24 +87,13 @@ fn render_atomic(
     ) -> Result<(), Box<dyn Error>>,
 ) -> Result<()> {
     ensure_font()?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".plot-")
-        .suffix(".png")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    {
-        let root = BitMapBackend::new(tmp.path(), size).into_drawing_area();
+    ctc_core::io::write_atomic_with(path, |tmp| {
+        let root = BitMapBackend::new(tmp, size).into_drawing_area();
         draw(&root)
             .and_then(|_| root.present().map_err(Into::into))
-            .map_err(|e| anyhow!("cannot draw {}: {e}", path.display()))?;
-    }
-    tmp.persist(path)
-        .with_context(|| format!("cannot rename the temporary plot onto {}", path.display()))?;
-    Ok(())
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })
+    .with_context(|| format!("cannot draw {}", path.display()))
 }
 
 fn check_finite(what: &str, xs: impl IntoIterator<Item = f64>) -> Result<()> {

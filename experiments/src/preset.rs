@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use oracle::{OracleConfig, TrainConfig};
+use ctc_core::train::TrainConfig;
+use ctc_core::EncoderConfig;
+use oracle::OracleConfig;
 use serde::{Deserialize, Serialize};
-use tasks::EncoderConfig;
 
 /// The presets shipped in the repository, embedded so the binary runs from anywhere.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -54,16 +55,6 @@ pub struct Preset {
     #[serde(default)]
     pub quick: toml::Table,
 }
-
-pub const ALL_KD: &[&str] = &[
-    "ctc",
-    "frame-kd",
-    "guided-ctc",
-    "hinton",
-    "attention-map",
-    "layer-wise",
-    "sequence-kd",
-];
 
 /// Load a built-in preset by name or a TOML file, then apply `--quick` and `--set` overrides.
 pub fn load(
@@ -140,10 +131,7 @@ pub fn config_hash(p: &Preset) -> Result<String> {
     let mut q = p.clone();
     q.quick = Default::default();
     let text = toml::to_string(&q)?;
-    // FNV-1a: stable across Rust versions, unlike DefaultHasher.
-    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
+    let h = ctc_core::io::fnv1a(text.as_bytes());
     Ok(format!("{:08x}", h as u32))
 }
 

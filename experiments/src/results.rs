@@ -4,7 +4,6 @@
 //! here, checked on every append and every read, and never silently reordered.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -32,8 +31,10 @@ pub struct ResultRow {
     pub word_acc: Option<f64>,
     pub ablated_cer: Option<f64>,
     pub spike_offset: Option<f64>,
-    pub ctc_impl: String,
     pub revision: String,
+    /// Absent in files of the older schema (see `LEGACY_COLUMNS`).
+    #[serde(default)]
+    pub scored_revision: String,
 }
 
 /// The values `role` may take.
@@ -59,8 +60,8 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("word_acc", "Word accuracy on test, in percent (`str` only; empty for speech)."),
     ("ablated_cer", "Oracle only: its selection error (CER for speech, 100 - word accuracy for word images) on the dev diagnostics subset with the true labels fed and the source zeroed; near its normal error means it copies (all ablations in oracle/report.json)."),
     ("spike_offset", "Oracle only: mean absolute frame offset between its forced-alignment spikes and the conventional teacher's, on the dev diagnostics subset."),
-    ("ctc_impl", "CTC loss implementation used for training."),
-    ("revision", "Git revision of the code (with `-dirty` if the tree had local changes)."),
+    ("revision", "Git revision of the binary that trained the model, stored with the exported model (`-dirty` if its tree had local changes; `unknown` for models exported before it was stored)."),
+    ("scored_revision", "Git revision of the binary that scored the model and wrote this row."),
 ];
 
 /// The header every results file must carry.
@@ -68,7 +69,38 @@ pub fn columns() -> Vec<&'static str> {
     COLUMN_DOCS.iter().map(|(name, _)| *name).collect()
 }
 
-fn check_header(path: &Path, found: &csv::StringRecord) -> Result<()> {
+/// The header of results files written before the training revision was stored with each
+/// model: a fixed `ctc_impl` string, and one `revision` column naming the checkout that scored
+/// the row. Such files are still read; their rows get `revision = unknown` and the old value as
+/// `scored_revision`, and are written back in the current schema.
+pub const LEGACY_COLUMNS: &[&str] = &[
+    "task",
+    "preset",
+    "seed",
+    "role",
+    "teacher",
+    "kd",
+    "anti_copy",
+    "params",
+    "train_steps",
+    "train_seconds",
+    "steps_to_target",
+    "dev_cer",
+    "dev_wer",
+    "test_cer",
+    "test_wer",
+    "word_acc",
+    "ablated_cer",
+    "spike_offset",
+    "ctc_impl",
+    "revision",
+];
+
+/// Whether the header is the legacy one (an error if it is neither schema).
+fn check_header(path: &Path, found: &csv::StringRecord) -> Result<bool> {
+    if found.iter().eq(LEGACY_COLUMNS.iter().copied()) {
+        return Ok(true);
+    }
     let expected = columns();
     if found.iter().ne(expected.iter().copied()) {
         bail!(
@@ -78,7 +110,7 @@ fn check_header(path: &Path, found: &csv::StringRecord) -> Result<()> {
             found.iter().collect::<Vec<_>>().join(",")
         );
     }
-    Ok(())
+    Ok(false)
 }
 
 fn check_row(row: &ResultRow) -> std::result::Result<(), String> {
@@ -131,14 +163,17 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<ResultRow>> {
         .headers()
         .map_err(|e| at_line(path, Some(1), what(&e)))?
         .clone();
-    check_header(path, &header)?;
+    let legacy = check_header(path, &header)?;
     let mut rows = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| at_line(path, e.position().map(|p| p.line()), what(&e)))?;
         let line = rec.position().map(|p| p.line());
-        let row: ResultRow = rec
+        let mut row: ResultRow = rec
             .deserialize(Some(&header))
             .map_err(|e| at_line(path, line, what(&e)))?;
+        if legacy {
+            row.scored_revision = std::mem::replace(&mut row.revision, "unknown".to_string());
+        }
         check_row(&row).map_err(|e| at_line(path, line, e))?;
         rows.push(row);
     }
@@ -146,36 +181,21 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<ResultRow>> {
 }
 
 /// Appends rows, creating the file (with header) if missing. The existing content is validated
-/// first, then the file is replaced atomically so a crash never leaves half a row behind.
+/// first (a file of the older schema is rewritten in the current one), then the file is
+/// replaced atomically so a crash never leaves half a row behind.
 pub fn append_rows(path: &Path, rows: &[ResultRow]) -> Result<()> {
     for (i, row) in rows.iter().enumerate() {
         check_row(row)
             .map_err(|e| anyhow::anyhow!("row {i} to append to {}: {e}", path.display()))?;
     }
-    let mut out: Vec<u8> = match fs::read(path) {
-        Ok(existing) if !existing.is_empty() => {
-            parse(path, &existing)?;
-            existing
-        }
+    let mut all = match fs::read(path) {
+        Ok(existing) if !existing.is_empty() => parse(path, &existing)?,
         Ok(_) => Vec::new(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let need_header = out.is_empty();
-    if !out.is_empty() && !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    {
-        let mut wtr = csv::WriterBuilder::new()
-            .has_headers(need_header)
-            .from_writer(&mut out);
-        for row in rows {
-            wtr.serialize(row)
-                .with_context(|| format!("cannot encode a row for {}", path.display()))?;
-        }
-        wtr.flush()?;
-    }
-    write_atomic(path, &out)
+    all.extend(rows.iter().cloned());
+    write_rows(path, &all)
 }
 
 /// Replaces the file with exactly these rows (header included), atomically: for results a
@@ -231,20 +251,10 @@ pub fn merge_rows(path: &Path, rows: &[ResultRow]) -> Result<Vec<ResultRow>> {
     Ok(all)
 }
 
-/// Writes a file via a temporary file in the same directory and a rename.
+/// Writes a file atomically (temp file in the same directory + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write a temporary file for {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot rename the temporary file onto {}", path.display()))?;
-    Ok(())
+    ctc_core::io::write_atomic(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -271,8 +281,8 @@ mod tests {
             word_acc: None,
             ablated_cer: None,
             spike_offset: None,
-            ctc_impl: "candle-op".into(),
             revision: "abc123-dirty".into(),
+            scored_revision: "def456".into(),
         }
     }
 

@@ -5,15 +5,16 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use candle_core::Device;
+use ctc_core::task::Splits;
+use ctc_core::Task;
 use oracle::AntiCopy;
-use tasks::task::Splits;
-use tasks::Task;
+use student::losses::KD_METHODS;
 
 use crate::pipeline::{run_seed, Ctx, SeedOutcome};
-use crate::preset::{self, Preset, ALL_KD};
+use crate::preset::{self, Preset};
 use crate::results::ResultRow;
 use crate::rundir::{revision, RunDir};
-use crate::{compare, data, plots, results};
+use crate::{compare, plots, registry, results};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -54,12 +55,26 @@ pub struct RunArgs {
     pub no_progress: bool,
 }
 
-pub fn run(a: RunArgs) -> Result<()> {
+/// Everything a run needs besides the task and its data.
+pub struct RunInputs<'a> {
+    pub args: &'a RunArgs,
+    pub preset: &'a Preset,
+    pub kd: Vec<String>,
+    pub anti_copy: Vec<AntiCopy>,
+    pub dir: RunDir,
+    pub data_cache: &'a std::path::Path,
+    pub progress: bool,
+    pub device: &'a Device,
+    pub started: Instant,
+}
+
+pub fn run(a: RunArgs, device: &Device) -> Result<()> {
     let started = Instant::now();
     let p = preset::load(&a.preset, a.config.as_deref(), a.quick, &a.sets)?;
+    let entry = registry::find(&p.task).map_err(|e| anyhow::anyhow!("preset {}: {e}", p.name))?;
     let kd: Vec<String> = match a.kd.as_deref() {
         None => p.kd.clone(),
-        Some("all") => ALL_KD.iter().map(|s| s.to_string()).collect(),
+        Some("all") => KD_METHODS.iter().map(|s| s.to_string()).collect(),
         Some("none") => Vec::new(),
         Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
     };
@@ -73,28 +88,17 @@ pub fn run(a: RunArgs) -> Result<()> {
     let dir = RunDir::create(&a.out, &p)?;
     eprintln!("run directory: {}", dir.root.display());
     let cache = a.out.join("data-cache");
-    let progress = !a.no_progress;
-    match p.task.as_str() {
-        "asr" => {
-            let (task, splits) = data::asr(&p, &cache, progress)?;
-            seeds(
-                &a, &p, &kd, &anti_copy, &dir, &task, &splits, progress, started,
-            )
-        }
-        "str" => {
-            let (task, splits) = data::scene_text(&p, &cache)?;
-            seeds(
-                &a, &p, &kd, &anti_copy, &dir, &task, &splits, progress, started,
-            )
-        }
-        "toy" => {
-            let (task, splits) = data::toy(&p)?;
-            seeds(
-                &a, &p, &kd, &anti_copy, &dir, &task, &splits, progress, started,
-            )
-        }
-        other => bail!("preset task {other:?}: expected asr, str or toy"),
-    }
+    entry.run(&RunInputs {
+        args: &a,
+        preset: &p,
+        kd,
+        anti_copy,
+        dir,
+        data_cache: &cache,
+        progress: !a.no_progress,
+        device,
+        started,
+    })
 }
 
 /// `--anti-copy`: strategy names (default parameters) or `all`.
@@ -120,18 +124,9 @@ fn parse_anti_copy(arg: Option<&str>) -> Result<Vec<AntiCopy>> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn seeds<T: Task>(
-    a: &RunArgs,
-    p: &Preset,
-    kd: &[String],
-    anti_copy: &[AntiCopy],
-    dir: &RunDir,
-    task: &T,
-    splits: &Splits<T::Example>,
-    progress: bool,
-    started: Instant,
-) -> Result<()> {
+/// Every seed of the run on one task's data, then the run directory's table and plots.
+pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Example>) -> Result<()> {
+    let (a, p, dir, started) = (inputs.args, inputs.preset, &inputs.dir, inputs.started);
     eprintln!(
         "data: {} train, {} dev, {} test examples ({:.0} s)",
         splits.train.len(),
@@ -147,10 +142,10 @@ fn seeds<T: Task>(
             preset: p.clone(),
             seed,
             dir: dir.seed_dir(seed)?,
-            device: Device::Cpu,
-            progress,
-            kd: kd.to_vec(),
-            anti_copy: anti_copy.to_vec(),
+            device: inputs.device.clone(),
+            progress: inputs.progress,
+            kd: inputs.kd.clone(),
+            anti_copy: inputs.anti_copy.clone(),
             online: a.online,
             revision: revision().to_string(),
         };
@@ -174,7 +169,7 @@ fn seeds<T: Task>(
     if let Some(o) = &first {
         plots::plot_dev_curves(
             &dir.root.join("teacher-dev-curves.png"),
-            &format!("{}: dev error vs training time", p.name),
+            &format!("{}: dev {} vs training time", p.name, T::ERROR_NAME),
             &o.curves,
             o.target,
         )?;

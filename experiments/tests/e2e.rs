@@ -88,7 +88,7 @@ fn quick_runs_of_both_presets_then_compare_eval_and_decode() {
     let tone: Vec<f32> = (0..8000 * 2)
         .map(|i| (i as f32 * 0.3).sin() * 0.3)
         .collect();
-    tasks::asr::audio::write_wav(&wav_dir.join("a.wav"), &tone, 8000).unwrap();
+    asr::audio::write_wav(&wav_dir.join("a.wav"), &tone, 8000).unwrap();
     std::fs::write(wav_dir.join("m.tsv"), "a.wav\thello world\n").unwrap();
     let csv = out.join("scores.csv");
     let text = ok(bin()

@@ -5,9 +5,9 @@
 //! framework answers by experiment (../shared/design/method.md section 2), so every strategy
 //! is a switch, and the copy diagnostics run on every trained oracle.
 
+use ctc_core::ctc::collapse;
+use ctc_core::Rng;
 use serde::{Deserialize, Serialize};
-use tasks::ctc::collapse;
-use tasks::Rng;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]

@@ -5,13 +5,12 @@
 //! forced alignment shows whether its spikes carry acoustic timing.
 
 use candle_core::{Device, Result, Tensor};
+use ctc_core::ctc::align::forced_align;
+use ctc_core::{Batch, Fwd, Rng, Task};
 use serde::{Deserialize, Serialize};
-use tasks::ctc::align::forced_align;
-use tasks::{Batch, Fwd, Rng, Task};
 
 use crate::oracle::OracleTeacher;
-use crate::trainer::eval::eval_batches;
-use crate::trainer::evaluate;
+use ctc_core::train::{eval_batches, evaluate};
 
 /// How the source is damaged while the true labels are still fed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
-use tasks::nn::{dropout, FeedForward, LayerNorm, MultiHeadAttention};
-use tasks::Fwd;
+use ctc_core::nn::{dropout, FeedForward, LayerNorm, MultiHeadAttention};
+use ctc_core::Fwd;
 
 pub struct FusionBlock {
     cross: MultiHeadAttention,

@@ -1,15 +1,12 @@
-//! Teachers for CTC distillation: the Oracle Teacher (source + labels) with switchable
-//! anti-copy strategies, the conventional teacher (source only), the training loop shared with
-//! students, copy diagnostics, and cached teacher outputs.
+//! The Oracle Teacher (source + labels, fused by cross-attention) with switchable anti-copy
+//! strategies, its training objective, and the copy diagnostics that check a trained oracle
+//! reads its source. The conventional teacher is a plain `ctc_core::model::CtcModel`.
 
 pub mod anti_copy;
-pub mod cache;
 pub mod diagnostics;
 pub mod fusion;
+mod objective;
 pub mod oracle;
-pub mod teachers;
-pub mod trainer;
 
 pub use anti_copy::AntiCopy;
 pub use oracle::{OracleConfig, OracleForward, OracleTeacher};
-pub use trainer::{LossOut, TrainConfig, TrainReport, TrainRun, Trainable};

@@ -2,10 +2,10 @@
 
 use candle_core::{Result, Tensor};
 use candle_nn::{Embedding, Linear, Module, VarBuilder};
+use ctc_core::nn::{key_padding_bias, sinusoidal_positions};
+use ctc_core::task::pad_labels;
+use ctc_core::{Encoded, EncoderConfig, Fwd, SourceEncoder, Task};
 use serde::{Deserialize, Serialize};
-use tasks::nn::{key_padding_bias, sinusoidal_positions};
-use tasks::task::pad_labels;
-use tasks::{Encoded, EncoderConfig, Fwd, SourceEncoder, Task};
 
 use crate::anti_copy::AntiCopy;
 use crate::fusion::FusionBlock;
@@ -131,7 +131,7 @@ impl OracleTeacher {
         &self,
         targets: &[Vec<u32>],
         frames: &[usize],
-        rng: &mut tasks::Rng,
+        rng: &mut ctc_core::Rng,
     ) -> Vec<Vec<u32>> {
         targets
             .iter()

@@ -4,11 +4,11 @@
 //! maps, which would be too large to cache, come from a live frozen teacher forward.
 
 use candle_core::{Result, Tensor};
-use oracle::cache::TeacherOutputs;
-use oracle::teachers::ctc_term;
-use oracle::{LossOut, Trainable};
-use tasks::model::CtcModel;
-use tasks::{Batch, Fwd, Task};
+use ctc_core::train::{ctc_term, LossOut, Trainable};
+
+use crate::cache::TeacherOutputs;
+use ctc_core::model::CtcModel;
+use ctc_core::{Batch, Fwd};
 
 use crate::losses::attention::attention_map_l2;
 use crate::losses::guided::guided_ctc;
@@ -17,18 +17,18 @@ use crate::losses::soft::{frame_kd, hinton};
 use crate::losses::{KdObjective, KdTerm};
 use crate::teacher::Teacher;
 
-pub struct Distiller<'a, T: Task> {
+pub struct Distiller<'a> {
     pub student: &'a CtcModel,
     /// One stage of the objective (see `KdObjective::stages`).
     pub objective: KdObjective,
     pub cache: Option<&'a TeacherOutputs>,
-    pub teacher: Option<&'a dyn Teacher<T>>,
+    pub teacher: Option<&'a dyn Teacher>,
     pub heads: Option<&'a PredictionHeads>,
     /// Sequence-level KD: the teacher's hypothesis for each training example id.
     pub hypotheses: Option<&'a [Vec<u32>]>,
 }
 
-impl<T: Task> Distiller<'_, T> {
+impl Distiller<'_> {
     fn needs_live_teacher(&self) -> bool {
         self.objective
             .terms
@@ -36,7 +36,7 @@ impl<T: Task> Distiller<'_, T> {
             .any(|t| matches!(t, KdTerm::AttentionMap { .. } | KdTerm::Layerwise { .. }))
     }
 
-    fn teacher_logits(&self, task: &T, batch: &Batch, t: usize, lens: &[usize]) -> Result<Tensor> {
+    fn teacher_logits(&self, batch: &Batch, t: usize, lens: &[usize]) -> Result<Tensor> {
         if let Some(cache) = self.cache {
             for (&id, &l) in batch.ids.iter().zip(lens) {
                 if cache.frames(id) != l {
@@ -50,23 +50,23 @@ impl<T: Task> Distiller<'_, T> {
             return cache.batch(&batch.ids, t, batch.src.device());
         }
         match self.teacher {
-            Some(teacher) => Ok(teacher.outputs(task, batch, false)?.logits),
+            Some(teacher) => Ok(teacher.outputs(batch, false)?.logits),
             None => candle_core::bail!("distillation needs a teacher cache or a live teacher"),
         }
     }
 }
 
-impl<T: Task> Trainable<T> for Distiller<'_, T> {
-    fn loss(&self, task: &T, batch: &Batch, fwd: &mut Fwd) -> Result<LossOut> {
+impl Trainable for Distiller<'_> {
+    fn loss(&self, batch: &Batch, fwd: &mut Fwd) -> Result<LossOut> {
         let live = self.needs_live_teacher();
         fwd.collect = live;
         let out = self.student.forward(&batch.src, &batch.src_lens, fwd)?;
         fwd.collect = false;
         let lens = &out.enc.lens;
         let t = out.logits.dim(1)?;
-        let (ctc, mut parts) = ctc_term(&out.logits, lens, batch)?;
+        let (ctc, mut parts) = ctc_term(&out.logits, lens, &batch.targets)?;
         let teacher_out = match (live, self.teacher) {
-            (true, Some(teacher)) => Some(teacher.outputs(task, batch, true)?),
+            (true, Some(teacher)) => Some(teacher.outputs(batch, true)?),
             (true, None) => {
                 candle_core::bail!("attention-map and layer-wise KD need a live teacher")
             }
@@ -77,7 +77,7 @@ impl<T: Task> Trainable<T> for Distiller<'_, T> {
         for term in &self.objective.terms {
             let mut logits = || -> Result<Tensor> {
                 if teacher_logits.is_none() {
-                    teacher_logits = Some(self.teacher_logits(task, batch, t, lens)?);
+                    teacher_logits = Some(self.teacher_logits(batch, t, lens)?);
                 }
                 Ok(teacher_logits.clone().expect("set above"))
             };
@@ -113,9 +113,9 @@ impl<T: Task> Trainable<T> for Distiller<'_, T> {
                     let Some(hyps) = self.hypotheses else {
                         candle_core::bail!("sequence-level KD needs the teacher's hypotheses");
                     };
-                    let mut b = batch.clone();
-                    b.targets = batch.ids.iter().map(|&i| hyps[i].clone()).collect();
-                    ctc_term(&out.logits, lens, &b)?.0
+                    let targets: Vec<Vec<u32>> =
+                        batch.ids.iter().map(|&i| hyps[i].clone()).collect();
+                    ctc_term(&out.logits, lens, &targets)?.0
                 }
             };
             if !matches!(term, KdTerm::Ctc { .. }) {
@@ -131,7 +131,7 @@ impl<T: Task> Trainable<T> for Distiller<'_, T> {
         Ok(LossOut { total, parts })
     }
 
-    fn eval_logits(&self, task: &T, batch: &Batch) -> Result<(Tensor, Vec<usize>)> {
-        <CtcModel as Trainable<T>>::eval_logits(self.student, task, batch)
+    fn eval_logits(&self, batch: &Batch) -> Result<(Tensor, Vec<usize>)> {
+        self.student.eval_logits(batch)
     }
 }

@@ -1,9 +1,9 @@
-//! Students and distillation: the Teacher trait over both teacher kinds, every KD loss, the
-//! distillation objective as a `Trainable` for the shared loop, online distillation, and
-//! export of a student on its own.
+//! Students and distillation: the Teacher trait over both teacher kinds, every KD loss, cached
+//! teacher outputs, the distillation objective as a `Trainable` for the shared loop, and
+//! online distillation.
 
+pub mod cache;
 pub mod distill;
-pub mod export;
 pub mod losses;
 pub mod online;
 pub mod teacher;

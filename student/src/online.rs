@@ -5,20 +5,20 @@
 //! the trajectory it would follow trained alone on the same batches.
 
 use candle_core::{Result, Tensor, Var};
-use oracle::{LossOut, Trainable};
-use tasks::{Batch, Fwd, Task};
+use ctc_core::train::{LossOut, Trainable};
+use ctc_core::{Batch, Fwd};
 
 use crate::distill::Distiller;
 use crate::losses::{KdObjective, KdTerm};
 use crate::teacher::Teacher;
 
 /// A teacher that can also be trained: both teacher kinds.
-pub trait OnlineTeacher<T: Task>: Trainable<T> + Teacher<T> {
-    fn as_teacher(&self) -> &dyn Teacher<T>;
+pub trait OnlineTeacher: Trainable + Teacher {
+    fn as_teacher(&self) -> &dyn Teacher;
 }
 
-impl<T: Task, M: Trainable<T> + Teacher<T>> OnlineTeacher<T> for M {
-    fn as_teacher(&self) -> &dyn Teacher<T> {
+impl<M: Trainable + Teacher> OnlineTeacher for M {
+    fn as_teacher(&self) -> &dyn Teacher {
         self
     }
 }
@@ -41,16 +41,16 @@ pub fn runs_online(objective: &KdObjective) -> bool {
     !(objective.terms.iter()).any(|t| matches!(t, KdTerm::SequenceKd { .. }))
 }
 
-pub struct Online<'a, T: Task> {
-    pub teacher: &'a dyn OnlineTeacher<T>,
-    pub distiller: Distiller<'a, T>,
+pub struct Online<'a> {
+    pub teacher: &'a dyn OnlineTeacher,
+    pub distiller: Distiller<'a>,
 }
 
-impl<'a, T: Task> Online<'a, T> {
+impl<'a> Online<'a> {
     /// `distiller` is one stage of the student's objective; its teacher becomes `teacher`.
     /// Refused: a teacher cache (it would be stale after the first step) and sequence-level KD
     /// (its hypotheses are decoded once from a fixed teacher).
-    pub fn new(teacher: &'a dyn OnlineTeacher<T>, mut distiller: Distiller<'a, T>) -> Result<Self> {
+    pub fn new(teacher: &'a dyn OnlineTeacher, mut distiller: Distiller<'a>) -> Result<Self> {
         if distiller.cache.is_some() {
             candle_core::bail!("online distillation reads the live teacher, not a cache");
         }
@@ -65,10 +65,10 @@ impl<'a, T: Task> Online<'a, T> {
     }
 }
 
-impl<T: Task> Trainable<T> for Online<'_, T> {
-    fn loss(&self, task: &T, batch: &Batch, fwd: &mut Fwd) -> Result<LossOut> {
-        let t = self.teacher.loss(task, batch, fwd)?;
-        let s = self.distiller.loss(task, batch, fwd)?;
+impl Trainable for Online<'_> {
+    fn loss(&self, batch: &Batch, fwd: &mut Fwd) -> Result<LossOut> {
+        let t = self.teacher.loss(batch, fwd)?;
+        let s = self.distiller.loss(batch, fwd)?;
         let mut parts: Vec<(String, f32)> = t
             .parts
             .into_iter()
@@ -82,8 +82,8 @@ impl<T: Task> Trainable<T> for Online<'_, T> {
     }
 
     /// The student is what online distillation produces; the dev curve follows it.
-    fn eval_logits(&self, task: &T, batch: &Batch) -> Result<(Tensor, Vec<usize>)> {
-        self.distiller.eval_logits(task, batch)
+    fn eval_logits(&self, batch: &Batch) -> Result<(Tensor, Vec<usize>)> {
+        self.distiller.eval_logits(batch)
     }
 
     fn clip_groups(&self) -> Vec<String> {

@@ -1,9 +1,9 @@
 //! What a student needs from a frozen teacher, for both teacher kinds.
 
 use candle_core::{Result, Tensor};
+use ctc_core::model::CtcModel;
+use ctc_core::{Batch, Fwd};
 use oracle::OracleTeacher;
-use tasks::model::CtcModel;
-use tasks::{Batch, Fwd, Task};
 
 /// A frozen teacher's outputs for one batch; every tensor is detached.
 pub struct TeacherOut {
@@ -15,8 +15,8 @@ pub struct TeacherOut {
     pub attn: Vec<Tensor>,
 }
 
-pub trait Teacher<T: Task> {
-    fn outputs(&self, task: &T, batch: &Batch, collect: bool) -> Result<TeacherOut>;
+pub trait Teacher {
+    fn outputs(&self, batch: &Batch, collect: bool) -> Result<TeacherOut>;
 }
 
 fn fwd(collect: bool) -> Fwd {
@@ -32,8 +32,8 @@ fn detach_all(xs: Vec<Tensor>) -> Vec<Tensor> {
     xs.into_iter().map(|x| x.detach()).collect()
 }
 
-impl<T: Task> Teacher<T> for CtcModel {
-    fn outputs(&self, _task: &T, batch: &Batch, collect: bool) -> Result<TeacherOut> {
+impl Teacher for CtcModel {
+    fn outputs(&self, batch: &Batch, collect: bool) -> Result<TeacherOut> {
         let out = self.forward(&batch.src, &batch.src_lens, &mut fwd(collect))?;
         Ok(TeacherOut {
             logits: out.logits.detach(),
@@ -46,8 +46,8 @@ impl<T: Task> Teacher<T> for CtcModel {
 
 /// The oracle is fed the true labels at distillation time (the canonical form of every
 /// anti-copy strategy: no masks, no expansion).
-impl<T: Task> Teacher<T> for OracleTeacher {
-    fn outputs(&self, _task: &T, batch: &Batch, collect: bool) -> Result<TeacherOut> {
+impl Teacher for OracleTeacher {
+    fn outputs(&self, batch: &Batch, collect: bool) -> Result<TeacherOut> {
         let out = self.forward(
             &batch.src,
             &batch.src_lens,

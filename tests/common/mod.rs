@@ -1,10 +1,10 @@
 //! Helpers shared by the cross-crate tests on the synthetic task.
 
 use candle_core::{Device, Result};
-use oracle::trainer::evaluate;
-use tasks::model::CtcModel;
-use tasks::toy::{ToyExample, ToyTask};
-use tasks::Fwd;
+use ctc_core::model::CtcModel;
+use ctc_core::train::evaluate;
+use ctc_core::Fwd;
+use toy::{ToyExample, ToyTask};
 
 /// Greedy-decoding error of a plain CTC model on `examples`.
 pub fn dev_error(task: &ToyTask, examples: &[ToyExample], m: &CtcModel) -> Result<f64> {

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use candle_core::Device;
+use ctc_core::task::{Splits, WordMetric};
+use ctc_core::{EncoderConfig, Task};
 use serde::{Deserialize, Serialize};
-use tasks::task::Splits;
-use tasks::{EncoderConfig, Task};
 
 use crate::preset::Preset;
 use crate::results::ResultRow;
@@ -34,6 +34,18 @@ pub struct ModelMeta {
     pub seed: u64,
     pub teacher: String,
     pub kd: String,
+    /// Git revision of the binary that trained the model (absent in models exported before it
+    /// was recorded).
+    #[serde(default)]
+    pub revision: Option<String>,
+}
+
+impl ModelMeta {
+    pub fn trained_revision(&self) -> String {
+        self.revision
+            .clone()
+            .unwrap_or_else(|| "unknown".to_string())
+    }
 }
 
 pub struct Ctx {
@@ -75,8 +87,9 @@ impl Ctx {
             } else {
                 "-".to_string()
             },
-            ctc_impl: "tasks::ctc (cpu)".to_string(),
+            // A restored stage replaces `revision` with the one stored with its model.
             revision: self.revision.clone(),
+            scored_revision: self.revision.clone(),
             ..Default::default()
         }
     }
@@ -101,19 +114,21 @@ impl Ctx {
             seed: self.seed,
             teacher: teacher.to_string(),
             kd: kd.to_string(),
+            revision: Some(self.revision.clone()),
         }
     }
 }
 
 /// Fill a row's metric columns from dev/test evaluations.
-pub fn fill_scores(row: &mut ResultRow, s: &DevTest, word_level: bool) {
+pub fn fill_scores<T: Task>(row: &mut ResultRow, s: &DevTest) {
     row.dev_cer = Some(s.dev.scores.cer);
     row.test_cer = Some(s.test.scores.cer);
-    if word_level {
-        row.word_acc = Some(s.test.scores.word_acc);
-    } else {
-        row.dev_wer = Some(s.dev.scores.wer);
-        row.test_wer = Some(s.test.scores.wer);
+    match T::WORDS {
+        WordMetric::WordAccuracy => row.word_acc = Some(s.test.scores.word_acc),
+        WordMetric::Wer => {
+            row.dev_wer = Some(s.dev.scores.wer);
+            row.test_wer = Some(s.test.scores.wer);
+        }
     }
 }
 

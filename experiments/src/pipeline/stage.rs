@@ -4,12 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use oracle::trainer::{evaluate, Evaluation};
-use oracle::{TrainReport, TrainRun};
+use ctc_core::params::ParamStore;
+use ctc_core::task::Splits;
+use ctc_core::train::{evaluate, Evaluation, TrainConfig, TrainReport, TrainRun};
+use ctc_core::Task;
 use serde::{de::DeserializeOwned, Serialize};
-use tasks::params::ParamStore;
-use tasks::task::Splits;
-use tasks::Task;
 
 use super::Ctx;
 use crate::results::write_atomic;
@@ -45,7 +44,7 @@ impl Stage {
         ctx: &'a Ctx,
         task: &'a T,
         splits: &'a Splits<T::Example>,
-        cfg: &'a oracle::TrainConfig,
+        cfg: &'a TrainConfig,
         name: &str,
     ) -> TrainRun<'a, T> {
         TrainRun {
@@ -66,10 +65,10 @@ impl Stage {
         &self,
         store: &ParamStore,
         meta: &M,
-        vocab: &tasks::vocab::Vocab,
+        vocab: &ctc_core::vocab::Vocab,
         report: &R,
     ) -> Result<()> {
-        student::export::export(&self.model_dir(), store, PREFIX, meta, vocab)?;
+        ctc_core::export::export(&self.model_dir(), store, PREFIX, meta, vocab)?;
         write_atomic(
             &self.dir.join(REPORT),
             serde_json::to_string_pretty(report)?.as_bytes(),
@@ -78,9 +77,15 @@ impl Stage {
         Ok(())
     }
 
+    /// The revision that trained this stage's model, as stored with the exported model.
+    pub fn trained_revision(&self) -> Result<String> {
+        let (meta, _): (super::ModelMeta, _) = ctc_core::export::read_config(&self.model_dir())?;
+        Ok(meta.trained_revision())
+    }
+
     /// Reload a finished stage's weights and report.
     pub fn restore<R: DeserializeOwned>(&self, store: &ParamStore) -> Result<R> {
-        student::export::load_weights(&self.model_dir(), store, PREFIX)?;
+        ctc_core::export::load_weights(&self.model_dir(), store, PREFIX)?;
         let path = self.dir.join(REPORT);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -99,7 +104,7 @@ pub fn dev_test<T: Task>(
     task: &T,
     splits: &Splits<T::Example>,
     batch_size: usize,
-    mut f: impl FnMut(&tasks::Batch) -> candle_core::Result<(candle_core::Tensor, Vec<usize>)>,
+    mut f: impl FnMut(&ctc_core::Batch) -> candle_core::Result<(candle_core::Tensor, Vec<usize>)>,
 ) -> Result<DevTest> {
     Ok(DevTest {
         dev: evaluate(task, &splits.dev, batch_size, &ctx.device, &mut f)?,

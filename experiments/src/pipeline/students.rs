@@ -2,17 +2,18 @@
 //! pair, so rows differ only in what the student was taught.
 
 use anyhow::{Context, Result};
-use oracle::cache::TeacherOutputs;
-use oracle::{OracleTeacher, TrainReport};
+use ctc_core::ctc::decode::prefix_beam_search;
+use ctc_core::model::CtcModel;
+use ctc_core::params::ParamStore;
+use ctc_core::task::Splits;
+use ctc_core::train::TrainReport;
+use ctc_core::{Batch, Fwd, Rng, Task};
+use oracle::OracleTeacher;
+use student::cache::TeacherOutputs;
 use student::losses::layerwise::{LayerwiseConfig, PredictionHeads};
 use student::losses::{parse_kd, KdObjective, KdTerm};
 use student::online::{online_vars, runs_online, Online, OnlineTeacher};
 use student::{Distiller, Teacher};
-use tasks::ctc::decode::prefix_beam_search;
-use tasks::model::CtcModel;
-use tasks::params::ParamStore;
-use tasks::task::Splits;
-use tasks::{Batch, Fwd, Rng, Task};
 
 use super::stage::{dev_test, ensure_dir, Stage, StageReport};
 use super::teachers::{conventional_init, example_posteriors, oracle_init};
@@ -30,7 +31,7 @@ fn cache_for<T: Task>(
     task: &T,
     splits: &Splits<T::Example>,
     name: &str,
-    teacher: &dyn Teacher<T>,
+    teacher: &dyn Teacher,
 ) -> Result<TeacherOutputs> {
     let dir = ctx.dir.join("cache");
     ensure_dir(&dir)?;
@@ -44,7 +45,7 @@ fn cache_for<T: Task>(
     }
     let bs = ctx.preset.teacher.train.batch_size;
     let c = TeacherOutputs::compute(task, &splits.train, bs, &ctx.device, |b| {
-        let o = teacher.outputs(task, b, false)?;
+        let o = teacher.outputs(b, false)?;
         Ok((o.logits, o.lens))
     })?;
     c.save(&path)?;
@@ -71,12 +72,12 @@ pub fn all<T: Task>(
     };
     let mut caches: Vec<(String, TeacherOutputs)> = Vec::new();
     for kd in &ctx.kd {
-        let teachers: Vec<(&str, Option<&dyn Teacher<T>>)> = if kd == "ctc" {
+        let teachers: Vec<(&str, Option<&dyn Teacher>)> = if kd == "ctc" {
             vec![("none", None)]
         } else {
             vec![
-                ("conventional", Some(conv as &dyn Teacher<T>)),
-                ("oracle", Some(orc as &dyn Teacher<T>)),
+                ("conventional", Some(conv as &dyn Teacher)),
+                ("oracle", Some(orc as &dyn Teacher)),
             ]
         };
         for (tname, teacher) in teachers {
@@ -119,7 +120,7 @@ fn online_students<T: Task>(
         }
         let (cstore, conv) = conventional_init(ctx, task)?;
         let (ostore, orc) = oracle_init(ctx, task, &ctx.preset.oracle.model)?;
-        let teachers: [(&str, &dyn OnlineTeacher<T>, &ParamStore); 2] =
+        let teachers: [(&str, &dyn OnlineTeacher, &ParamStore); 2] =
             [("conventional", &conv, &cstore), ("oracle", &orc, &ostore)];
         for (tname, teacher, store) in teachers {
             let (row, _) = one(
@@ -155,9 +156,9 @@ fn one<T: Task>(
     splits: &Splits<T::Example>,
     kd: &str,
     tname: &str,
-    teacher: Option<&dyn Teacher<T>>,
+    teacher: Option<&dyn Teacher>,
     cache: Option<&TeacherOutputs>,
-    online: Option<(&dyn OnlineTeacher<T>, &ParamStore)>,
+    online: Option<(&dyn OnlineTeacher, &ParamStore)>,
 ) -> Result<(ResultRow, Vec<Vec<f32>>)> {
     let spec = &ctx.preset.student;
     let objective = parse_kd(kd)?;
@@ -246,7 +247,8 @@ fn one<T: Task>(
     row.params = store.num_params() as u64;
     row.train_steps = report.train.iter().map(|r| r.steps as u64).sum();
     row.train_seconds = report.train.iter().map(|r| r.train_seconds).sum();
-    fill_scores(&mut row, &scores, task.name() == "str");
+    fill_scores::<T>(&mut row, &scores);
+    row.revision = stage.trained_revision()?;
     let (post, _) = example_posteriors(ctx, task, splits, eval)?;
     Ok((row, post))
 }
@@ -257,7 +259,7 @@ fn layerwise_heads<T: Task>(
     task: &T,
     splits: &Splits<T::Example>,
     objective: &KdObjective,
-    teacher: Option<&dyn Teacher<T>>,
+    teacher: Option<&dyn Teacher>,
     store: &ParamStore,
     student_dim: usize,
 ) -> Result<Option<PredictionHeads>> {
@@ -270,7 +272,7 @@ fn layerwise_heads<T: Task>(
     let teacher = teacher.context("layer-wise KD needs a teacher")?;
     let ex = splits.train.first().context("empty training set")?;
     let batch = task.collate(&[(0, ex)], false, &mut Rng::new(0), &ctx.device)?;
-    let out = teacher.outputs(task, &batch, true)?;
+    let out = teacher.outputs(&batch, true)?;
     let depth = out.hidden.len();
     let t_dim = out
         .hidden

@@ -2,12 +2,13 @@
 
 use anyhow::Result;
 use candle_core::{Tensor, D};
+use ctc_core::model::CtcModel;
+use ctc_core::params::ParamStore;
+use ctc_core::task::Splits;
+use ctc_core::train::TrainReport;
+use ctc_core::{Batch, Fwd, Rng, Task};
 use oracle::diagnostics::{diagnose, CopyDiagnostics};
-use oracle::{AntiCopy, OracleConfig, OracleTeacher, TrainReport};
-use tasks::model::CtcModel;
-use tasks::params::ParamStore;
-use tasks::task::Splits;
-use tasks::{Batch, Fwd, Rng, Task};
+use oracle::{AntiCopy, OracleConfig, OracleTeacher};
 
 use super::stage::{dev_test, Stage, StageReport};
 use super::{fill_scores, Ctx};
@@ -106,7 +107,8 @@ pub fn conventional<T: Task>(
     row.train_steps = report.steps as u64;
     row.train_seconds = report.train_seconds;
     row.steps_to_target = report.steps_to_target.map(|s| s as f64);
-    fill_scores(&mut row, &scores, task.name() == "str");
+    fill_scores::<T>(&mut row, &scores);
+    row.revision = stage.trained_revision()?;
     let (example_posteriors, example_text) = example_posteriors(ctx, task, splits, eval)?;
     Ok(Trained {
         model,
@@ -173,7 +175,8 @@ pub fn oracle<T: Task>(
     row.train_steps = report.steps as u64;
     row.train_seconds = report.train_seconds;
     row.steps_to_target = report.steps_to_target.map(|s| s as f64);
-    fill_scores(&mut row, &scores, task.name() == "str");
+    fill_scores::<T>(&mut row, &scores);
+    row.revision = stage.trained_revision()?;
     if let Some(d) = &diag {
         row.ablated_cer = Some(d.error_zeroed);
         row.spike_offset = d.spike_offset;

@@ -273,6 +273,17 @@ impl KdObjective {
     }
 }
 
+/// Every KD method `parse_kd` knows, by its CLI name, in the order runs and tables list them.
+pub const KD_METHODS: &[&str] = &[
+    "ctc",
+    "frame-kd",
+    "guided-ctc",
+    "hinton",
+    "attention-map",
+    "layer-wise",
+    "sequence-kd",
+];
+
 /// The CLI names and their objectives:
 /// - `ctc`: 1.0*CTC (the student alone);
 /// - `hinton`: 1.0*Hinton(tau=2, alpha=0.5) (the hard CTC is inside the Hinton term);
@@ -318,8 +329,8 @@ pub fn parse_kd(name: &str) -> Result<KdObjective> {
             beam: seq_beam(),
         }],
         other => candle_core::bail!(
-            "unknown KD method {other:?}; expected one of ctc, hinton, frame-kd, guided-ctc, \
-             attention-map, layer-wise, sequence-kd"
+            "unknown KD method {other:?}; expected one of {}",
+            KD_METHODS.join(", ")
         ),
     };
     let obj = KdObjective { terms };

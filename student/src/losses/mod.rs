@@ -27,7 +27,7 @@ pub mod soft;
 mod testutil;
 
 pub use attention::attention_map_l2;
-pub use combine::{parse_kd, KdObjective, KdTerm};
+pub use combine::{parse_kd, KdObjective, KdTerm, KD_METHODS};
 pub use guided::{guided_ctc, guided_mask};
 pub use layerwise::{layerwise_loss, log_sigmoid, LayerwiseConfig, PredictionHeads};
 pub use soft::{frame_kd, hinton, soft_kl};

@@ -1,7 +1,7 @@
 use super::*;
 use crate::losses::testutil::{check_grad, grad, kl_ref, scalar, softmax_ref, tensor};
 use candle_core::{Tensor, Var};
-use tasks::Rng;
+use ctc_core::Rng;
 
 // B=2, T=3, V'=3; example 1 has 2 valid frames.
 const ZS: [f64; 18] = [

@@ -1,0 +1,194 @@
+//! The one list of tasks the binary knows. Each entry says how its task builds its corpus from
+//! a preset, rebuilds itself for an exported model, reads a manifest for `eval` and the input
+//! files of its decode verb; everything after that is generic over `Task`. Adding a task means
+//! one crate under tasks/ and one entry here.
+
+mod asr;
+mod scene_text;
+mod toy;
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use candle_core::Device;
+use ctc_core::metrics::Scores;
+use ctc_core::task::{Splits, WordMetric};
+use ctc_core::train::evaluate;
+use ctc_core::vocab::Vocab;
+use ctc_core::Task;
+
+use crate::infer::{decode_files, EvalArgs, Loaded};
+use crate::pipeline::ModelMeta;
+use crate::run::{run_seeds, RunInputs};
+
+/// A manifest's examples, and the entries left out with `--skip-bad`: how many, and the
+/// loaders' reports of why.
+pub struct Manifest<E> {
+    pub examples: Vec<E>,
+    pub skipped: usize,
+    pub reports: Vec<String>,
+}
+
+impl<E> Manifest<E> {
+    /// Add examples rejected by the task (vocabulary, CTC length), one message each.
+    pub fn skip_examples(&mut self, what: &str, messages: Vec<String>) {
+        if let Some(first) = messages.first() {
+            self.reports.push(format!(
+                "skipped {} {what} (vocabulary or CTC length), first: {first}",
+                messages.len()
+            ));
+            self.skipped += messages.len();
+        }
+    }
+}
+
+/// What a task contributes to the binary.
+pub trait Registered: Sync + 'static {
+    type T: Task;
+    /// The verb that decodes raw input files with this task's models.
+    const DECODE_VERB: &'static str;
+    /// The task and its train / dev / test splits, from the preset's `[data]` table.
+    fn build(
+        p: &crate::preset::Preset,
+        cache: &Path,
+        progress: bool,
+    ) -> Result<(Self::T, Splits<Ex<Self>>)>;
+    /// The task an exported model was trained on, with the model's vocabulary.
+    fn for_model(meta: &ModelMeta, vocab: Vocab) -> Result<Self::T>;
+    fn load_manifest(
+        task: &Self::T,
+        meta: &ModelMeta,
+        path: &Path,
+        skip_bad: bool,
+    ) -> Result<Manifest<Ex<Self>>>;
+    /// Unlabelled examples from raw input files (audio, images).
+    fn load_inputs(task: &Self::T, meta: &ModelMeta, files: &[PathBuf]) -> Result<Vec<Ex<Self>>>;
+}
+
+type Ex<R> = <<R as Registered>::T as Task>::Example;
+
+/// A registered task with its types erased, so the registry is one list.
+pub trait Entry: Sync {
+    fn name(&self) -> &'static str;
+    fn words(&self) -> WordMetric;
+    fn decode_verb(&self) -> &'static str;
+    fn run(&self, inputs: &RunInputs) -> Result<()>;
+    /// Scores of a model on a manifest, and how many entries were skipped.
+    fn eval(
+        &self,
+        a: &EvalArgs,
+        meta: &ModelMeta,
+        vocab: Vocab,
+        dev: &Device,
+    ) -> Result<(Scores, usize)>;
+    fn decode(
+        &self,
+        model_dir: &Path,
+        meta: &ModelMeta,
+        vocab: Vocab,
+        files: &[PathBuf],
+        beam: Option<usize>,
+        dev: &Device,
+    ) -> Result<()>;
+}
+
+struct Reg<R>(PhantomData<R>);
+
+impl<R: Registered> Entry for Reg<R> {
+    fn name(&self) -> &'static str {
+        R::T::NAME
+    }
+    fn words(&self) -> WordMetric {
+        R::T::WORDS
+    }
+    fn decode_verb(&self) -> &'static str {
+        R::DECODE_VERB
+    }
+
+    fn run(&self, inputs: &RunInputs) -> Result<()> {
+        let (task, splits) = R::build(inputs.preset, inputs.data_cache, inputs.progress)?;
+        run_seeds(inputs, &task, &splits)
+    }
+
+    fn eval(
+        &self,
+        a: &EvalArgs,
+        meta: &ModelMeta,
+        vocab: Vocab,
+        dev: &Device,
+    ) -> Result<(Scores, usize)> {
+        let task = R::for_model(meta, vocab)?;
+        let m = R::load_manifest(&task, meta, &a.manifest, a.skip_bad)?;
+        if m.skipped > 0 {
+            eprintln!(
+                "{}: skipped {} of {} entries",
+                a.manifest.display(),
+                m.skipped,
+                m.skipped + m.examples.len()
+            );
+            for r in &m.reports {
+                eprintln!("{r}");
+            }
+        }
+        let model = Loaded::new(&task, meta, &a.model, dev)?;
+        let ev = evaluate(&task, &m.examples, a.batch_size, dev, |b| model.logits(b))?;
+        Ok((ev.scores, m.skipped))
+    }
+
+    fn decode(
+        &self,
+        model_dir: &Path,
+        meta: &ModelMeta,
+        vocab: Vocab,
+        files: &[PathBuf],
+        beam: Option<usize>,
+        dev: &Device,
+    ) -> Result<()> {
+        let task = R::for_model(meta, vocab)?;
+        let items = R::load_inputs(&task, meta, files)?;
+        let model = Loaded::new(&task, meta, model_dir, dev)?;
+        decode_files(&task, &model, items, files, beam, dev)
+    }
+}
+
+static ASR: Reg<asr::Speech> = Reg(PhantomData);
+static SCENE_TEXT: Reg<scene_text::WordImages> = Reg(PhantomData);
+static TOY: Reg<toy::Toy> = Reg(PhantomData);
+
+/// Every task the binary knows.
+pub fn all() -> [&'static dyn Entry; 3] {
+    [&ASR, &SCENE_TEXT, &TOY]
+}
+
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|e| e.name()).collect()
+}
+
+pub fn find(name: &str) -> Result<&'static dyn Entry> {
+    match all().into_iter().find(|e| e.name() == name) {
+        Some(e) => Ok(e),
+        None => bail!("task {name:?}: expected one of {}", names().join(", ")),
+    }
+}
+
+/// Deserialize `table[key]` (or the whole table without a key) into a config struct; absent
+/// keys give the struct's defaults.
+pub fn section<C: serde::de::DeserializeOwned + Default>(
+    table: &toml::Table,
+    key: Option<&str>,
+    what: &str,
+) -> Result<C> {
+    use anyhow::Context;
+    let v = match key {
+        None => Some(toml::Value::Table(table.clone())),
+        Some(k) => table.get(k).cloned(),
+    };
+    match v {
+        None => Ok(C::default()),
+        Some(v) => v.try_into().with_context(|| match key {
+            Some(k) => format!("{what}.{k}"),
+            None => what.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,108 @@
+//! Word images: rendered corpora, TSV / LMDB manifests, image files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use ctc_core::task::Splits;
+use ctc_core::vocab::Vocab;
+use scene_text::task::{StrExample, StrTask};
+use scene_text::{generate_corpus, load_folder, load_lmdb, RenderConfig};
+
+use super::{section, Manifest, Registered};
+use crate::pipeline::ModelMeta;
+use crate::preset::Preset;
+
+pub struct WordImages;
+
+fn render_config(meta: &ModelMeta) -> Result<RenderConfig> {
+    section(&meta.data, Some("render"), "model config data")
+}
+
+impl Registered for WordImages {
+    type T = StrTask;
+    const DECODE_VERB: &'static str = "recognize";
+
+    /// `[data.render]` is a `RenderConfig`; fonts are split by family.
+    fn build(p: &Preset, cache: &Path, _progress: bool) -> Result<(StrTask, Splits<StrExample>)> {
+        let cfg: RenderConfig = section(&p.data, Some("render"), "preset data")?;
+        let corpus =
+            generate_corpus(&cfg, &cache.join("str")).context("rendering the word-image corpus")?;
+        eprintln!(
+            "word images: {} train / {} dev / {} test fonts{}",
+            corpus.fonts.train.len(),
+            corpus.fonts.dev.len(),
+            corpus.fonts.test.len(),
+            if corpus.from_cache { " (cached)" } else { "" }
+        );
+        let alphabet: String = corpus.alphabet.chars().iter().collect();
+        let task = StrTask::new(Vocab::chars(&alphabet)?);
+        let split = |images| -> Result<Vec<StrExample>> {
+            // Rendered images always fit their labels; a failure here is a bug worth stopping for.
+            let (ex, _) = task.examples(images, false).map_err(anyhow::Error::msg)?;
+            Ok(ex)
+        };
+        let splits = Splits {
+            train: split(corpus.train)?,
+            dev: split(corpus.dev)?,
+            test: split(corpus.test)?,
+        };
+        Ok((task, splits))
+    }
+
+    fn for_model(_meta: &ModelMeta, vocab: Vocab) -> Result<StrTask> {
+        Ok(StrTask::new(vocab))
+    }
+
+    fn load_manifest(
+        task: &StrTask,
+        meta: &ModelMeta,
+        path: &Path,
+        skip_bad: bool,
+    ) -> Result<Manifest<StrExample>> {
+        let render = render_config(meta)?;
+        let load = if path.is_dir() {
+            load_lmdb
+        } else {
+            load_folder
+        };
+        let (images, report) = load(path, &render.norm, &render.alphabet(), skip_bad)?;
+        let (examples, bad) = task
+            .examples(images, skip_bad)
+            .map_err(anyhow::Error::msg)?;
+        let mut m = Manifest {
+            examples,
+            skipped: report.total(),
+            reports: if report.total() > 0 {
+                vec![report.to_string()]
+            } else {
+                Vec::new()
+            },
+        };
+        m.skip_examples("images", bad);
+        Ok(m)
+    }
+
+    fn load_inputs(
+        _task: &StrTask,
+        meta: &ModelMeta,
+        files: &[PathBuf],
+    ) -> Result<Vec<StrExample>> {
+        let render = render_config(meta)?;
+        let mut items = Vec::new();
+        for f in files {
+            let img =
+                image::open(f).with_context(|| format!("{}: not a readable image", f.display()))?;
+            let image = scene_text::normalize::word_image(
+                &img,
+                String::new(),
+                &render.norm,
+                f.display().to_string(),
+            )?;
+            items.push(StrExample {
+                image,
+                targets: Vec::new(),
+            });
+        }
+        Ok(items)
+    }
+}

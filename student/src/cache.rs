@@ -1,0 +1,155 @@
+//! Frozen-teacher outputs over a split, computed once and cached on disk.
+//!
+//! Distillation reads the teacher's per-frame log-posteriors for every training step; the
+//! teacher is frozen, so they are computed once (in length-sorted batches, no augmentation)
+//! and stored as one flat buffer plus offsets in a safetensors file.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Result, Tensor, D};
+use ctc_core::{Batch, Task};
+
+use ctc_core::train::eval_batches;
+
+pub struct TeacherOutputs {
+    v: usize,
+    /// Start of example i's (frames_i x v) block in `data`.
+    offsets: Vec<usize>,
+    frames: Vec<usize>,
+    data: Vec<f32>,
+}
+
+impl TeacherOutputs {
+    /// Run `logits_fn` over `examples` (index = example id) and keep log-posteriors.
+    pub fn compute<T: Task>(
+        task: &T,
+        examples: &[T::Example],
+        batch_size: usize,
+        dev: &Device,
+        mut logits_fn: impl FnMut(&Batch) -> Result<(Tensor, Vec<usize>)>,
+    ) -> Result<Self> {
+        let v = task.vocab().size();
+        let mut per: Vec<Vec<f32>> = vec![Vec::new(); examples.len()];
+        let mut frames = vec![0usize; examples.len()];
+        for batch in eval_batches(task, examples, batch_size, dev) {
+            let batch = batch?;
+            let idx = &batch.ids;
+            let (logits, lens) = logits_fn(&batch)?;
+            let lp = candle_nn::ops::log_softmax(&logits.detach(), D::Minus1)?;
+            for (b, &i) in idx.iter().enumerate() {
+                let n = lens[b];
+                per[i] = lp
+                    .get(b)?
+                    .narrow(0, 0, n)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                frames[i] = n;
+            }
+        }
+        let mut offsets = Vec::with_capacity(per.len());
+        let mut data = Vec::with_capacity(per.iter().map(|p| p.len()).sum());
+        for p in per {
+            offsets.push(data.len());
+            data.extend(p);
+        }
+        Ok(Self {
+            v,
+            offsets,
+            frames,
+            data,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.v
+    }
+
+    pub fn frames(&self, id: usize) -> usize {
+        self.frames[id]
+    }
+
+    /// Log-posteriors of example `id`, (frames x V') row-major.
+    pub fn example(&self, id: usize) -> &[f32] {
+        &self.data[self.offsets[id]..self.offsets[id] + self.frames[id] * self.v]
+    }
+
+    /// (B, t, V') log-posteriors for the batch's example ids, padded with a uniform
+    /// distribution beyond each example's frames (losses mask those frames anyway).
+    pub fn batch(&self, ids: &[usize], t: usize, dev: &Device) -> Result<Tensor> {
+        let pad = -(self.v as f32).ln();
+        let mut buf = vec![pad; ids.len() * t * self.v];
+        for (b, &id) in ids.iter().enumerate() {
+            if id >= self.len() {
+                candle_core::bail!(
+                    "teacher cache has {} examples, asked for id {id}",
+                    self.len()
+                );
+            }
+            let n = self.frames[id].min(t) * self.v;
+            buf[b * t * self.v..b * t * self.v + n].copy_from_slice(&self.example(id)[..n]);
+        }
+        Tensor::from_vec(buf, (ids.len(), t, self.v), dev)
+    }
+
+    /// Atomic save (temp file + rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let dev = Device::Cpu;
+        let as_u32 = |xs: &[usize]| -> Result<Tensor> {
+            let v: Vec<u32> = xs.iter().map(|&x| x as u32).collect();
+            Tensor::from_vec(v, xs.len(), &dev)
+        };
+        let mut m = HashMap::new();
+        m.insert(
+            "data".to_string(),
+            Tensor::from_vec(self.data.clone(), self.data.len(), &dev)?,
+        );
+        m.insert("offsets".to_string(), as_u32(&self.offsets)?);
+        m.insert("frames".to_string(), as_u32(&self.frames)?);
+        m.insert("v".to_string(), as_u32(&[self.v])?);
+        ctc_core::io::save_safetensors(path, &m)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let m = candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
+        let get = |k: &str| {
+            m.get(k).ok_or_else(|| {
+                candle_core::Error::Msg(format!("{}: missing tensor {k}", path.display()))
+            })
+        };
+        let usizes = |k: &str| -> Result<Vec<usize>> {
+            Ok(get(k)?
+                .to_dtype(DType::U32)?
+                .to_vec1::<u32>()?
+                .into_iter()
+                .map(|x| x as usize)
+                .collect())
+        };
+        let v = usizes("v")?.first().copied().unwrap_or(0);
+        let out = Self {
+            v,
+            offsets: usizes("offsets")?,
+            frames: usizes("frames")?,
+            data: get("data")?.to_vec1::<f32>()?,
+        };
+        let consistent = out.offsets.len() == out.frames.len()
+            && out
+                .offsets
+                .iter()
+                .zip(&out.frames)
+                .all(|(&o, &f)| o + f * v <= out.data.len());
+        if v == 0 || !consistent {
+            candle_core::bail!("{}: inconsistent teacher cache", path.display());
+        }
+        Ok(out)
+    }
+}

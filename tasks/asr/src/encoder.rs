@@ -1,0 +1,81 @@
+//! The speech source encoder: two stride-2 1-D convolutions (4x subsampling, 10 ms -> 40 ms
+//! frames), sinusoidal positions, then transformer blocks.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Conv1d, Conv1dConfig, VarBuilder};
+
+use ctc_core::nn::{sinusoidal_positions, TransformerStack};
+use ctc_core::task::{Encoded, EncoderConfig, Fwd, SourceEncoder};
+
+pub struct AsrEncoder {
+    conv1: Conv1d,
+    conv2: Conv1d,
+    proj: candle_nn::Linear,
+    stack: TransformerStack,
+    d: usize,
+}
+
+fn stride2(n: usize) -> usize {
+    // kernel 3, stride 2, padding 1
+    if n == 0 {
+        0
+    } else {
+        (n - 1) / 2 + 1
+    }
+}
+
+impl AsrEncoder {
+    pub fn new(n_mels: usize, cfg: &EncoderConfig, vb: VarBuilder) -> Result<Self> {
+        let c = Conv1dConfig {
+            stride: 2,
+            padding: 1,
+            ..Default::default()
+        };
+        let ch = cfg.conv_channels;
+        Ok(Self {
+            conv1: candle_nn::conv1d(n_mels, ch, 3, c, vb.pp("conv1"))?,
+            conv2: candle_nn::conv1d(ch, ch, 3, c, vb.pp("conv2"))?,
+            proj: candle_nn::linear(ch, cfg.d_model, vb.pp("proj"))?,
+            stack: TransformerStack::new(
+                cfg.d_model,
+                cfg.layers,
+                cfg.heads,
+                cfg.d_ff,
+                cfg.dropout,
+                vb.pp("blocks"),
+            )?,
+            d: cfg.d_model,
+        })
+    }
+}
+
+impl SourceEncoder for AsrEncoder {
+    /// `src`: (B, T_in, n_mels) log-mel frames.
+    fn forward(&self, src: &Tensor, src_lens: &[usize], fwd: &mut Fwd) -> Result<Encoded> {
+        let x = src.transpose(1, 2)?.contiguous()?;
+        let x = self.conv1.forward(&x)?.relu()?;
+        let x = self.conv2.forward(&x)?.relu()?;
+        let x = self.proj.forward(&x.transpose(1, 2)?.contiguous()?)?;
+        let (_, t, _) = x.dims3()?;
+        let x = x.broadcast_add(&sinusoidal_positions(t, self.d, src.device())?)?;
+        let lens: Vec<usize> = src_lens
+            .iter()
+            .map(|&l| self.output_len(l).min(t))
+            .collect();
+        let (frames, hidden, attn) = self.stack.forward(&x, &lens, fwd)?;
+        Ok(Encoded {
+            frames,
+            lens,
+            hidden,
+            attn,
+        })
+    }
+
+    fn output_len(&self, input_len: usize) -> usize {
+        stride2(stride2(input_len))
+    }
+
+    fn d_model(&self) -> usize {
+        self.d
+    }
+}

@@ -1,0 +1,62 @@
+//! Training budget and optimisation settings shared by teachers and students.
+
+use super::Schedule;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub batch_size: usize,
+    /// Step budget (the primary budget: it keeps seeded runs exactly reproducible).
+    pub steps: usize,
+    /// Optional wall-clock budget in training seconds; stops early when exceeded.
+    pub max_seconds: Option<f64>,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Warmup steps of the default schedule (linear warmup, cosine decay to 5 % over `steps`).
+    pub warmup: usize,
+    /// An explicit schedule replaces the default.
+    pub schedule: Option<Schedule>,
+    /// Clip gradients to this global L2 norm (0 disables).
+    pub clip: f64,
+    pub eval_every: usize,
+    /// Evaluate on at most this many dev examples during training (all at the end).
+    pub dev_subset: Option<usize>,
+    /// Dev error (percent) whose first crossing is recorded as steps/seconds to target.
+    pub target_error: Option<f64>,
+    /// Keep the best-by-dev weights as the result. Off for the oracle: its dev error is
+    /// measured with the true labels fed, and a copying oracle would win that selection.
+    pub select_best: bool,
+    /// Save a resumable checkpoint every this many steps (and at the end).
+    pub checkpoint_every: usize,
+}
+
+impl TrainConfig {
+    pub fn schedule(&self) -> Schedule {
+        self.schedule.clone().unwrap_or(Schedule::WarmupCosine {
+            warmup: self.warmup,
+            total: self.steps,
+            min_ratio: 0.05,
+        })
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 16,
+            steps: 1000,
+            max_seconds: None,
+            lr: 1e-3,
+            weight_decay: 1e-2,
+            warmup: 100,
+            schedule: None,
+            clip: 5.0,
+            eval_every: 100,
+            dev_subset: None,
+            target_error: None,
+            select_best: true,
+            checkpoint_every: 200,
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The seeded training stack: AdamW with checkpointable state, learning-rate schedules,
+//! global-norm gradient clipping, atomic resumable checkpoints, and the one training loop
+//! every model (teacher, oracle, student) goes through.
+
+pub mod adamw;
+pub mod checkpoint;
+pub mod clip;
+mod config;
+mod ctc_objective;
+pub mod eval;
+mod log;
+mod run;
+pub mod schedule;
+mod state;
+
+pub use adamw::{AdamW, AdamWState, MomentState, ParamsAdamW};
+pub use checkpoint::{
+    complete_checkpoint, load_checkpoint, load_weights, save_checkpoint, save_weights, TrainMeta,
+};
+pub use clip::{clip_grad_norm, grad_norm};
+pub use config::TrainConfig;
+pub use ctc_objective::{ctc_term, train_ctc_options};
+pub use eval::{eval_batches, evaluate, Evaluation};
+pub use log::RunLog;
+pub use run::{CurvePoint, LossOut, TrainReport, TrainRun, Trainable};
+pub use schedule::Schedule;
+
+pub(crate) use run::io_err;

@@ -1,0 +1,94 @@
+//! The word-image source encoder: a small VGG-style CRNN front end that collapses the image
+//! height (32 -> 2) and subsamples the width by 4, then transformer blocks along the width.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+
+use super::normalize::{FRAME_STRIDE, HEIGHT};
+use ctc_core::nn::{sinusoidal_positions, TransformerStack};
+use ctc_core::task::{Encoded, EncoderConfig, Fwd, SourceEncoder};
+
+pub struct CrnnEncoder {
+    convs: Vec<Conv2d>,
+    proj: candle_nn::Linear,
+    stack: TransformerStack,
+    d: usize,
+}
+
+/// Pooling after each conv: (height, width) factors. Width shrinks by 4 = FRAME_STRIDE in all.
+const POOLS: [(usize, usize); 4] = [(2, 2), (2, 2), (2, 1), (2, 1)];
+
+impl CrnnEncoder {
+    pub fn new(cfg: &EncoderConfig, vb: VarBuilder) -> Result<Self> {
+        let c = cfg.conv_channels.max(4);
+        let chans = [1, c / 4, c / 2, c, c];
+        let conv_cfg = Conv2dConfig {
+            padding: 1,
+            ..Default::default()
+        };
+        let convs = (0..4)
+            .map(|i| {
+                candle_nn::conv2d(
+                    chans[i],
+                    chans[i + 1],
+                    3,
+                    conv_cfg,
+                    vb.pp(format!("conv{i}")),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out_h = POOLS.iter().fold(HEIGHT, |h, p| h / p.0);
+        debug_assert_eq!(POOLS.iter().map(|p| p.1).product::<usize>(), FRAME_STRIDE);
+        Ok(Self {
+            convs,
+            proj: candle_nn::linear(c * out_h, cfg.d_model, vb.pp("proj"))?,
+            stack: TransformerStack::new(
+                cfg.d_model,
+                cfg.layers,
+                cfg.heads,
+                cfg.d_ff,
+                cfg.dropout,
+                vb.pp("blocks"),
+            )?,
+            d: cfg.d_model,
+        })
+    }
+}
+
+impl SourceEncoder for CrnnEncoder {
+    /// `src`: (B, 1, 32, W) images; `src_lens`: valid widths.
+    fn forward(&self, src: &Tensor, src_lens: &[usize], fwd: &mut Fwd) -> Result<Encoded> {
+        let mut x = src.clone();
+        for (conv, &(ph, pw)) in self.convs.iter().zip(&POOLS) {
+            x = conv.forward(&x)?.relu()?;
+            x = x.max_pool2d_with_stride((ph, pw), (ph, pw))?;
+        }
+        let (b, c, h, w) = x.dims4()?;
+        // (B, C, H, W) -> (B, W, C*H): one frame per column group.
+        let x = x
+            .permute((0, 3, 1, 2))?
+            .contiguous()?
+            .reshape((b, w, c * h))?;
+        let x = self.proj.forward(&x)?;
+        let x = x.broadcast_add(&sinusoidal_positions(w, self.d, src.device())?)?;
+        let lens: Vec<usize> = src_lens
+            .iter()
+            .map(|&l| self.output_len(l).min(w))
+            .collect();
+        let (frames, hidden, attn) = self.stack.forward(&x, &lens, fwd)?;
+        Ok(Encoded {
+            frames,
+            lens,
+            hidden,
+            attn,
+        })
+    }
+
+    fn output_len(&self, input_len: usize) -> usize {
+        input_len / FRAME_STRIDE
+    }
+
+    fn d_model(&self) -> usize {
+        self.d
+    }
+}

@@ -35,7 +35,7 @@ pub struct OracleSpec {
 #[serde(deny_unknown_fields)]
 pub struct Preset {
     pub name: String,
-    /// "asr", "str" or "toy".
+    /// A task of the registry (`experiments::registry`): "asr", "str" or "toy".
     pub task: String,
     /// Task data settings (the task's generator config); see the preset files.
     #[serde(default)]

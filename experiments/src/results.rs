@@ -40,14 +40,14 @@ pub struct ResultRow {
 /// The values `role` may take.
 pub const ROLES: [&str; 3] = ["teacher", "oracle", "student"];
 
-/// Column name and meaning, in CSV order (rendered into the README).
+/// Column name and meaning, in CSV order: the table of docs/results-csv.md, checked by a test.
 pub const COLUMN_DOCS: &[(&str, &str)] = &[
-    ("task", "Recognition task: `asr` (speech) or `str` (scene-text word images)."),
+    ("task", "Recognition task, by its registry name: `asr` (speech), `str` (scene-text word images) or `toy` (the synthetic task)."),
     ("preset", "Name of the experiment preset (TOML) the run was started from."),
     ("seed", "Seed of the run; every random stream is derived from it."),
     ("role", "`teacher` (conventional, source only), `oracle` (source + labels) or `student`."),
     ("teacher", "Teacher a student was distilled from (`none` for CTC-only); for teachers, their own kind."),
-    ("kd", "Training objective: for students the KD method (`ctc`, `frame-kd`, `guided-ctc`, `hinton`, `attention-map`, `layer-wise`, `sequence-kd`); `ctc` for both teachers."),
+    ("kd", "Training objective: for students the KD method (`ctc`, `frame-kd`, `guided-ctc`, `hinton`, `attention-map`, `layer-wise`, `sequence-kd`; `<kd>+online` for online distillation); `ctc` for both teachers."),
     ("anti_copy", "Anti-copy strategy of the oracle involved (its own, or the student's teacher's); `-` otherwise."),
     ("params", "Number of trainable parameters of the evaluated model."),
     ("train_steps", "Optimizer steps taken."),
@@ -58,7 +58,7 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("test_cer", "Character error rate on test, in percent."),
     ("test_wer", "Word error rate on test, in percent; empty where words do not apply."),
     ("word_acc", "Word accuracy on test, in percent (`str` only; empty for speech)."),
-    ("ablated_cer", "Oracle only: its selection error (CER for speech, 100 - word accuracy for word images) on the dev diagnostics subset with the true labels fed and the source zeroed; near its normal error means it copies (all ablations in oracle/report.json)."),
+    ("ablated_cer", "Oracle only: its selection error (CER for speech, 100 - word accuracy for word images) on the dev diagnostics subset with the true labels fed and the source zeroed; near its normal error means it copies (all ablations in `oracle/report.json`)."),
     ("spike_offset", "Oracle only: mean absolute frame offset between its forced-alignment spikes and the conventional teacher's, on the dev diagnostics subset."),
     ("revision", "Git revision of the binary that trained the model, stored with the exported model (`-dirty` if its tree had local changes; `unknown` for models exported before it was stored)."),
     ("scored_revision", "Git revision of the binary that scored the model and wrote this row."),
@@ -258,168 +258,5 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(seed: u64, role: &str) -> ResultRow {
-        ResultRow {
-            task: "asr".into(),
-            preset: "asr-small".into(),
-            seed,
-            role: role.into(),
-            teacher: "oracle".into(),
-            kd: "frame-kd".into(),
-            anti_copy: "no-label-position".into(),
-            params: 260_000,
-            train_steps: 1000,
-            train_seconds: 12.5,
-            steps_to_target: None,
-            dev_cer: Some(41.25),
-            dev_wer: Some(80.0),
-            test_cer: Some(0.1 + 0.2),
-            test_wer: Some(79.5),
-            word_acc: None,
-            ablated_cer: None,
-            spike_offset: None,
-            revision: "abc123-dirty".into(),
-            scored_revision: "def456".into(),
-        }
-    }
-
-    #[test]
-    fn serde_order_matches_documented_columns() {
-        let mut wtr = csv::Writer::from_writer(Vec::new());
-        wtr.serialize(row(1, "student")).unwrap();
-        let text = String::from_utf8(wtr.into_inner().unwrap()).unwrap();
-        let header = text.lines().next().unwrap();
-        assert_eq!(header, columns().join(","));
-        assert_eq!(columns().len(), 20);
-    }
-
-    #[test]
-    fn append_creates_then_appends_and_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("results.csv");
-        append_rows(&path, &[row(1, "student")]).unwrap();
-        append_rows(&path, &[row(2, "teacher"), row(3, "oracle")]).unwrap();
-        let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(
-            text.lines().count(),
-            4,
-            "one header and three rows:\n{text}"
-        );
-        assert_eq!(text.matches("task,preset").count(), 1);
-        // Options that do not apply are empty cells, and floats round-trip exactly.
-        assert!(text.lines().nth(1).unwrap().contains(",12.5,,41.25,80.0,"));
-        let back = read_rows(&path).unwrap();
-        assert_eq!(
-            back,
-            vec![row(1, "student"), row(2, "teacher"), row(3, "oracle")]
-        );
-        // No temporary file is left next to it.
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn write_replaces_and_empty_keeps_header() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.csv");
-        append_rows(&path, &[row(1, "student"), row(2, "student")]).unwrap();
-        write_rows(&path, &[row(3, "oracle")]).unwrap();
-        assert_eq!(read_rows(&path).unwrap(), vec![row(3, "oracle")]);
-        write_rows(&path, &[]).unwrap();
-        assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            format!("{}\n", columns().join(","))
-        );
-        assert!(read_rows(&path).unwrap().is_empty());
-        assert!(write_rows(&path, &[row(1, "coach")]).is_err());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn merge_replaces_the_same_model_and_keeps_the_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("r.csv");
-        let mut a = row(0, "teacher");
-        merge_rows(&p, &[a.clone(), row(0, "student")]).unwrap();
-        a.dev_cer = Some(1.5);
-        let all = merge_rows(&p, &[row(1, "student"), a.clone()]).unwrap();
-        assert_eq!(all, vec![a, row(0, "student"), row(1, "student")]);
-        assert_eq!(read_rows(&p).unwrap(), all);
-    }
-
-    #[test]
-    fn append_adds_missing_final_newline() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.csv");
-        append_rows(&path, &[row(1, "student")]).unwrap();
-        let text = fs::read_to_string(&path).unwrap();
-        fs::write(&path, text.trim_end()).unwrap();
-        append_rows(&path, &[row(2, "student")]).unwrap();
-        assert_eq!(read_rows(&path).unwrap().len(), 2);
-    }
-
-    #[test]
-    fn wrong_header_is_refused_and_file_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.csv");
-        fs::write(&path, "task,seed\nasr,1\n").unwrap();
-        let err = append_rows(&path, &[row(1, "student")])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("r.csv: line 1: header does not match"),
-            "{err}"
-        );
-        assert_eq!(fs::read_to_string(&path).unwrap(), "task,seed\nasr,1\n");
-    }
-
-    #[test]
-    fn malformed_cells_name_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.csv");
-        append_rows(&path, &[row(1, "student"), row(2, "student")]).unwrap();
-        let text = fs::read_to_string(&path)
-            .unwrap()
-            .replace(",41.25,", ",forty,");
-        let lines: Vec<&str> = text.lines().collect();
-        // Corrupt only the second data row (line 3); keep line 2 intact.
-        let good = lines[1].replace(",forty,", ",41.25,");
-        fs::write(&path, format!("{}\n{good}\n{}\n", lines[0], lines[2])).unwrap();
-        let err = read_rows(&path).unwrap_err().to_string();
-        assert!(err.contains("bad.csv: line 3:"), "{err}");
-        assert!(err.contains("float"), "{err}");
-
-        fs::write(&path, format!("{}\n{good}\nasr,p,1\n", lines[0])).unwrap();
-        let err = read_rows(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("bad.csv: line 3: found 3 fields, expected 20"),
-            "{err}"
-        );
-
-        fs::write(
-            &path,
-            format!("{}\n{}\n", lines[0], good.replace("student", "pupil")),
-        )
-        .unwrap();
-        let err = read_rows(&path).unwrap_err().to_string();
-        assert!(err.contains("bad.csv: line 2: role 'pupil'"), "{err}");
-    }
-
-    #[test]
-    fn bad_rows_are_not_appended() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.csv");
-        let err = append_rows(&path, &[row(1, "coach")])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("role 'coach'"), "{err}");
-        assert!(!path.exists());
-        let err = read_rows(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("cannot read") && err.contains("r.csv"),
-            "{err}"
-        );
-    }
-}
+#[path = "results_tests.rs"]
+mod tests;

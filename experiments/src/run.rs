@@ -61,7 +61,6 @@ pub struct RunInputs<'a> {
     pub preset: &'a Preset,
     pub kd: Vec<String>,
     pub anti_copy: Vec<AntiCopy>,
-    pub dir: RunDir,
     pub data_cache: &'a std::path::Path,
     pub progress: bool,
     pub device: &'a Device,
@@ -85,15 +84,12 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
     if a.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
-    let dir = RunDir::create(&a.out, &p)?;
-    eprintln!("run directory: {}", dir.root.display());
     let cache = a.out.join("data-cache");
     entry.run(&RunInputs {
         args: &a,
         preset: &p,
         kd,
         anti_copy,
-        dir,
         data_cache: &cache,
         progress: !a.no_progress,
         device,
@@ -126,7 +122,10 @@ fn parse_anti_copy(arg: Option<&str>) -> Result<Vec<AntiCopy>> {
 
 /// Every seed of the run on one task's data, then the run directory's table and plots.
 pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Example>) -> Result<()> {
-    let (a, p, dir, started) = (inputs.args, inputs.preset, &inputs.dir, inputs.started);
+    let (a, p, started) = (inputs.args, inputs.preset, inputs.started);
+    // Created once the data is built, so a preset the task rejects leaves no directory behind.
+    let dir = &RunDir::create(&a.out, p)?;
+    eprintln!("run directory: {}", dir.root.display());
     eprintln!(
         "data: {} train, {} dev, {} test examples ({:.0} s)",
         splits.train.len(),

@@ -66,6 +66,44 @@ fn quick_runs_of_both_presets_then_compare_eval_and_decode() {
     let after = std::fs::read_to_string(asr.join("results.csv")).unwrap();
     // The revision is baked in at build time, so the rows must match byte for byte.
     assert_eq!(before, after);
+    // A finished stage scored again keeps the revision that trained it (stored with its
+    // model); `scored_revision` names the binary that scored it.
+    let meta_path = asr.join("seed-0/teacher/model/config.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    let built = meta["revision"].as_str().unwrap().to_string();
+    meta["revision"] = "trained-elsewhere".into();
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    ok(bin()
+        .args([
+            "run",
+            "asr-oracle",
+            "--quick",
+            "--no-progress",
+            "--kd",
+            "none",
+            "--out",
+        ])
+        .arg(out));
+    let mut rdr = csv::Reader::from_path(asr.join("results.csv")).unwrap();
+    let header = rdr.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let teacher = rdr
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| &r[col("role")] == "teacher")
+        .unwrap();
+    assert_eq!(&teacher[col("revision")], "trained-elsewhere");
+    assert_eq!(&teacher[col("scored_revision")], built);
+    assert!(!header.iter().any(|h| h == "ctc_impl"), "{header:?}");
+    // One device option, checked before anything runs.
+    let bad = bin()
+        .args(["--device", "cuda", "run", "toy-oracle", "--quick", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--device \"cuda\""));
 
     ok(bin()
         .args(["run", "str-oracle", "--quick", "--no-progress", "--out"])
@@ -129,6 +167,16 @@ fn quick_runs_of_both_presets_then_compare_eval_and_decode() {
         .arg(st.join("seed-0/teacher/model"))
         .arg(&img));
     assert!(text.contains("w.png\t"), "{text}");
+
+    // eval of word images with --skip-bad: a bad entry is skipped, counted and reported.
+    std::fs::write(out.join("images.tsv"), "w.png\tabc\nnot-there.png\tabc\n").unwrap();
+    let text = ok(bin()
+        .args(["eval", "--skip-bad", "--model"])
+        .arg(st.join("seed-0/teacher/model"))
+        .arg("--manifest")
+        .arg(out.join("images.tsv")));
+    assert!(text.contains("skipped 1 of 2 entries"), "{text}");
+    assert!(text.contains("over 1 images of 2 (1 skipped)"), "{text}");
 }
 
 /// The anti-copy ablation: `--anti-copy all --kd none` trains one oracle per strategy (the

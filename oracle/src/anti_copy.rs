@@ -2,7 +2,7 @@
 //!
 //! The trivial solution for a teacher fed the target is to copy it: with label positions, "emit
 //! y_u at frame k*u" needs no source at all. Which cure works is an open question the
-//! framework answers by experiment (../shared/design/method.md section 2), so every strategy
+//! framework answers by experiment (docs/method.md, "Anti-copy strategies"), so every strategy
 //! is a switch, and the copy diagnostics run on every trained oracle.
 
 use ctc_core::ctc::collapse;

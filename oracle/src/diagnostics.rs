@@ -1,4 +1,4 @@
-//! Copy diagnostics for a trained oracle (../shared/design/method.md section 2).
+//! Copy diagnostics for a trained oracle (docs/method.md, "Copy diagnostics").
 //!
 //! A copying oracle keeps a low error when its source is destroyed, because its output follows
 //! the labels it is fed. A sound one degrades. Spike timing against a conventional model's

@@ -1,21 +1,27 @@
-//! One experiment for one seed: conventional teacher, oracle teacher (with copy diagnostics),
-//! then every student, each a resumable stage; returns the results rows and what the plots need.
+//! One experiment for one seed: the stages of `plan` (conventional teacher, oracle with copy
+//! diagnostics, ablation oracles, every student), each resumable, walked in order; returns the
+//! results rows and what the plots need.
 
+mod plan;
 mod stage;
 mod students;
 mod teachers;
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use candle_core::Device;
+use ctc_core::model::CtcModel;
 use ctc_core::task::{Splits, WordMetric};
 use ctc_core::{EncoderConfig, Task};
+use oracle::OracleTeacher;
 use serde::{Deserialize, Serialize};
+use student::Teacher;
 
 use crate::preset::Preset;
 use crate::results::ResultRow;
 
+use plan::{StageSpec, TeacherKind, Trains};
 pub use stage::{DevTest, PREFIX};
 
 /// What `eval`, `transcribe` and `recognize` need to rebuild an exported model.
@@ -74,19 +80,16 @@ pub struct SeedOutcome {
 }
 
 impl Ctx {
-    pub fn row<T: Task>(&self, task: &T, role: &str, teacher: &str, kd: &str) -> ResultRow {
+    /// The row a stage writes, before its scores are filled in.
+    pub fn row<T: Task>(&self, spec: &StageSpec) -> ResultRow {
         ResultRow {
-            task: task.name().to_string(),
+            task: T::NAME.to_string(),
             preset: self.preset.name.clone(),
             seed: self.seed,
-            role: role.to_string(),
-            teacher: teacher.to_string(),
-            kd: kd.to_string(),
-            anti_copy: if teacher == "oracle" {
-                self.preset.oracle.model.anti_copy.name().to_string()
-            } else {
-                "-".to_string()
-            },
+            role: spec.role.to_string(),
+            teacher: spec.teacher.clone(),
+            kd: spec.kd.clone(),
+            anti_copy: spec.anti_copy.clone(),
             // A restored stage replaces `revision` with the one stored with its model.
             revision: self.revision.clone(),
             scored_revision: self.revision.clone(),
@@ -94,26 +97,29 @@ impl Ctx {
         }
     }
 
-    pub fn meta(
+    /// What is exported with a stage's model. `oracle`: the config of an oracle stage.
+    pub fn meta<T: Task>(
         &self,
-        task: &str,
-        kind: &str,
-        role: &str,
+        spec: &StageSpec,
         encoder: &EncoderConfig,
-        teacher: &str,
-        kd: &str,
+        oracle: Option<&oracle::OracleConfig>,
     ) -> ModelMeta {
+        let (kind, teacher) = match spec.role {
+            "student" => ("ctc", spec.teacher.clone()),
+            "oracle" => ("oracle", "-".to_string()),
+            _ => ("ctc", "-".to_string()),
+        };
         ModelMeta {
-            task: task.to_string(),
+            task: T::NAME.to_string(),
             kind: kind.to_string(),
-            role: role.to_string(),
+            role: spec.role.to_string(),
             encoder: encoder.clone(),
-            oracle: (kind == "oracle").then(|| self.preset.oracle.model.clone()),
+            oracle: oracle.cloned(),
             data: self.preset.data.clone(),
             preset: self.preset.name.clone(),
             seed: self.seed,
-            teacher: teacher.to_string(),
-            kd: kd.to_string(),
+            teacher,
+            kd: spec.kd.clone(),
             revision: Some(self.revision.clone()),
         }
     }
@@ -133,34 +139,86 @@ pub fn fill_scores<T: Task>(row: &mut ResultRow, s: &DevTest) {
 }
 
 pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Result<SeedOutcome> {
-    let conv = teachers::conventional(ctx, task, splits)?;
-    let orc = teachers::oracle(ctx, task, splits, &conv.model, None)?;
-    let mut rows = vec![conv.row.clone(), orc.row.clone()];
-    let mut curves = vec![
-        ("conventional teacher".to_string(), conv.curve()),
-        ("oracle teacher".to_string(), orc.curve()),
-    ];
-    let preset_strategy = ctx.preset.oracle.model.anti_copy.name();
-    for s in ctx.anti_copy.iter().filter(|s| s.name() != preset_strategy) {
-        let ablation = teachers::oracle(ctx, task, splits, &conv.model, Some(s))?;
-        rows.push(ablation.row.clone());
-        curves.push((format!("oracle, {}", s.name()), ablation.curve()));
-    }
-    let studs = students::all(ctx, task, splits, &conv.model, &orc.model)?;
-    rows.extend(studs.rows);
-    let mut posteriors = vec![
-        (
-            "conventional teacher".to_string(),
-            conv.example_posteriors.clone(),
-        ),
-        ("oracle teacher".to_string(), orc.example_posteriors.clone()),
-    ];
-    posteriors.extend(studs.example_posteriors);
-    Ok(SeedOutcome {
-        rows,
-        curves,
+    let strategy = &ctx.preset.oracle.model.anti_copy;
+    let plan = plan::plan(strategy, &ctx.kd, &ctx.anti_copy, ctx.online)?;
+    let mut out = SeedOutcome {
+        rows: Vec::new(),
+        curves: Vec::new(),
         target: ctx.preset.teacher.train.target_error,
-        posteriors,
-        example_text: conv.example_text.clone(),
-    })
+        posteriors: Vec::new(),
+        example_text: String::new(),
+    };
+    let mut conv: Option<teachers::Trained<CtcModel>> = None;
+    let mut orc: Option<teachers::Trained<OracleTeacher>> = None;
+    let mut caches = students::Caches::default();
+    for spec in &plan.stages {
+        match &spec.trains {
+            Trains::Teacher => {
+                let t = teachers::conventional(ctx, task, splits, spec)?;
+                out.curves.push(("conventional teacher".into(), t.curve()));
+                out.posteriors
+                    .push(("conventional teacher".into(), t.example_posteriors.clone()));
+                out.example_text = t.example_text.clone();
+                out.rows.push(t.row.clone());
+                conv = Some(t);
+            }
+            Trains::Oracle { strategy, ablation } => {
+                let reference = &conv
+                    .as_ref()
+                    .context("the oracle stage needs the teacher")?
+                    .model;
+                let t = teachers::oracle(ctx, task, splits, spec, strategy, reference)?;
+                out.rows.push(t.row.clone());
+                if *ablation {
+                    out.curves
+                        .push((format!("oracle, {}", strategy.name()), t.curve()));
+                } else {
+                    out.curves.push(("oracle teacher".into(), t.curve()));
+                    out.posteriors
+                        .push(("oracle teacher".into(), t.example_posteriors.clone()));
+                    orc = Some(t);
+                }
+            }
+            Trains::Student {
+                kd,
+                teacher,
+                online,
+            } => {
+                let (conv, orc) = match (&conv, &orc) {
+                    (Some(c), Some(o)) => (&c.model, &o.model),
+                    _ => bail!("stage {}: students need both teachers", spec.name),
+                };
+                let frozen: Option<&dyn Teacher> = match teacher {
+                    Some(TeacherKind::Conventional) => Some(conv),
+                    Some(TeacherKind::Oracle) => Some(orc),
+                    None => None,
+                };
+                let (row, post) = students::student(
+                    ctx,
+                    task,
+                    splits,
+                    spec,
+                    kd,
+                    *teacher,
+                    frozen,
+                    *online,
+                    &mut caches,
+                )
+                .with_context(|| format!("stage {}", spec.name))?;
+                if !online && (kd == "ctc" || kd == "frame-kd") {
+                    out.posteriors
+                        .push((format!("student {kd} ({})", spec.teacher), post));
+                }
+                out.rows.push(row);
+            }
+        }
+    }
+    if !plan.online_skipped.is_empty() {
+        eprintln!(
+            "online: skipped {} KD method(s) that need a fixed teacher's hypotheses: {}",
+            plan.online_skipped.len(),
+            plan.online_skipped.join(", ")
+        );
+    }
+    Ok(out)
 }

@@ -1,28 +1,46 @@
 //! The student stages: the same small model, seed and step budget for every (teacher, KD)
 //! pair, so rows differ only in what the student was taught.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use ctc_core::ctc::decode::prefix_beam_search;
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::task::Splits;
 use ctc_core::train::TrainReport;
 use ctc_core::{Batch, Fwd, Rng, Task};
-use oracle::OracleTeacher;
 use student::cache::TeacherOutputs;
 use student::losses::layerwise::{LayerwiseConfig, PredictionHeads};
 use student::losses::{parse_kd, KdObjective, KdTerm};
-use student::online::{online_vars, runs_online, Online, OnlineTeacher};
+use student::online::{online_vars, Online, OnlineTeacher};
 use student::{Distiller, Teacher};
 
+use super::plan::{StageSpec, TeacherKind};
 use super::stage::{dev_test, ensure_dir, Stage, StageReport};
 use super::teachers::{conventional_init, example_posteriors, oracle_init};
 use super::{fill_scores, Ctx};
 use crate::results::ResultRow;
 
-pub struct Students {
-    pub rows: Vec<ResultRow>,
-    pub example_posteriors: Vec<(String, Vec<Vec<f32>>)>,
+/// Teacher posteriors over the training set, computed once per seed when a student first needs
+/// them (kept on disk too, see `cache_for`).
+#[derive(Default)]
+pub struct Caches(Vec<(TeacherKind, TeacherOutputs)>);
+
+impl Caches {
+    fn get<T: Task>(
+        &mut self,
+        ctx: &Ctx,
+        task: &T,
+        splits: &Splits<T::Example>,
+        kind: TeacherKind,
+        teacher: &dyn Teacher,
+    ) -> Result<&TeacherOutputs> {
+        if let Some(i) = self.0.iter().position(|(k, _)| *k == kind) {
+            return Ok(&self.0[i].1);
+        }
+        let c = cache_for(ctx, task, splits, kind.name(), teacher)?;
+        self.0.push((kind, c));
+        Ok(&self.0.last().expect("pushed above").1)
+    }
 }
 
 /// Teacher posteriors over the training set, cached under the seed directory.
@@ -59,182 +77,71 @@ fn hypotheses(cache: &TeacherOutputs, beam: usize) -> Vec<Vec<u32>> {
         .collect()
 }
 
-pub fn all<T: Task>(
-    ctx: &Ctx,
-    task: &T,
-    splits: &Splits<T::Example>,
-    conv: &CtcModel,
-    orc: &OracleTeacher,
-) -> Result<Students> {
-    let mut out = Students {
-        rows: Vec::new(),
-        example_posteriors: Vec::new(),
-    };
-    let mut caches: Vec<(String, TeacherOutputs)> = Vec::new();
-    for kd in &ctx.kd {
-        let teachers: Vec<(&str, Option<&dyn Teacher>)> = if kd == "ctc" {
-            vec![("none", None)]
-        } else {
-            vec![
-                ("conventional", Some(conv as &dyn Teacher)),
-                ("oracle", Some(orc as &dyn Teacher)),
-            ]
-        };
-        for (tname, teacher) in teachers {
-            let cache = match teacher {
-                Some(t) if !caches.iter().any(|(n, _)| n == tname) => {
-                    let c = cache_for(ctx, task, splits, tname, t)?;
-                    caches.push((tname.to_string(), c));
-                    caches.last().map(|(_, c)| c)
-                }
-                Some(_) => caches.iter().find(|(n, _)| n == tname).map(|(_, c)| c),
-                None => None,
-            };
-            let (row, post) = one(ctx, task, splits, kd, tname, teacher, cache, None)
-                .with_context(|| format!("student: kd {kd}, teacher {tname}"))?;
-            if kd == "ctc" || kd == "frame-kd" {
-                out.example_posteriors
-                    .push((format!("student {kd} ({tname})"), post));
-            }
-            out.rows.push(row);
-        }
-    }
-    if ctx.online {
-        out.rows.extend(online_students(ctx, task, splits)?);
-    }
-    Ok(out)
-}
-
-/// Every KD student of the run again, each trained in one loop with a fresh teacher of each kind.
-fn online_students<T: Task>(
-    ctx: &Ctx,
-    task: &T,
-    splits: &Splits<T::Example>,
-) -> Result<Vec<ResultRow>> {
-    let mut rows = Vec::new();
-    let mut skipped = Vec::new();
-    for kd in ctx.kd.iter().filter(|k| k.as_str() != "ctc") {
-        if !runs_online(&parse_kd(kd)?) {
-            skipped.push(kd.as_str());
-            continue;
-        }
-        let (cstore, conv) = conventional_init(ctx, task)?;
-        let (ostore, orc) = oracle_init(ctx, task, &ctx.preset.oracle.model)?;
-        let teachers: [(&str, &dyn OnlineTeacher, &ParamStore); 2] =
-            [("conventional", &conv, &cstore), ("oracle", &orc, &ostore)];
-        for (tname, teacher, store) in teachers {
-            let (row, _) = one(
-                ctx,
-                task,
-                splits,
-                kd,
-                tname,
-                None,
-                None,
-                Some((teacher, store)),
-            )
-            .with_context(|| format!("online student: kd {kd}, teacher {tname}"))?;
-            rows.push(row);
-        }
-    }
-    if !skipped.is_empty() {
-        eprintln!(
-            "online: skipped {} KD method(s) that need a fixed teacher's hypotheses: {}",
-            skipped.len(),
-            skipped.join(", ")
-        );
-    }
-    Ok(rows)
-}
-
-/// One student stage. With `online`, the given teacher (and its parameters) trains in the same
-/// loop instead of a frozen `teacher`/`cache`.
+/// One student stage: trained (or restored) and scored. Offline, it learns from the frozen
+/// `teacher` (its posteriors through `caches`); online, a fresh teacher of kind `kind`, from the
+/// same initial weights as the offline one, trains in the same loop.
 #[allow(clippy::too_many_arguments)]
-fn one<T: Task>(
+pub fn student<T: Task>(
     ctx: &Ctx,
     task: &T,
     splits: &Splits<T::Example>,
+    spec: &StageSpec,
     kd: &str,
-    tname: &str,
+    kind: Option<TeacherKind>,
     teacher: Option<&dyn Teacher>,
-    cache: Option<&TeacherOutputs>,
-    online: Option<(&dyn OnlineTeacher, &ParamStore)>,
+    online: bool,
+    caches: &mut Caches,
 ) -> Result<(ResultRow, Vec<Vec<f32>>)> {
-    let spec = &ctx.preset.student;
+    let preset = &ctx.preset.student;
     let objective = parse_kd(kd)?;
-    let teacher = online.map(|(t, _)| t.as_teacher()).or(teacher);
-    let label = match online {
-        Some(_) => format!("{kd}+online"),
-        None => kd.to_string(),
-    };
-    let stage = Stage::new(
-        ctx,
-        &format!("student-{tname}-{kd}{}", online.map_or("", |_| "-online")),
-    )?;
+    let stage = Stage::new(ctx, &spec.name)?;
     // Every student starts from the same weights for a seed: rows differ only in teaching.
     let store = ParamStore::new(Rng::derive(ctx.seed, 3).state()[0]);
-    let model = CtcModel::new(task, &spec.encoder, store.vb(&ctx.device).pp("model"))?;
+    let model = CtcModel::new(task, &preset.encoder, store.vb(&ctx.device).pp("model"))?;
     let report: StageReport<String> = if stage.done() {
         stage.restore(&store)?
     } else {
-        let heads_store = ParamStore::new(Rng::derive(ctx.seed, 4).state()[0]);
-        let heads = layerwise_heads(
-            ctx,
-            task,
-            splits,
-            &objective,
-            teacher,
-            &heads_store,
-            spec.encoder.d_model,
-        )?;
-        let seq_beam = objective.terms.iter().find_map(|t| match t {
-            KdTerm::SequenceKd { beam, .. } => Some(*beam),
-            _ => None,
-        });
-        let hyps = match (seq_beam, cache) {
-            (Some(b), Some(c)) => Some(hypotheses(c, b)),
-            _ => None,
-        };
-        let stages = objective.stages();
-        let mut reports: Vec<TrainReport> = Vec::new();
-        for (i, obj) in stages.iter().enumerate() {
-            let mut cfg = spec.train.clone();
-            if stages.len() > 1 {
-                // Attention-map KD: a quarter of the budget initialises, the rest trains.
-                cfg.steps = if i == 0 {
-                    spec.train.steps / 4
-                } else {
-                    spec.train.steps - spec.train.steps / 4
-                };
-                cfg.warmup = cfg.warmup.min(cfg.steps / 2);
-                // The initialisation stage's dev error is not a selection criterion.
-                cfg.select_best = cfg.select_best && i + 1 == stages.len();
+        let rep = match (online, kind) {
+            (true, Some(TeacherKind::Conventional)) => {
+                let (tstore, t) = conventional_init(ctx, task)?;
+                train(
+                    ctx,
+                    task,
+                    splits,
+                    spec,
+                    &stage,
+                    &store,
+                    &model,
+                    &objective,
+                    Source::Online(&t, &tstore),
+                )?
             }
-            let d = Distiller {
-                student: &model,
-                objective: obj.clone(),
-                cache,
-                teacher,
-                heads: heads.as_ref(),
-                hypotheses: hyps.as_deref(),
-            };
-            let mut run = stage.train_run(ctx, task, splits, &cfg, &format!("{tname}/{label}"));
-            run.out = stage.dir.join(format!("train-stage{}", i + 1));
-            let mut vars = store.vars();
-            vars.extend(heads_store.vars());
-            let report = match online {
-                Some((t, tstore)) => {
-                    run.run(&Online::new(t, d)?, online_vars(tstore.vars(), vars))?
-                }
-                None => run.run(&d, vars)?,
-            };
-            reports.push(report);
-        }
-        let rep = StageReport {
-            train: reports,
-            extra: objective.formula(),
+            (true, Some(TeacherKind::Oracle)) => {
+                let (tstore, t) = oracle_init(ctx, task, &ctx.preset.oracle.model)?;
+                train(
+                    ctx,
+                    task,
+                    splits,
+                    spec,
+                    &stage,
+                    &store,
+                    &model,
+                    &objective,
+                    Source::Online(&t, &tstore),
+                )?
+            }
+            (true, None) => bail!("an online student needs a teacher"),
+            (false, _) => {
+                let source = match (kind, teacher) {
+                    (Some(k), Some(t)) => Source::Frozen(t, caches.get(ctx, task, splits, k, t)?),
+                    _ => Source::None,
+                };
+                train(
+                    ctx, task, splits, spec, &stage, &store, &model, &objective, source,
+                )?
+            }
         };
-        let meta = ctx.meta(task.name(), "ctc", "student", &spec.encoder, tname, &label);
+        let meta = ctx.meta::<T>(spec, &preset.encoder, None);
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
     };
@@ -242,8 +149,8 @@ fn one<T: Task>(
         let o = model.forward(&b.src, &b.src_lens, &mut Fwd::eval())?;
         Ok((o.logits, o.enc.lens))
     };
-    let scores = dev_test(ctx, task, splits, spec.train.batch_size, eval)?;
-    let mut row = ctx.row(task, "student", tname, &label);
+    let scores = dev_test(ctx, task, splits, preset.train.batch_size, eval)?;
+    let mut row = ctx.row::<T>(spec);
     row.params = store.num_params() as u64;
     row.train_steps = report.train.iter().map(|r| r.steps as u64).sum();
     row.train_seconds = report.train.iter().map(|r| r.train_seconds).sum();
@@ -251,6 +158,93 @@ fn one<T: Task>(
     row.revision = stage.trained_revision()?;
     let (post, _) = example_posteriors(ctx, task, splits, eval)?;
     Ok((row, post))
+}
+
+/// What a student learns from while it trains.
+enum Source<'a> {
+    /// CTC alone.
+    None,
+    /// A frozen teacher and its cached posteriors over the training set.
+    Frozen(&'a dyn Teacher, &'a TeacherOutputs),
+    /// A teacher trained in the same loop, with its parameters.
+    Online(&'a dyn OnlineTeacher, &'a ParamStore),
+}
+
+/// Train `model` under every stage of `objective` (attention-map KD has two).
+#[allow(clippy::too_many_arguments)]
+fn train<T: Task>(
+    ctx: &Ctx,
+    task: &T,
+    splits: &Splits<T::Example>,
+    spec: &StageSpec,
+    stage: &Stage,
+    store: &ParamStore,
+    model: &CtcModel,
+    objective: &KdObjective,
+    source: Source,
+) -> Result<StageReport<String>> {
+    let preset = &ctx.preset.student;
+    let (teacher, cache, online) = match source {
+        Source::None => (None, None, None),
+        Source::Frozen(t, c) => (Some(t), Some(c), None),
+        Source::Online(t, s) => (Some(t.as_teacher()), None, Some((t, s))),
+    };
+    let heads_store = ParamStore::new(Rng::derive(ctx.seed, 4).state()[0]);
+    let heads = layerwise_heads(
+        ctx,
+        task,
+        splits,
+        objective,
+        teacher,
+        &heads_store,
+        preset.encoder.d_model,
+    )?;
+    let seq_beam = objective.terms.iter().find_map(|t| match t {
+        KdTerm::SequenceKd { beam, .. } => Some(*beam),
+        _ => None,
+    });
+    let hyps = match (seq_beam, cache) {
+        (Some(b), Some(c)) => Some(hypotheses(c, b)),
+        _ => None,
+    };
+    let stages = objective.stages();
+    let mut reports: Vec<TrainReport> = Vec::new();
+    for (i, obj) in stages.iter().enumerate() {
+        let mut cfg = preset.train.clone();
+        if stages.len() > 1 {
+            // Attention-map KD: a quarter of the budget initialises, the rest trains.
+            cfg.steps = if i == 0 {
+                preset.train.steps / 4
+            } else {
+                preset.train.steps - preset.train.steps / 4
+            };
+            cfg.warmup = cfg.warmup.min(cfg.steps / 2);
+            // The initialisation stage's dev error is not a selection criterion.
+            cfg.select_best = cfg.select_best && i + 1 == stages.len();
+        }
+        let d = Distiller {
+            student: model,
+            objective: obj.clone(),
+            cache,
+            teacher,
+            heads: heads.as_ref(),
+            hypotheses: hyps.as_deref(),
+        };
+        let log_name = format!("{}/{}", spec.teacher, spec.kd);
+        let mut run = stage.train_run(ctx, task, splits, &cfg, &log_name);
+        run.out = stage.dir.join(format!("train-stage{}", i + 1));
+        let mut vars = store.vars();
+        vars.extend(heads_store.vars());
+        let report = match online {
+            Some((t, tstore)) => run.run(&Online::new(t, d)?, online_vars(tstore.vars(), vars))?,
+            None => run.run(&d, vars)?,
+        };
+        reports.push(report);
+    }
+    Ok(StageReport {
+        train: reports,
+        extra: objective.formula(),
+    })
 }
 
 /// Prediction heads for layer-wise KD, sized from one teacher forward (depth and width).

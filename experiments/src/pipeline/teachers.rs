@@ -10,6 +10,7 @@ use ctc_core::{Batch, Fwd, Rng, Task};
 use oracle::diagnostics::{diagnose, CopyDiagnostics};
 use oracle::{AntiCopy, OracleConfig, OracleTeacher};
 
+use super::plan::StageSpec;
 use super::stage::{dev_test, Stage, StageReport};
 use super::{fill_scores, Ctx};
 use crate::results::ResultRow;
@@ -79,20 +80,21 @@ pub fn conventional<T: Task>(
     ctx: &Ctx,
     task: &T,
     splits: &Splits<T::Example>,
+    spec: &StageSpec,
 ) -> Result<Trained<CtcModel>> {
-    let spec = &ctx.preset.teacher;
-    let stage = Stage::new(ctx, "teacher")?;
+    let preset = &ctx.preset.teacher;
+    let stage = Stage::new(ctx, &spec.name)?;
     let (store, model) = conventional_init(ctx, task)?;
     let report: StageReport<()> = if stage.done() {
         stage.restore(&store)?
     } else {
-        let run = stage.train_run(ctx, task, splits, &spec.train, "teacher");
+        let run = stage.train_run(ctx, task, splits, &preset.train, &spec.name);
         let r = run.run(&model, store.vars())?;
         let rep = StageReport {
             train: vec![r],
             extra: (),
         };
-        let meta = ctx.meta(task.name(), "ctc", "teacher", &spec.encoder, "-", "ctc");
+        let meta = ctx.meta::<T>(spec, &preset.encoder, None);
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
     };
@@ -102,7 +104,7 @@ pub fn conventional<T: Task>(
     };
     let scores = dev_test(ctx, task, splits, bs(ctx), eval)?;
     let report = report.train.into_iter().next().unwrap_or_default();
-    let mut row = ctx.row(task, "teacher", "conventional", "ctc");
+    let mut row = ctx.row::<T>(spec);
     row.params = store.num_params() as u64;
     row.train_steps = report.steps as u64;
     row.train_seconds = report.train_seconds;
@@ -119,30 +121,27 @@ pub fn conventional<T: Task>(
     })
 }
 
-/// Train (or restore) an oracle. `strategy` replaces the preset's anti-copy strategy for an
-/// ablation; such an oracle gets its own stage `oracle-<strategy>` and the same initial weights.
+/// Train (or restore) an oracle under `strategy` (the preset's, or an ablation's: every oracle
+/// of a seed starts from the same initial weights). `reference` is the conventional teacher,
+/// whose forced alignment the copy diagnostics compare spikes against.
 pub fn oracle<T: Task>(
     ctx: &Ctx,
     task: &T,
     splits: &Splits<T::Example>,
+    spec: &StageSpec,
+    strategy: &AntiCopy,
     reference: &CtcModel,
-    strategy: Option<&AntiCopy>,
 ) -> Result<Trained<OracleTeacher>> {
-    let spec = &ctx.preset.oracle;
-    let mut cfg = spec.model.clone();
-    let stage_name = match strategy {
-        Some(s) => {
-            cfg.anti_copy = s.clone();
-            format!("oracle-{}", s.name())
-        }
-        None => "oracle".to_string(),
-    };
-    let stage = Stage::new(ctx, &stage_name)?;
+    let preset = &ctx.preset.oracle;
+    let mut cfg = preset.model.clone();
+    cfg.anti_copy = strategy.clone();
+    let stage_name = &spec.name;
+    let stage = Stage::new(ctx, stage_name)?;
     let (store, model) = oracle_init(ctx, task, &cfg)?;
     let report: StageReport<Option<CopyDiagnostics>> = if stage.done() {
         stage.restore(&store)?
     } else {
-        let run = stage.train_run(ctx, task, splits, &spec.train, &stage_name);
+        let run = stage.train_run(ctx, task, splits, &preset.train, stage_name);
         let r = run.run(&model, store.vars())?;
         let n = ctx
             .preset
@@ -157,8 +156,7 @@ pub fn oracle<T: Task>(
             train: vec![r],
             extra: Some(diag),
         };
-        let mut meta = ctx.meta(task.name(), "oracle", "oracle", &cfg.encoder, "-", "ctc");
-        meta.oracle = Some(cfg.clone());
+        let meta = ctx.meta::<T>(spec, &cfg.encoder, Some(&cfg));
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
     };
@@ -169,8 +167,7 @@ pub fn oracle<T: Task>(
     let scores = dev_test(ctx, task, splits, bs(ctx), eval)?;
     let diag = report.extra.clone();
     let report = report.train.into_iter().next().unwrap_or_default();
-    let mut row = ctx.row(task, "oracle", "oracle", "ctc");
-    row.anti_copy = cfg.anti_copy.name().to_string();
+    let mut row = ctx.row::<T>(spec);
     row.params = store.num_params() as u64;
     row.train_steps = report.steps as u64;
     row.train_seconds = report.train_seconds;

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use asr::task::{AsrExample, AsrTask};
 use asr::{load_manifest_corpus, synth_corpus, SpecAugConfig, SynthConfig, Utterance};
 use ctc_core::task::Splits;
-use ctc_core::vocab::Vocab;
+use ctc_core::vocab::{Vocab, VocabSpec};
 
 use super::{section, Manifest, Registered};
 use crate::pipeline::ModelMeta;
@@ -19,7 +19,9 @@ impl Registered for Speech {
     const DECODE_VERB: &'static str = "transcribe";
 
     /// `[data.synth]` is a `SynthConfig`, `[data.specaug]` a `SpecAugConfig` for training
-    /// batches. Utterances too short for their transcript under CTC are skipped and counted.
+    /// batches, `[data.vocab]` a `VocabSpec` (characters by default; a BPE learns its merges
+    /// from the training transcripts only). Utterances too short for their labels under CTC
+    /// are skipped and counted.
     fn build(p: &Preset, cache: &Path, progress: bool) -> Result<(AsrTask, Splits<AsrExample>)> {
         let mut cfg: SynthConfig = section(&p.data, Some("synth"), "preset data")?;
         cfg.progress = progress;
@@ -27,13 +29,25 @@ impl Registered for Speech {
             Some(v) => Some(v.clone().try_into().context("preset data.specaug")?),
             None => None,
         };
+        let vocab: VocabSpec = section(&p.data, Some("vocab"), "preset data")?;
+        // Before synthesis, which can take minutes.
+        vocab
+            .validate(asr::ENGLISH_CHARS)
+            .context("preset data.vocab")?;
         let corpus =
             synth_corpus(&cfg, &cache.join("asr")).context("synthesising the speech corpus")?;
-        let task = AsrTask::new(
-            Vocab::chars(asr::ENGLISH_CHARS)?,
-            cfg.features.n_mels,
-            specaug,
-        );
+        let train_texts: Vec<String> = corpus.train.iter().map(|u| u.text.clone()).collect();
+        let vocab = vocab
+            .build(asr::ENGLISH_CHARS, &train_texts)
+            .context("preset data.vocab")?;
+        if vocab.is_bpe() {
+            eprintln!(
+                "vocabulary: BPE of {} classes from {} training transcripts",
+                vocab.size(),
+                train_texts.len()
+            );
+        }
+        let task = AsrTask::new(vocab, cfg.features.n_mels, specaug);
         let split = |name: &str, utts| -> Result<Vec<AsrExample>> {
             let (ex, skipped) = task.examples(utts, true).map_err(anyhow::Error::msg)?;
             if let Some(first) = skipped.first() {
@@ -100,5 +114,47 @@ impl Registered for Speech {
             });
         }
         Ok(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Config errors surface before the corpus is synthesised (the cache stays empty).
+    fn build_error(sets: &[&str]) -> String {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let p = crate::preset::load("asr-oracle", None, true, &sets).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let e = match Speech::build(&p, cache.path(), false) {
+            Ok(_) => panic!("{sets:?} was accepted"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "{e}");
+        e
+    }
+
+    #[test]
+    fn bad_vocab_specs_are_rejected_naming_the_key() {
+        let e = build_error(&["data.vocab.kind=wordpiece"]);
+        assert!(e.contains("data.vocab") && e.contains("wordpiece"), "{e}");
+        let e = build_error(&["data.vocab.kind=bpe"]);
+        assert!(e.contains("data.vocab") && e.contains("size"), "{e}");
+        for size in ["29", "100000"] {
+            let e = build_error(&["data.vocab.kind=bpe", &format!("data.vocab.size={size}")]);
+            assert!(
+                e.contains("data.vocab") && e.contains(&format!("vocab size {size}")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn global_cmvn_is_rejected_saying_what_to_use() {
+        let e = build_error(&["data.synth.features.cmvn=global"]);
+        assert!(
+            e.contains("data.synth") && e.contains("cmvn = \"utterance\""),
+            "{e}"
+        );
     }
 }

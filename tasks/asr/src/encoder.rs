@@ -47,6 +47,12 @@ impl AsrEncoder {
             d: cfg.d_model,
         })
     }
+
+    /// Output frames for `n_frames` input frames: the CTC frame count `output_len` reports and
+    /// the task's feasibility check uses.
+    pub fn output_frames(n_frames: usize) -> usize {
+        stride2(stride2(n_frames))
+    }
 }
 
 impl SourceEncoder for AsrEncoder {
@@ -72,7 +78,7 @@ impl SourceEncoder for AsrEncoder {
     }
 
     fn output_len(&self, input_len: usize) -> usize {
-        stride2(stride2(input_len))
+        Self::output_frames(input_len)
     }
 
     fn d_model(&self) -> usize {

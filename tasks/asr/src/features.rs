@@ -24,15 +24,32 @@ pub enum MelScale {
 }
 
 /// Which mean/variance normalisation `Fbank::compute` applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CmvnMode {
     /// Raw log-mel energies.
     None,
     /// Each utterance normalised by its own per-dimension mean and standard deviation.
     Utterance,
-    /// Left raw by `compute`; the caller applies a `GlobalCmvn` estimated on the training set.
-    Global,
+}
+
+impl<'de> Deserialize<'de> for CmvnMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error;
+        match String::deserialize(d)?.as_str() {
+            "none" => Ok(Self::None),
+            "utterance" => Ok(Self::Utterance),
+            // Training-set statistics would have to be estimated on the training split only and
+            // shipped with every exported model for `eval` and `transcribe`; nothing does that,
+            // and accepting the value would silently train on raw features.
+            "global" => Err(D::Error::custom(
+                "cmvn = \"global\" is not supported (no training-set statistics are computed \
+                 or saved with the model); use cmvn = \"utterance\" for per-utterance \
+                 normalisation, or \"none\"",
+            )),
+            other => Err(D::Error::unknown_variant(other, &["none", "utterance"])),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,7 +232,7 @@ impl Fbank {
             }
         }
         if c.cmvn == CmvnMode::Utterance {
-            let stats = GlobalCmvn::from_feats([(&out[..], n_frames)], c.n_mels);
+            let stats = CmvnStats::from_feats([(&out[..], n_frames)], c.n_mels);
             stats.apply(&mut out[..n_frames * c.n_mels]);
         }
         Ok((out, n_frames))
@@ -262,17 +279,14 @@ fn mel_filters(c: &FeatureConfig) -> Vec<MelFilter> {
         .collect()
 }
 
-/// Per-dimension mean and standard deviation, estimated on the training set and stored with
-/// the run so dev/test and inference use the same statistics.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GlobalCmvn {
+/// Per-dimension mean and standard deviation over the valid frames of some utterances.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CmvnStats {
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
-    /// Number of frames the statistics were computed from.
-    pub frames: u64,
 }
 
-impl GlobalCmvn {
+impl CmvnStats {
     /// Statistics over the valid frames of (features, n_frames) pairs, accumulated in f64.
     pub fn from_feats<'a>(
         items: impl IntoIterator<Item = (&'a [f32], usize)>,
@@ -301,7 +315,6 @@ impl GlobalCmvn {
         Self {
             mean: mean.into_iter().map(|m| m as f32).collect(),
             std,
-            frames,
         }
     }
 
@@ -313,28 +326,5 @@ impl GlobalCmvn {
                 *v = (*v - m) / s;
             }
         }
-    }
-
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| AsrError::Cache {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
-        super::corpus::write_atomic(path, &json)
-    }
-
-    pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| AsrError::io(path, e))?;
-        let s: Self = serde_json::from_slice(&bytes).map_err(|e| AsrError::Cache {
-            path: path.to_path_buf(),
-            detail: format!("bad CMVN statistics: {e}"),
-        })?;
-        if s.mean.len() != s.std.len() || s.std.iter().any(|v| v.is_nan() || *v <= 0.0) {
-            return Err(AsrError::Cache {
-                path: path.to_path_buf(),
-                detail: "CMVN mean/std lengths differ or std is not positive".into(),
-            });
-        }
-        Ok(s)
     }
 }

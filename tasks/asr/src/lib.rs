@@ -15,7 +15,7 @@ pub mod text;
 
 pub use corpus::{load_manifest_corpus, SkipReport, Utterance};
 pub use error::AsrError;
-pub use features::{CmvnMode, Fbank, FeatureConfig, GlobalCmvn, MelScale};
+pub use features::{CmvnMode, Fbank, FeatureConfig, MelScale};
 pub use manifest::{check_transcript, normalize_transcript, ENGLISH_CHARS};
 pub use specaug::SpecAugConfig;
 pub use synth::{synth_corpus, SynthConfig, SynthCorpus};

@@ -6,10 +6,9 @@ use candle_nn::VarBuilder;
 use super::corpus::Utterance;
 use super::encoder::AsrEncoder;
 use super::specaug::SpecAugConfig;
+use ctc_core::ctc::min_frames;
 use ctc_core::rng::Rng;
-use ctc_core::task::{
-    pad_frames, pad_labels, Batch, EncoderConfig, SourceEncoder, Task, WordMetric,
-};
+use ctc_core::task::{pad_frames, Batch, EncoderConfig, SourceEncoder, Task, WordMetric};
 use ctc_core::vocab::Vocab;
 
 /// An utterance with its label ids, checked against the vocabulary and CTC feasibility.
@@ -26,17 +25,6 @@ pub struct AsrTask {
     pub specaug: Option<SpecAugConfig>,
 }
 
-/// Frames after the encoder's 4x subsampling.
-pub fn ctc_frames(n_frames: usize) -> usize {
-    let s = |n: usize| if n == 0 { 0 } else { (n - 1) / 2 + 1 };
-    s(s(n_frames))
-}
-
-/// Minimum CTC frames for a target: one per label plus a blank between equal neighbours.
-pub fn min_frames(targets: &[u32]) -> usize {
-    targets.len() + targets.windows(2).filter(|w| w[0] == w[1]).count()
-}
-
 impl AsrTask {
     pub fn new(vocab: Vocab, n_mels: usize, specaug: Option<SpecAugConfig>) -> Self {
         Self {
@@ -46,8 +34,9 @@ impl AsrTask {
         }
     }
 
-    /// Encode transcripts and check that each utterance is long enough for CTC. Bad ones are
-    /// an error naming the utterance, or with `skip_bad` counted skips returned as messages.
+    /// Encode transcripts and check that each utterance is long enough for CTC, counted in
+    /// label ids (a BPE token is one label) against the encoder's own output length. Bad ones
+    /// are an error naming the utterance, or with `skip_bad` counted skips returned as messages.
     pub fn examples(
         &self,
         utts: Vec<Utterance>,
@@ -59,11 +48,13 @@ impl AsrTask {
             let problem = match self.vocab.encode(&utt.text) {
                 Err(e) => Some(format!("{}: {e}", utt.id)),
                 Ok(t) if t.is_empty() => Some(format!("{}: empty transcript", utt.id)),
-                Ok(t) if ctc_frames(utt.n_frames) < min_frames(&t) => Some(format!(
-                    "{}: too short for its transcript under CTC ({} frames after subsampling, {} needed)",
+                Ok(t) if AsrEncoder::output_frames(utt.n_frames) < min_frames(&t) => Some(format!(
+                    "{}: too short for its transcript under CTC ({} frames after subsampling, {} \
+                     needed for its {} labels)",
                     utt.id,
-                    ctc_frames(utt.n_frames),
-                    min_frames(&t)
+                    AsrEncoder::output_frames(utt.n_frames),
+                    min_frames(&t),
+                    t.len()
                 )),
                 Ok(targets) => {
                     out.push(AsrExample { utt, targets });
@@ -132,8 +123,6 @@ impl Task for AsrTask {
         Ok(Batch {
             src: pad_frames(&frames, self.n_mels, dev)?,
             src_lens: items.iter().map(|(_, e)| e.utt.n_frames).collect(),
-            labels: pad_labels(&targets, dev)?,
-            label_lens: targets.iter().map(|t| t.len()).collect(),
             targets,
             texts: items.iter().map(|(_, e)| e.utt.text.clone()).collect(),
             ids: items.iter().map(|(i, _)| *i).collect(),

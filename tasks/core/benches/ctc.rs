@@ -1,6 +1,7 @@
 //! CTC loss throughput: forward + backward from logits (log-softmax inside the op), in
-//! utterances per second, median of repeats. Compare with ../shared/peer/torch_ctc_bench.py at
-//! the same shapes. Run: `cargo bench -p tasks --bench ctc`.
+//! utterances per second, median of repeats. The shapes are printed so another implementation
+//! (e.g. PyTorch's `ctc_loss`) can be timed on the same ones. Run:
+//! `cargo bench -p ctc-core --bench ctc`.
 
 use std::time::Instant;
 

@@ -2,8 +2,7 @@
 //!
 //! candle allocates a fresh buffer for every intermediate tensor. With glibc's defaults every
 //! large buffer is an mmap/munmap pair, paying page faults and zeroing on each step; measured on
-//! this project's machines, raising the thresholds made training 1.3-1.9x faster
-//! (../shared/design/candle-notes.md).
+//! this project's machines, raising the thresholds made training 1.3-1.9x faster.
 
 /// Call once at start-up, before any tensor is allocated. A no-op off glibc.
 pub fn tune_allocator() {

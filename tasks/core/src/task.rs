@@ -12,16 +12,14 @@ use crate::metrics::Scores;
 use crate::rng::Rng;
 use crate::vocab::Vocab;
 
-/// A padded mini-batch. Label id 0 is the CTC blank and is also the label padding value.
+/// A mini-batch: sources padded to a common length, label ids kept per example (the CTC loss
+/// and every KD loss take them unpadded).
 #[derive(Debug, Clone)]
 pub struct Batch {
     /// Source tensor: (B, T_in, F) features for speech, (B, 1, H, W) images for word images.
     pub src: Tensor,
     /// Valid length of each source along its time axis (feature frames, or image columns).
     pub src_lens: Vec<usize>,
-    /// (B, U_max) u32 label ids, padded with 0.
-    pub labels: Tensor,
-    pub label_lens: Vec<usize>,
     /// Unpadded label ids per example.
     pub targets: Vec<Vec<u32>>,
     /// Reference texts (normalised as the vocabulary sees them).

@@ -6,7 +6,7 @@
 //! unknown characters (what a BPE without an unk token does) would train on wrong labels and
 //! score against references the model can never produce.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -178,25 +178,28 @@ impl Vocab {
     }
 
     /// A BPE of at most `vocab_size` classes (blank included) trained on `texts`. Every
-    /// character of the texts is a token, so the size must exceed the alphabet; merges are
-    /// added until the size is reached or no pair repeats. Deterministic for given texts.
-    pub fn bpe(texts: &[String], vocab_size: usize) -> Result<Self, VocabError> {
-        let n_chars = texts
-            .iter()
-            .flat_map(|t| t.chars())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
-        if n_chars == 0 {
+    /// character of `alphabet` and of the texts is a token, so text the training split lacks a
+    /// character of still encodes (dev, test, inference input); the size must exceed that
+    /// character set. Merges are added until the size is reached or no pair repeats.
+    /// Deterministic for given inputs.
+    pub fn bpe(alphabet: &str, texts: &[String], vocab_size: usize) -> Result<Self, VocabError> {
+        if texts.iter().all(|t| t.is_empty()) {
             return Err(VocabError::Invalid("no training text for the BPE".into()));
         }
-        if vocab_size < n_chars + 1 {
+        let chars: BTreeSet<char> = alphabet
+            .chars()
+            .chain(texts.iter().flat_map(|t| t.chars()))
+            .collect();
+        if vocab_size < chars.len() + 1 {
             return Err(VocabError::Invalid(format!(
-                "BPE size {vocab_size} is below the {n_chars} characters of the texts + blank"
+                "BPE size {vocab_size} is below the {} characters of the alphabet and texts + blank",
+                chars.len()
             )));
         }
         let mut trainer = BpeTrainerBuilder::new()
             .vocab_size(vocab_size - 1)
             .min_frequency(2)
+            .initial_alphabet(chars.into_iter().collect())
             .show_progress(false)
             .build();
         trainer
@@ -273,23 +276,6 @@ impl Vocab {
         Ok(ids)
     }
 
-    /// Encode, or count a skip (with the reason) and return `None`.
-    pub fn encode_or_skip(
-        &self,
-        name: &str,
-        text: &str,
-        skips: &mut SkipCounter,
-    ) -> Result<Option<Vec<u32>>, VocabError> {
-        match self.encode(text) {
-            Ok(ids) => Ok(Some(ids)),
-            Err(VocabError::Unknown { chars, text }) => {
-                skips.record(name, &chars, &text);
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     /// The text of label ids: token strings concatenated, blanks skipped. An id out of range
     /// (a bug upstream) shows as U+FFFD so that it is scored as an error, not hidden.
     pub fn decode(&self, ids: &[u32]) -> String {
@@ -322,47 +308,58 @@ impl Vocab {
     }
 }
 
-/// Counts examples skipped for characters outside the vocabulary, for one summary line
-/// instead of an error per example.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SkipCounter {
-    pub skipped: usize,
-    /// How many skipped examples contain each unknown character.
-    pub chars: BTreeMap<char, usize>,
-    /// The first few skip messages, naming the example.
-    pub first: Vec<String>,
+/// The largest BPE a preset may ask for. Each class is a logit on every frame, and the
+/// teachers' posterior cache holds one value per class and frame of the whole training split.
+pub const MAX_BPE_SIZE: usize = 4096;
+
+/// How a task's vocabulary is made, as a preset gives it: `{ kind = "chars" }` (the default)
+/// or `{ kind = "bpe", size = 64 }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum VocabSpec {
+    /// One token per character of the task's alphabet. A struct variant so that serde rejects
+    /// stray keys (`size` with `kind = "chars"`), which it ignores on unit variants.
+    Chars {},
+    /// A BPE of at most `size` classes (blank included) whose merges are learnt from the
+    /// training split's texts.
+    Bpe { size: usize },
 }
 
-impl SkipCounter {
-    const KEEP: usize = 3;
+impl Default for VocabSpec {
+    fn default() -> Self {
+        Self::Chars {}
+    }
+}
 
-    pub fn record(&mut self, name: &str, chars: &[char], text: &str) {
-        self.skipped += 1;
-        for c in chars {
-            *self.chars.entry(*c).or_default() += 1;
+impl VocabSpec {
+    /// Reject a spec that cannot give a useful vocabulary over `alphabet`, before any data is
+    /// made for it.
+    pub fn validate(&self, alphabet: &str) -> Result<(), VocabError> {
+        let Self::Bpe { size } = *self else {
+            return Ok(());
+        };
+        let n = alphabet.chars().collect::<BTreeSet<_>>().len();
+        // Alphabet + blank alone is the character vocabulary; a BPE needs room for a merge.
+        let min = n + 2;
+        if !(min..=MAX_BPE_SIZE).contains(&size) {
+            return Err(VocabError::Invalid(format!(
+                "vocab size {size}: a BPE over {n} characters needs {min}..={MAX_BPE_SIZE} classes \
+                 (the characters, the blank and at least one merge); use kind = \"chars\" for \
+                 one token per character"
+            )));
         }
-        if self.first.len() < Self::KEEP {
-            self.first.push(format!(
-                "{name}: unknown characters {} in {text:?}",
-                quoted(chars)
-            ));
-        }
+        Ok(())
     }
 
-    /// e.g. `skipped 2 examples with characters outside the vocabulary ('é' in 2, '#' in 1);
-    /// first: utt3: unknown characters 'é' in "café"`.
-    pub fn summary(&self) -> String {
-        let per: Vec<String> = self
-            .chars
-            .iter()
-            .map(|(c, n)| format!("{c:?} in {n}"))
-            .collect();
-        format!(
-            "skipped {} examples with characters outside the vocabulary ({}); first: {}",
-            self.skipped,
-            per.join(", "),
-            self.first.join("; ")
-        )
+    /// The vocabulary over `alphabet`. A BPE learns its merges from `train_texts`, which must
+    /// be the training split only: dev and test text shaping the labels would leak into the
+    /// scores.
+    pub fn build(&self, alphabet: &str, train_texts: &[String]) -> Result<Vocab, VocabError> {
+        self.validate(alphabet)?;
+        match *self {
+            Self::Chars {} => Vocab::chars(alphabet),
+            Self::Bpe { size } => Vocab::bpe(alphabet, train_texts, size),
+        }
     }
 }
 

@@ -24,25 +24,10 @@ fn chars_round_trip_with_space_and_blank_skipped() {
 }
 
 #[test]
-fn unknown_characters_are_named_and_counted() {
+fn unknown_characters_are_named() {
     let v = Vocab::chars("abc ").unwrap();
     let e = v.encode("a#bé#c").unwrap_err().to_string();
     assert_eq!(e, "unknown characters '#', 'é' in \"a#bé#c\"");
-    let mut skips = SkipCounter::default();
-    assert_eq!(
-        v.encode_or_skip("u1", "abc", &mut skips).unwrap(),
-        Some(vec![1, 2, 3])
-    );
-    assert_eq!(v.encode_or_skip("u2", "cabé", &mut skips).unwrap(), None);
-    assert_eq!(v.encode_or_skip("u3", "é!", &mut skips).unwrap(), None);
-    assert_eq!(skips.skipped, 2);
-    assert_eq!(skips.chars[&'é'], 2);
-    assert_eq!(skips.chars[&'!'], 1);
-    let s = skips.summary();
-    assert!(
-        s.starts_with("skipped 2 examples") && s.contains("u2: unknown characters 'é' in \"cabé\""),
-        "{s}"
-    );
 }
 
 #[test]
@@ -70,10 +55,10 @@ fn bpe_is_lossless_deterministic_and_merges() {
         "a cat and a hat",
         "that  is the end ",
     ]);
-    let v = Vocab::bpe(&texts, 40).unwrap();
+    let v = Vocab::bpe("", &texts, 40).unwrap();
     assert!(v.is_bpe() && v.size() <= 40);
     // Deterministic: training again gives the same vocabulary.
-    assert_eq!(Vocab::bpe(&texts, 40).unwrap(), v);
+    assert_eq!(Vocab::bpe("", &texts, 40).unwrap(), v);
     for t in texts
         .iter()
         .map(String::as_str)
@@ -100,5 +85,50 @@ fn bpe_is_lossless_deterministic_and_merges() {
         v.encode("the cat").unwrap()
     );
     // Too small a size for the alphabet is an error.
-    assert!(Vocab::bpe(&texts, 5).is_err());
+    assert!(Vocab::bpe("", &texts, 5).is_err());
+}
+
+#[test]
+fn bpe_alphabet_characters_are_tokens_even_when_unseen() {
+    let texts = strings(&["the cat", "the hat"]);
+    let v = Vocab::bpe("abcehtxz ", &texts, 30).unwrap();
+    assert_eq!(v.decode(&v.encode("zax").unwrap()), "zax");
+    assert!(v.encode("q").is_err());
+    assert!(Vocab::bpe("abc", &strings(&["", ""]), 30).is_err());
+}
+
+#[test]
+fn vocab_spec_parses_validates_and_builds() {
+    let parse = |s: &str| serde_json::from_str::<VocabSpec>(s).map_err(|e| e.to_string());
+    assert_eq!(parse(r#"{"kind": "chars"}"#).unwrap(), VocabSpec::Chars {});
+    assert_eq!(
+        parse(r#"{"kind": "bpe", "size": 64}"#).unwrap(),
+        VocabSpec::Bpe { size: 64 }
+    );
+    let e = parse(r#"{"kind": "wordpiece"}"#).unwrap_err();
+    assert!(e.contains("wordpiece") && e.contains("bpe"), "{e}");
+    assert!(parse(r#"{"kind": "bpe"}"#).unwrap_err().contains("size"));
+    let e = parse(r#"{"kind": "bpe", "size": 64, "sizes": 3}"#).unwrap_err();
+    assert!(e.contains("sizes"), "{e}");
+    let e = parse(r#"{"kind": "chars", "size": 64}"#).unwrap_err();
+    assert!(e.contains("size"), "{e}");
+
+    let alphabet = "abc ";
+    assert!(VocabSpec::Chars {}.validate(alphabet).is_ok());
+    for bad in [0, 5, MAX_BPE_SIZE + 1] {
+        let e = VocabSpec::Bpe { size: bad }
+            .validate(alphabet)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("vocab size {bad}")) && e.contains("6..="),
+            "{e}"
+        );
+    }
+    let texts = strings(&["abc abc", "cab cab"]);
+    let chars = VocabSpec::Chars {}.build(alphabet, &texts).unwrap();
+    assert_eq!(chars, Vocab::chars(alphabet).unwrap());
+    let bpe = VocabSpec::Bpe { size: 8 }.build(alphabet, &texts).unwrap();
+    assert!(bpe.is_bpe() && bpe.size() <= 8);
+    assert_eq!(bpe.decode(&bpe.encode("cab abc").unwrap()), "cab abc");
 }

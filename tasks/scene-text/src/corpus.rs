@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::alphabet::Alphabet;
 use super::cache;
+use super::encoder::CrnnEncoder;
 use super::error::{Result, StrError};
 use super::fonts::{discover, split_fonts, FontFile};
 use super::normalize::{check_fits, min_width_for, normalize_grey, to_pixels, NormConfig};
@@ -159,7 +160,7 @@ fn render_split(
 ) -> Result<Vec<WordImage>> {
     let alphabet = cfg.alphabet();
     let fams = by_family(fonts);
-    let max_frames = cfg.norm.max_width / FRAME_STRIDE;
+    let max_frames = CrnnEncoder::output_frames(cfg.norm.max_width);
     (0..n)
         .into_par_iter()
         .map(|i| {
@@ -206,7 +207,7 @@ pub fn generate_corpus(cfg: &RenderConfig, cache_dir: &Path) -> Result<Splits> {
     }
     let fonts = discover(&cfg.font_dirs, &alphabet)?;
     let split = split_fonts(fonts, cfg.dev_font_frac, cfg.test_font_frac, cfg.seed)?;
-    let max_frames = cfg.norm.max_width / FRAME_STRIDE;
+    let max_frames = CrnnEncoder::output_frames(cfg.norm.max_width);
     let words = load_words(&cfg.word_list, &alphabet, cfg.max_len, max_frames)?;
     let key = cache_key(cfg, &[&split.train, &split.dev, &split.test], &words);
     let fonts = SplitFonts {

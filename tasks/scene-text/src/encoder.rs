@@ -53,6 +53,12 @@ impl CrnnEncoder {
             d: cfg.d_model,
         })
     }
+
+    /// CTC frames for an image `width` columns wide: what `output_len` reports and what the
+    /// corpus and the task check labels against.
+    pub fn output_frames(width: usize) -> usize {
+        width / FRAME_STRIDE
+    }
 }
 
 impl SourceEncoder for CrnnEncoder {
@@ -85,7 +91,7 @@ impl SourceEncoder for CrnnEncoder {
     }
 
     fn output_len(&self, input_len: usize) -> usize {
-        input_len / FRAME_STRIDE
+        Self::output_frames(input_len)
     }
 
     fn d_model(&self) -> usize {

@@ -2,15 +2,18 @@
 //!
 //! Pixel values are scaled to [-1, 1] (`v / 127.5 - 1`), so 0.0 is mid-grey: the padding
 //! value, which favours neither dark-on-light nor light-on-dark text. The source encoder
-//! subsamples width by 4, so an image of width `w` gives `w / 4` CTC frames, and a label is
-//! only learnable if it fits them (see `ctc_frames_needed`).
+//! subsamples width by 4, so an image of width `w` gives `w / 4` CTC frames
+//! (`CrnnEncoder::output_frames`), and a label is only learnable if it fits them (see
+//! `ctc_frames_needed`).
 
 use std::sync::Arc;
 
 use image::{DynamicImage, GrayImage, Luma};
 use serde::{Deserialize, Serialize};
 
+use super::encoder::CrnnEncoder;
 use super::error::{Result, StrError};
+use ctc_core::ctc::min_frames;
 
 /// Image height after normalisation.
 pub const HEIGHT: usize = 32;
@@ -50,20 +53,16 @@ pub struct WordImage {
 impl WordImage {
     /// CTC frames this image gives the encoder.
     pub fn frames(&self) -> usize {
-        self.width / FRAME_STRIDE
+        CrnnEncoder::output_frames(self.width)
     }
 }
 
-/// The fewest CTC frames that can emit `label`: one per character plus a blank between each
-/// pair of equal neighbours (CTC would merge them otherwise).
+/// The fewest CTC frames that can emit `label` as one label per character (CTC's
+/// `min_frames` over its characters). The corpus sizes and filters images with it before a
+/// vocabulary exists; `StrTask::examples` checks the label ids themselves.
 pub fn ctc_frames_needed(label: &str) -> usize {
-    let mut n = 0;
-    let mut prev = None;
-    for c in label.chars() {
-        n += if prev == Some(c) { 2 } else { 1 };
-        prev = Some(c);
-    }
-    n
+    let chars: Vec<u32> = label.chars().map(u32::from).collect();
+    min_frames(&chars)
 }
 
 /// The narrowest width whose frames fit `label`.
@@ -131,7 +130,7 @@ pub fn to_grey(pixels: &[f32], width: usize) -> GrayImage {
 /// Reject a label the normalised width cannot emit under CTC.
 pub fn check_fits(label: &str, width: usize, at: &str) -> Result<()> {
     let needed = ctc_frames_needed(label);
-    let frames = width / FRAME_STRIDE;
+    let frames = CrnnEncoder::output_frames(width);
     if needed > frames {
         return Err(StrError::TooLong {
             at: at.to_string(),

@@ -4,10 +4,10 @@ use candle_core::{Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::encoder::CrnnEncoder;
-use super::normalize::{ctc_frames_needed, pad_batch, standardize_in_batch};
-use super::normalize::{WordImage, FRAME_STRIDE, HEIGHT};
+use super::normalize::{pad_batch, standardize_in_batch, WordImage, FRAME_STRIDE, HEIGHT};
+use ctc_core::ctc::min_frames;
 use ctc_core::rng::Rng;
-use ctc_core::task::{pad_labels, Batch, EncoderConfig, SourceEncoder, Task, WordMetric};
+use ctc_core::task::{Batch, EncoderConfig, SourceEncoder, Task, WordMetric};
 use ctc_core::vocab::Vocab;
 
 #[derive(Debug, Clone)]
@@ -25,8 +25,9 @@ impl StrTask {
         Self { vocab }
     }
 
-    /// Encode labels and check CTC feasibility (frames = width / 4). Bad ones are an error
-    /// naming the image, or with `skip_bad` counted skips returned as messages.
+    /// Encode labels and check CTC feasibility, counted in label ids against the encoder's own
+    /// output length (frames = width / 4). Bad ones are an error naming the image, or with
+    /// `skip_bad` counted skips returned as messages.
     pub fn examples(
         &self,
         images: Vec<WordImage>,
@@ -38,12 +39,12 @@ impl StrTask {
             let problem = match self.vocab.encode(&image.text) {
                 Err(e) => Some(format!("{}: {e}", image.source)),
                 Ok(t) if t.is_empty() => Some(format!("{}: empty label", image.source)),
-                Ok(_) if image.frames() < ctc_frames_needed(&image.text) => Some(format!(
+                Ok(t) if CrnnEncoder::output_frames(image.width) < min_frames(&t) => Some(format!(
                     "{}: label {:?} needs {} frames, the image gives {}",
                     image.source,
                     image.text,
-                    ctc_frames_needed(&image.text),
-                    image.frames()
+                    min_frames(&t),
+                    CrnnEncoder::output_frames(image.width)
                 )),
                 Ok(targets) => {
                     out.push(StrExample { image, targets });
@@ -101,8 +102,6 @@ impl Task for StrTask {
         Ok(Batch {
             src: Tensor::from_vec(pixels, (items.len(), 1, HEIGHT, w), dev)?,
             src_lens: images.iter().map(|im| im.width).collect(),
-            labels: pad_labels(&targets, dev)?,
-            label_lens: targets.iter().map(|t| t.len()).collect(),
             targets,
             texts: images.iter().map(|im| im.text.clone()).collect(),
             ids: items.iter().map(|(i, _)| *i).collect(),
@@ -115,5 +114,70 @@ impl Task for StrTask {
 
     fn error(&self, s: &ctc_core::metrics::Scores) -> f64 {
         100.0 - s.word_acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use ctc_core::params::ParamStore;
+    use ctc_core::task::Fwd;
+
+    fn image(text: &str, width: usize) -> WordImage {
+        WordImage {
+            text: text.into(),
+            pixels: Arc::new(vec![0.0; HEIGHT * width]),
+            width,
+            source: format!("{text}@{width}"),
+        }
+    }
+
+    #[test]
+    fn feasibility_frames_are_the_built_encoders_output_len() {
+        let cfg = EncoderConfig {
+            d_model: 8,
+            layers: 1,
+            heads: 2,
+            d_ff: 16,
+            dropout: 0.0,
+            conv_channels: 4,
+        };
+        let task = StrTask::new(Vocab::chars("ab").unwrap());
+        let enc = task
+            .encoder(&cfg, ParamStore::new(0).vb(&Device::Cpu))
+            .unwrap();
+        for w in [4usize, 5, 7, 8, 9, 31, 32, 33, 64, 127, 128] {
+            assert_eq!(enc.output_len(w), CrnnEncoder::output_frames(w), "{w}");
+            assert_eq!(image("a", w).frames(), enc.output_len(w), "{w}");
+            // And both are what the convolutions and pooling really produce.
+            let x =
+                Tensor::zeros((1, 1, HEIGHT, w), candle_core::DType::F32, &Device::Cpu).unwrap();
+            let out = enc.forward(&x, &[w], &mut Fwd::eval()).unwrap();
+            assert_eq!(out.frames.dims3().unwrap().1, enc.output_len(w), "{w}");
+        }
+    }
+
+    #[test]
+    fn feasibility_counts_label_ids_with_a_blank_between_repeats() {
+        let task = StrTask::new(Vocab::chars("ab").unwrap());
+        // "aab" needs 4 frames: 16 columns.
+        let (ok, bad) = task
+            .examples(
+                vec![image("aab", 16), image("aab", 15), image("ab", 8)],
+                true,
+            )
+            .unwrap();
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[0].targets, vec![1, 1, 2]);
+        assert_eq!(
+            bad,
+            vec!["aab@15: label \"aab\" needs 4 frames, the image gives 3".to_string()]
+        );
+        assert_eq!(
+            crate::normalize::ctc_frames_needed("aab"),
+            ctc_core::ctc::min_frames(&ok[0].targets)
+        );
     }
 }

@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use ctc_core::nn::{sinusoidal_positions, TransformerStack};
 use ctc_core::rng::Rng;
 use ctc_core::task::{
-    pad_frames, pad_labels, Batch, Encoded, EncoderConfig, Fwd, SourceEncoder, Splits, Task,
-    WordMetric,
+    pad_frames, Batch, Encoded, EncoderConfig, Fwd, SourceEncoder, Splits, Task, WordMetric,
 };
 use ctc_core::vocab::Vocab;
 
@@ -188,8 +187,6 @@ impl Task for ToyTask {
         Ok(Batch {
             src: pad_frames(&frames, self.cfg.feat_dim, dev)?,
             src_lens: items.iter().map(|(_, e)| e.n_frames).collect(),
-            labels: pad_labels(&targets, dev)?,
-            label_lens: targets.iter().map(|t| t.len()).collect(),
             targets,
             texts: items.iter().map(|(_, e)| e.text.clone()).collect(),
             ids: items.iter().map(|(i, _)| *i).collect(),
@@ -245,5 +242,56 @@ impl SourceEncoder for FrameEncoder {
     }
     fn d_model(&self) -> usize {
         self.d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctc_core::ctc::min_frames;
+    use ctc_core::params::ParamStore;
+
+    fn encoder(task: &ToyTask) -> Box<dyn SourceEncoder> {
+        let cfg = EncoderConfig {
+            d_model: 8,
+            layers: 1,
+            heads: 2,
+            d_ff: 16,
+            dropout: 0.0,
+            conv_channels: 4,
+        };
+        task.encoder(&cfg, ParamStore::new(0).vb(&Device::Cpu))
+            .unwrap()
+    }
+
+    /// The generator has no feasibility check of its own: every example must fit the frames
+    /// the built encoder gives it, even with the shortest segments and gaps.
+    #[test]
+    fn generated_examples_fit_the_encoder_frames() {
+        let tight = ToyConfig {
+            min_dur: 1,
+            max_dur: 1,
+            max_gap: 1,
+            n_classes: 2,
+            ..ToyConfig::default()
+        };
+        for cfg in [ToyConfig::default(), tight] {
+            let (task, splits) = ToyTask::generate(&cfg).unwrap();
+            let enc = encoder(&task);
+            for ex in splits.train.iter().chain(&splits.dev).chain(&splits.test) {
+                assert!(enc.output_len(ex.n_frames) >= min_frames(&ex.targets));
+            }
+            let items: Vec<(usize, &ToyExample)> = splits.dev.iter().enumerate().collect();
+            let batch = task
+                .collate(&items, false, &mut Rng::new(0), &Device::Cpu)
+                .unwrap();
+            let out = enc
+                .forward(&batch.src, &batch.src_lens, &mut Fwd::eval())
+                .unwrap();
+            let want: Vec<usize> = batch.src_lens.iter().map(|&n| enc.output_len(n)).collect();
+            assert_eq!(out.lens, want);
+            let t_max = batch.src_lens.iter().max().copied().unwrap_or(0);
+            assert_eq!(out.frames.dims3().unwrap().1, enc.output_len(t_max));
+        }
     }
 }

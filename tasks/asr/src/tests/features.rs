@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::{fixtures, tone};
-use crate::features::{hz_to_mel, mel_to_hz, CmvnMode, Fbank, FeatureConfig, GlobalCmvn, MelScale};
+use crate::features::{hz_to_mel, mel_to_hz, CmvnMode, CmvnStats, Fbank, FeatureConfig, MelScale};
 
 fn cfg(scale: MelScale) -> FeatureConfig {
     FeatureConfig {
@@ -129,27 +129,31 @@ fn utterance_cmvn_gives_zero_mean_unit_variance() {
 }
 
 #[test]
-fn global_cmvn_hand_computed_and_round_trips() {
+fn cmvn_stats_hand_computed() {
     // Two utterances, 2 dims: frames (1,10), (3,10) | (5,10) plus a padded frame that must be ignored.
     let a = [1.0, 10.0, 3.0, 10.0];
     let b = [5.0, 10.0, 99.0, 99.0];
-    let s = GlobalCmvn::from_feats([(&a[..], 2), (&b[..], 1)], 2);
-    assert_eq!(s.frames, 3);
+    let s = CmvnStats::from_feats([(&a[..], 2), (&b[..], 1)], 2);
     assert!((s.mean[0] - 3.0).abs() < 1e-6 && (s.mean[1] - 10.0).abs() < 1e-6);
     assert!((s.std[0] - (8.0f32 / 3.0).sqrt()).abs() < 1e-5);
     assert_eq!(s.std[1], 1e-5, "constant dimension gets the floor, not 0");
     let mut x = vec![3.0 + (8.0f32 / 3.0).sqrt(), 10.0];
     s.apply(&mut x);
     assert!((x[0] - 1.0).abs() < 1e-5 && x[1].abs() < 1e-6);
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("cmvn.json");
-    s.save(&p).unwrap();
-    assert_eq!(GlobalCmvn::load(&p).unwrap(), s);
-    std::fs::write(&p, b"{\"mean\": [1]}").unwrap();
-    assert!(GlobalCmvn::load(&p)
-        .unwrap_err()
-        .to_string()
-        .contains("cmvn.json"));
+}
+
+#[test]
+fn cmvn_modes_parse_and_global_is_rejected_with_what_to_use() {
+    let parse = |v: &str| serde_json::from_str::<FeatureConfig>(&format!(r#"{{"cmvn": "{v}"}}"#));
+    assert_eq!(parse("none").unwrap().cmvn, CmvnMode::None);
+    assert_eq!(parse("utterance").unwrap().cmvn, CmvnMode::Utterance);
+    let e = parse("global").unwrap_err().to_string();
+    assert!(
+        e.contains("cmvn = \"global\" is not supported") && e.contains("cmvn = \"utterance\""),
+        "{e}"
+    );
+    let e = parse("speaker").unwrap_err().to_string();
+    assert!(e.contains("speaker") && e.contains("utterance"), "{e}");
 }
 
 /// Release-build throughput: `cargo test --release -p tasks --lib fbank_throughput -- --ignored --nocapture`.

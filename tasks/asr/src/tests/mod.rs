@@ -4,6 +4,7 @@ mod audio;
 mod corpus;
 mod features;
 mod synth;
+mod task;
 
 use std::path::PathBuf;
 

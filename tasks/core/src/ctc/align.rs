@@ -1,10 +1,9 @@
 //! Viterbi forced alignment and spike timings (blank = 0).
 //!
 //! CTC models emit each label as a short spike surrounded by blanks; where those spikes land is
-//! what frame-level distillation has to agree on, so both the best target-constrained path and
-//! the free-running (greedy) spike frames are exposed here.
+//! what frame-level distillation has to agree on, so the best target-constrained path records
+//! the spike frame of every label.
 
-use super::decode::best_path;
 use super::kernel::min_frames;
 
 /// The most probable frame path that collapses to the target.
@@ -17,13 +16,6 @@ pub struct Alignment {
     pub spikes: Vec<usize>,
     /// Log-probability of `path` (per-frame log-softmax applied first).
     pub log_prob: f64,
-}
-
-/// A label emitted by greedy decoding and the first frame of its argmax run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Spike {
-    pub label: u32,
-    pub frame: usize,
 }
 
 /// Per-frame log-softmax into f64 (an identity on log-probabilities, so logits work too).
@@ -124,19 +116,6 @@ pub fn forced_align(log_probs: &[f32], t: usize, v: usize, target: &[u32]) -> Op
     })
 }
 
-/// The frames where greedy decoding emits each label: the first frame of every run of the
-/// same non-blank argmax, over the first `len` frames of `frames` (`T x v`).
-pub fn spike_frames_greedy(frames: &[f32], v: usize, len: usize) -> Vec<Spike> {
-    let path = best_path(frames, v, len);
-    let mut out = Vec::new();
-    for (f, &k) in path.iter().enumerate() {
-        if k != 0 && (f == 0 || path[f - 1] != k) {
-            out.push(Spike { label: k, frame: f });
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,21 +193,5 @@ mod tests {
         assert!(forced_align(&x, 2, 2, &[1, 1]).is_none());
         assert!(forced_align(&x, 2, 2, &[1, 1, 1]).is_none());
         assert!(forced_align(&x, 2, 2, &[1]).is_some());
-    }
-
-    #[test]
-    fn greedy_spikes_mark_the_start_of_each_emitted_run() {
-        let x = lp(&[
-            &[0.8, 0.1, 0.1],
-            &[0.1, 0.8, 0.1],
-            &[0.1, 0.8, 0.1],
-            &[0.8, 0.1, 0.1],
-            &[0.1, 0.8, 0.1],
-            &[0.1, 0.1, 0.8],
-        ]);
-        let s = spike_frames_greedy(&x, 3, 6);
-        let got: Vec<(u32, usize)> = s.iter().map(|s| (s.label, s.frame)).collect();
-        assert_eq!(got, vec![(1, 1), (1, 4), (2, 5)]);
-        assert_eq!(spike_frames_greedy(&x, 3, 3).len(), 1);
     }
 }

@@ -232,38 +232,3 @@ pub(crate) fn ctc_loss_with_mode(
         infeasible,
     })
 }
-
-/// Unpads a `(B, U)` integer target tensor using `target_lens`, for callers that hold padded
-/// targets.
-pub fn targets_from_padded(
-    targets: &Tensor,
-    target_lens: &[usize],
-) -> candle_core::Result<Vec<Vec<u32>>> {
-    let (b, u) = targets.dims2()?;
-    if target_lens.len() != b {
-        bail!(
-            "targets_from_padded: {b} rows but {} lengths",
-            target_lens.len()
-        );
-    }
-    let rows = targets.to_dtype(DType::I64)?.to_vec2::<i64>()?;
-    rows.iter()
-        .zip(target_lens)
-        .enumerate()
-        .map(|(i, (row, &len))| {
-            if len > u {
-                bail!("targets_from_padded: row {i}: length {len} exceeds U = {u}");
-            }
-            row[..len]
-                .iter()
-                .map(|&l| {
-                    u32::try_from(l).map_err(|_| {
-                        candle_core::Error::Msg(format!(
-                            "targets_from_padded: row {i}: negative label {l}"
-                        ))
-                    })
-                })
-                .collect()
-        })
-        .collect()
-}

@@ -11,7 +11,7 @@ mod grad_tests;
 #[cfg(test)]
 mod tests;
 
-pub use align::{forced_align, spike_frames_greedy, Alignment};
+pub use align::{forced_align, Alignment};
 pub use decode::{collapse, greedy, greedy_batch, prefix_beam_search, prefix_beam_search_batch};
 pub use kernel::min_frames;
-pub use loss::{ctc_loss, targets_from_padded, CtcOptions, CtcOutput, Reduction};
+pub use loss::{ctc_loss, CtcOptions, CtcOutput, Reduction};

@@ -246,16 +246,6 @@ fn untracked_input_gives_the_same_losses() {
 }
 
 #[test]
-fn padded_targets_unpad() {
-    let t = Tensor::new(&[[1u32, 2, 0], [3, 0, 0]], &Device::Cpu).unwrap();
-    assert_eq!(
-        targets_from_padded(&t, &[2, 1]).unwrap(),
-        vec![vec![1, 2], vec![3]]
-    );
-    assert!(targets_from_padded(&t, &[4, 1]).is_err());
-}
-
-#[test]
 fn wide_beam_search_finds_the_most_probable_labelling() {
     let mut rng = Rng::new(8);
     let (t, v) = (4, 3);

@@ -1,7 +1,7 @@
 //! Model parts shared by every encoder, teacher and student.
 //!
-//! Everything here is built from candle ops that have a backward pass: candle-nn's fused
-//! LayerNorm and `softmax_last_dim` silently cut the graph (../shared/design/candle-notes.md).
+//! Everything here is built from candle ops that have a backward pass. candle-nn's fused
+//! LayerNorm and `softmax_last_dim` do not: gradients through them are silently lost.
 
 mod attention;
 mod dropout;

@@ -4,7 +4,7 @@ use crate::batch::sorted_batches;
 use crate::ctc::decode::greedy_batch;
 use crate::metrics::Scores;
 use crate::{Batch, Rng, Task};
-use candle_core::{Device, Result, Tensor, D};
+use candle_core::{Device, Result, Tensor};
 
 /// Hypotheses, references and scores of one evaluation.
 pub struct Evaluation {
@@ -61,9 +61,4 @@ pub fn evaluate<T: Task>(
         refs,
         hyps,
     })
-}
-
-/// Log-posteriors (B, T, V') from logits.
-pub fn log_probs(logits: &Tensor) -> Result<Tensor> {
-    candle_nn::ops::log_softmax(logits, D::Minus1)
 }

@@ -1,0 +1,391 @@
+//! Wall time of one full training step of every default model, and of greedy student
+//! inference, on synthetic batches shaped like the default presets' data (issue #14, item 1).
+//!
+//! Run from the repository root: `cargo bench --workspace --bench train_step`
+//! (`TRAIN_STEP_ITERS=N` timed steps, default 10, after 3 warm-up steps). One line per model:
+//! `train_step <task>-<role> params=<N> batch=<B>x<T> median_ms=<m> min_ms=<m>`, then
+//! `infer <task>-student ...` (speech adds `rtf=`: compute seconds / audio seconds at the
+//! process's thread count; the issue asks it on one thread: `RAYON_NUM_THREADS=1
+//! CANDLE_NUM_THREADS=1`). See docs/benchmarks.md.
+//!
+//! A step is what `ctc_core::train::TrainRun::run` does per step, evaluation and checkpoints
+//! aside: collate (with the preset's SpecAugment for speech), forward with dropout on, CTC
+//! (plus the KD terms), backward, global-norm clipping, learning-rate schedule, AdamW.
+//! Encoder sizes, batch sizes, optimiser settings, SpecAugment, n_mels and the word-image
+//! alphabet are read from the preset files, so the bench follows the presets.
+
+use std::time::Instant;
+
+use anyhow::{anyhow, ensure, Context, Result};
+use asr::encoder::AsrEncoder;
+use asr::task::{AsrExample, AsrTask};
+use asr::{SpecAugConfig, SynthConfig, Utterance};
+use candle_core::{Device, Var};
+use ctc_core::ctc::decode::greedy_batch;
+use ctc_core::ctc::min_frames;
+use ctc_core::model::CtcModel;
+use ctc_core::params::ParamStore;
+use ctc_core::train::{clip_grad_norm, AdamW, ParamsAdamW, TrainConfig, Trainable};
+use ctc_core::vocab::Vocab;
+use ctc_core::{EncoderConfig, Fwd, Rng, Task};
+use oracle::{OracleConfig, OracleTeacher};
+use scene_text::encoder::CrnnEncoder;
+use scene_text::normalize::HEIGHT;
+use scene_text::task::{StrExample, StrTask};
+use scene_text::{RenderConfig, WordImage};
+use student::cache::TeacherOutputs;
+use student::losses::parse_kd;
+use student::Distiller;
+
+const ASR_PRESET: &str = include_str!("../experiments/presets/asr-oracle.toml");
+const STR_PRESET: &str = include_str!("../experiments/presets/str-oracle.toml");
+const SEED: u64 = 0;
+const WARMUP: usize = 3;
+/// Feature frames per utterance (10 ms each: 3.6 s of audio).
+const SPEECH_FRAMES: usize = 360;
+const FRAME_SECONDS: f64 = 0.01;
+/// Characters per transcript: 3.6 s at the synthetic corpus's 130-210 words per minute.
+const SPEECH_LABEL_LEN: (usize, usize) = (40, 60);
+/// Word-image width in pixels (height is `HEIGHT` = 32).
+const IMAGE_WIDTH: usize = 128;
+const IMAGE_LABEL_MIN: usize = 3;
+
+/// One model section of a preset: `[teacher]`, `[student]`, or `[oracle]` (an `OracleConfig`
+/// flattened beside its `train` table, as `experiments::preset::OracleSpec`).
+struct Spec<C> {
+    model: C,
+    train: TrainConfig,
+}
+
+struct Preset {
+    data: toml::Table,
+    teacher: Spec<EncoderConfig>,
+    oracle: Spec<OracleConfig>,
+    student: Spec<EncoderConfig>,
+}
+
+fn table(t: &toml::Table, key: &str) -> Result<toml::Table> {
+    t.get(key)
+        .and_then(|v| v.as_table())
+        .cloned()
+        .ok_or_else(|| anyhow!("preset: no [{key}] table"))
+}
+
+fn spec<C: serde::de::DeserializeOwned>(t: &toml::Table, key: &str) -> Result<Spec<C>> {
+    let mut section = table(t, key)?;
+    let train = section
+        .remove("train")
+        .ok_or_else(|| anyhow!("preset: no {key}.train"))?;
+    let model = if key == "oracle" {
+        toml::Value::Table(section)
+    } else {
+        section
+            .remove("encoder")
+            .ok_or_else(|| anyhow!("preset: no {key}.encoder"))?
+    };
+    Ok(Spec {
+        model: model
+            .try_into()
+            .with_context(|| format!("preset [{key}]"))?,
+        train: train
+            .try_into()
+            .with_context(|| format!("preset {key}.train"))?,
+    })
+}
+
+fn parse_preset(text: &str) -> Result<Preset> {
+    let t: toml::Table = toml::from_str(text).context("parsing a preset")?;
+    Ok(Preset {
+        data: table(&t, "data")?,
+        teacher: spec(&t, "teacher")?,
+        oracle: spec(&t, "oracle")?,
+        student: spec(&t, "student")?,
+    })
+}
+
+/// `data.<key>` of a preset as a config struct (absent: the struct's defaults).
+fn data<C: serde::de::DeserializeOwned>(p: &Preset, key: &str) -> Result<Option<C>> {
+    p.data
+        .get(key)
+        .map(|v| v.clone().try_into().with_context(|| format!("data.{key}")))
+        .transpose()
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// One result line (without newline), and the median in seconds.
+fn line(
+    kind: &str,
+    name: &str,
+    params: usize,
+    batch: (usize, usize),
+    times: &[f64],
+) -> (String, f64) {
+    let mut t = times.to_vec();
+    t.sort_by(f64::total_cmp);
+    let med = median(&t);
+    let (b, w) = batch;
+    let (med_ms, min_ms) = (med * 1e3, t[0] * 1e3);
+    let text = format!(
+        "{kind} {name} params={params} batch={b}x{w} median_ms={med_ms:.1} min_ms={min_ms:.1}"
+    );
+    (text, med)
+}
+
+/// Warm-up plus `iters` timed training steps of `model` on the whole batch `examples`.
+fn time_steps<T: Task>(
+    task: &T,
+    examples: &[T::Example],
+    model: &dyn Trainable,
+    vars: Vec<(String, Var)>,
+    cfg: &TrainConfig,
+    iters: usize,
+) -> Result<Vec<f64>> {
+    ensure!(
+        model.clip_groups().is_empty(),
+        "grouped clipping is not benchmarked"
+    );
+    let params = ParamsAdamW {
+        lr: cfg.lr,
+        weight_decay: cfg.weight_decay,
+        ..Default::default()
+    };
+    let mut opt = AdamW::new(vars.clone(), params)?;
+    let schedule = cfg.schedule();
+    let items: Vec<(usize, &T::Example)> = examples.iter().enumerate().collect();
+    let mut times = Vec::with_capacity(iters);
+    for step in 0..WARMUP + iters {
+        let t0 = Instant::now();
+        let mut aug = Rng::derive(SEED ^ 0xA11CE, step as u64);
+        let batch = task.collate(&items, true, &mut aug, &Device::Cpu)?;
+        let mut fwd = Fwd::train(Rng::derive(SEED ^ 0xD20, step as u64));
+        let out = model.loss(&batch, &mut fwd)?;
+        let loss = out.total.to_scalar::<f32>()?;
+        ensure!(loss.is_finite(), "non-finite loss {loss} at step {step}");
+        ensure!(
+            out.parts.iter().all(|(n, _)| n != "infeasible"),
+            "CTC-infeasible examples in the batch"
+        );
+        let mut grads = out.total.backward()?;
+        if cfg.clip > 0.0 {
+            clip_grad_norm(&vars, &mut grads, cfg.clip)?;
+        }
+        opt.set_lr(schedule.lr(cfg.lr, step));
+        opt.step(&grads)?;
+        if step >= WARMUP {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    Ok(times)
+}
+
+/// Warm-up plus `iters` timed greedy decodes: collate, eval forward, greedy CTC decoding.
+fn time_infer<T: Task>(
+    task: &T,
+    examples: &[T::Example],
+    model: &CtcModel,
+    iters: usize,
+) -> Result<Vec<f64>> {
+    let items: Vec<(usize, &T::Example)> = examples.iter().enumerate().collect();
+    let mut times = Vec::with_capacity(iters);
+    for i in 0..WARMUP + iters {
+        let t0 = Instant::now();
+        let batch = task.collate(&items, false, &mut Rng::new(0), &Device::Cpu)?;
+        let out = model.forward(&batch.src, &batch.src_lens, &mut Fwd::eval())?;
+        let hyps = greedy_batch(&out.logits, &out.enc.lens)?;
+        ensure!(hyps.len() == examples.len());
+        if i >= WARMUP {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    Ok(times)
+}
+
+/// All four training lines and the inference line of one task. `audio_seconds`: the batch's
+/// total audio, for the real-time factor (speech only).
+fn bench_task<T: Task>(
+    task: &T,
+    p: &Preset,
+    examples: &[T::Example],
+    batch: (usize, usize),
+    audio_seconds: Option<f64>,
+    iters: usize,
+) -> Result<()> {
+    let dev = Device::Cpu;
+    let name = |role: &str| format!("{}-{role}", T::NAME);
+    let train = |role: &str, store: &ParamStore, model: &dyn Trainable, cfg| -> Result<()> {
+        let times = time_steps(task, examples, model, store.vars(), cfg, iters)?;
+        println!(
+            "{}",
+            line("train_step", &name(role), store.num_params(), batch, &times).0
+        );
+        Ok(())
+    };
+    let ctc_model = |enc: &EncoderConfig| -> Result<(ParamStore, CtcModel)> {
+        let store = ParamStore::new(SEED);
+        let model = CtcModel::new(task, enc, store.vb(&dev).pp("model"))?;
+        Ok((store, model))
+    };
+
+    let (t_store, teacher) = ctc_model(&p.teacher.model)?;
+    train("teacher", &t_store, &teacher, &p.teacher.train)?;
+
+    let o_store = ParamStore::new(SEED);
+    let oracle = OracleTeacher::new(task, &p.oracle.model, o_store.vb(&dev).pp("model"))?;
+    train("oracle", &o_store, &oracle, &p.oracle.train)?;
+
+    let (s_store, student) = ctc_model(&p.student.model)?;
+    train("student", &s_store, &student, &p.student.train)?;
+
+    // Teacher posteriors cached once over the batch's examples (ids = their indices), as the
+    // pipeline caches them over the training split before distilling.
+    let bs = p.teacher.train.batch_size;
+    let cache = TeacherOutputs::compute(task, examples, bs, &dev, |b| teacher.eval_logits(b))?;
+    let (kd_store, kd_student) = ctc_model(&p.student.model)?;
+    let distiller = Distiller {
+        student: &kd_student,
+        objective: parse_kd("frame-kd")?,
+        cache: Some(&cache),
+        teacher: None,
+        heads: None,
+        hypotheses: None,
+    };
+    train("student-frame-kd", &kd_store, &distiller, &p.student.train)?;
+
+    let times = time_infer(task, examples, &student, iters)?;
+    let (text, med) = line(
+        "infer",
+        &name("student"),
+        s_store.num_params(),
+        batch,
+        &times,
+    );
+    match audio_seconds {
+        Some(audio) => println!("{text} rtf={:.5}", med / audio),
+        None => println!("{text}"),
+    }
+    Ok(())
+}
+
+fn speech(iters: usize) -> Result<()> {
+    let p = parse_preset(ASR_PRESET)?;
+    let n_mels = data::<SynthConfig>(&p, "synth")?
+        .unwrap_or_default()
+        .features
+        .n_mels;
+    let specaug: Option<SpecAugConfig> = data(&p, "specaug")?;
+    let task = AsrTask::new(Vocab::chars(asr::ENGLISH_CHARS)?, n_mels, specaug);
+    let b = p.teacher.train.batch_size;
+    let mut rng = Rng::derive(SEED, 0x5EEC);
+    let letters: Vec<char> = ('a'..='z').collect();
+    let mut examples = Vec::with_capacity(b);
+    for i in 0..b {
+        let len = rng.range(SPEECH_LABEL_LEN.0, SPEECH_LABEL_LEN.1);
+        let mut text = String::new();
+        while text.len() < len {
+            // Words of about five letters; no leading, trailing or doubled spaces.
+            if text.len() + 1 < len
+                && !text.is_empty()
+                && !text.ends_with(' ')
+                && rng.bernoulli(0.2)
+            {
+                text.push(' ');
+            } else {
+                text.push(letters[rng.below(letters.len())]);
+            }
+        }
+        let targets = task.vocab().encode(&text)?;
+        let frames = AsrEncoder::output_frames(SPEECH_FRAMES);
+        ensure!(
+            min_frames(&targets) <= frames,
+            "utterance {i}: {} labels need {} CTC frames, {SPEECH_FRAMES} feature frames give {frames}",
+            targets.len(),
+            min_frames(&targets)
+        );
+        let feats = (0..SPEECH_FRAMES * n_mels)
+            .map(|_| rng.normal() as f32)
+            .collect();
+        let utt = Utterance {
+            id: format!("bench-{i}"),
+            text,
+            feats: std::sync::Arc::new(feats),
+            n_frames: SPEECH_FRAMES,
+            speaker: "synthetic".into(),
+        };
+        examples.push(AsrExample { utt, targets });
+    }
+    label_stats("asr", examples.iter().map(|e| e.targets.len()));
+    let audio = (b * SPEECH_FRAMES) as f64 * FRAME_SECONDS;
+    bench_task(&task, &p, &examples, (b, SPEECH_FRAMES), Some(audio), iters)
+}
+
+fn word_images(iters: usize) -> Result<()> {
+    let p = parse_preset(STR_PRESET)?;
+    let render: RenderConfig = data(&p, "render")?.unwrap_or_default();
+    let chars: Vec<char> = render.alphabet().chars().to_vec();
+    let task = StrTask::new(Vocab::chars(&chars.iter().collect::<String>())?);
+    let b = p.teacher.train.batch_size;
+    let mut rng = Rng::derive(SEED, 0x57A);
+    let mut examples = Vec::with_capacity(b);
+    for i in 0..b {
+        let len = rng.range(IMAGE_LABEL_MIN, render.max_len);
+        let text: String = (0..len).map(|_| chars[rng.below(chars.len())]).collect();
+        let targets = task.vocab().encode(&text)?;
+        let frames = CrnnEncoder::output_frames(IMAGE_WIDTH);
+        ensure!(
+            min_frames(&targets) <= frames,
+            "image {i}: label {text:?} needs {} CTC frames, {IMAGE_WIDTH} px give {frames}",
+            min_frames(&targets)
+        );
+        let pixels = (0..HEIGHT * IMAGE_WIDTH)
+            .map(|_| (2.0 * rng.uniform() - 1.0) as f32)
+            .collect();
+        let image = WordImage {
+            text,
+            pixels: std::sync::Arc::new(pixels),
+            width: IMAGE_WIDTH,
+            source: format!("bench-{i}"),
+        };
+        examples.push(StrExample { image, targets });
+    }
+    label_stats("str", examples.iter().map(|e| e.targets.len()));
+    bench_task(&task, &p, &examples, (b, IMAGE_WIDTH), None, iters)
+}
+
+/// Label lengths on stderr (the `U` to give the PyTorch twin).
+fn label_stats(task: &str, lens: impl Iterator<Item = usize>) {
+    let lens: Vec<usize> = lens.collect();
+    let mean = lens.iter().sum::<usize>() as f64 / lens.len() as f64;
+    let lo = lens.iter().min().copied().unwrap_or(0);
+    let hi = lens.iter().max().copied().unwrap_or(0);
+    eprintln!("{task}: label lengths mean {mean:.1}, min {lo}, max {hi}");
+}
+
+fn main() -> Result<()> {
+    ctc_core::alloc::tune_allocator();
+    let iters: usize = match std::env::var("TRAIN_STEP_ITERS") {
+        Ok(s) => s.parse().context("TRAIN_STEP_ITERS")?,
+        Err(_) => 10,
+    };
+    ensure!(iters > 0, "TRAIN_STEP_ITERS must be > 0");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    eprintln!(
+        "train_step: {WARMUP} warm-up + {iters} timed steps per model, candle threads={}, \
+         load average {}",
+        candle_core::utils::get_num_threads(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    speech(iters)?;
+    word_images(iters)?;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The stages of one seed, described once: the directory each stage owns, what it trains, and
+//! the identity of the results row it writes. `run_seed` walks this list in order; teachers come
+//! first, so every student finds the teachers it learns from already trained.
+
+use oracle::AntiCopy;
+use student::losses::parse_kd;
+use student::online::runs_online;
+
+/// Which frozen (or online) teacher a student learns from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeacherKind {
+    Conventional,
+    Oracle,
+}
+
+impl TeacherKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Conventional => "conventional",
+            Self::Oracle => "oracle",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trains {
+    /// The conventional teacher (source only), from the preset's `[teacher]`.
+    Teacher,
+    /// An oracle under `strategy`; `ablation` marks one of `--anti-copy`'s extra strategies
+    /// (diagnosed and scored, but no student learns from it).
+    Oracle { strategy: AntiCopy, ablation: bool },
+    /// The preset's `[student]` under KD method `kd`, from `teacher` (none: CTC alone). Online:
+    /// a fresh teacher of that kind trains in the same loop instead of the frozen one.
+    Student {
+        kd: String,
+        teacher: Option<TeacherKind>,
+        online: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageSpec {
+    /// The stage's directory under the seed's folder.
+    pub name: String,
+    pub trains: Trains,
+    /// Identity of the results row: role, teacher, kd, anti_copy columns.
+    pub role: &'static str,
+    pub teacher: String,
+    pub kd: String,
+    pub anti_copy: String,
+}
+
+pub struct Plan {
+    pub stages: Vec<StageSpec>,
+    /// KD methods asked to run online that cannot (they need a fixed teacher's hypotheses).
+    pub online_skipped: Vec<String>,
+}
+
+/// The stages for `kd` methods, extra `ablations` and `online`, with the preset's oracle
+/// strategy `strategy`. Unknown KD names are an error.
+pub fn plan(
+    strategy: &AntiCopy,
+    kd: &[String],
+    ablations: &[AntiCopy],
+    online: bool,
+) -> candle_core::Result<Plan> {
+    let oracle_row = |s: &AntiCopy| s.name().to_string();
+    let mut stages = vec![
+        StageSpec {
+            name: "teacher".into(),
+            trains: Trains::Teacher,
+            role: "teacher",
+            teacher: "conventional".into(),
+            kd: "ctc".into(),
+            anti_copy: "-".into(),
+        },
+        StageSpec {
+            name: "oracle".into(),
+            trains: Trains::Oracle {
+                strategy: strategy.clone(),
+                ablation: false,
+            },
+            role: "oracle",
+            teacher: "oracle".into(),
+            kd: "ctc".into(),
+            anti_copy: oracle_row(strategy),
+        },
+    ];
+    for s in ablations.iter().filter(|s| s.name() != strategy.name()) {
+        stages.push(StageSpec {
+            name: format!("oracle-{}", s.name()),
+            trains: Trains::Oracle {
+                strategy: s.clone(),
+                ablation: true,
+            },
+            role: "oracle",
+            teacher: "oracle".into(),
+            kd: "ctc".into(),
+            anti_copy: oracle_row(s),
+        });
+    }
+    let student = |kd: &str, teacher: Option<TeacherKind>, online: bool| {
+        let tname = teacher.map_or("none", TeacherKind::name);
+        StageSpec {
+            name: format!(
+                "student-{tname}-{kd}{}",
+                if online { "-online" } else { "" }
+            ),
+            trains: Trains::Student {
+                kd: kd.to_string(),
+                teacher,
+                online,
+            },
+            role: "student",
+            teacher: tname.to_string(),
+            kd: if online {
+                format!("{kd}+online")
+            } else {
+                kd.to_string()
+            },
+            anti_copy: match teacher {
+                Some(TeacherKind::Oracle) => oracle_row(strategy),
+                _ => "-".to_string(),
+            },
+        }
+    };
+    let both = [TeacherKind::Conventional, TeacherKind::Oracle];
+    for k in kd {
+        parse_kd(k)?;
+        if k == "ctc" {
+            stages.push(student(k, None, false));
+        } else {
+            stages.extend(both.map(|t| student(k, Some(t), false)));
+        }
+    }
+    let mut online_skipped = Vec::new();
+    if online {
+        for k in kd.iter().filter(|k| k.as_str() != "ctc") {
+            if runs_online(&parse_kd(k)?) {
+                stages.extend(both.map(|t| student(k, Some(t), true)));
+            } else {
+                online_skipped.push(k.clone());
+            }
+        }
+    }
+    Ok(Plan {
+        stages,
+        online_skipped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(p: &Plan) -> Vec<&str> {
+        p.stages.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn teachers_first_then_students_in_kd_order() {
+        let s = AntiCopy::from_name("no-label-position").unwrap();
+        let all = AntiCopy::NAMES.map(|n| AntiCopy::from_name(n).unwrap());
+        let kd = ["ctc", "frame-kd", "sequence-kd"].map(String::from);
+        let p = plan(&s, &kd, &all, true).unwrap();
+        assert_eq!(
+            names(&p),
+            [
+                "teacher",
+                "oracle",
+                "oracle-structural",
+                "oracle-random-expansion",
+                "oracle-label-masking",
+                "student-none-ctc",
+                "student-conventional-frame-kd",
+                "student-oracle-frame-kd",
+                "student-conventional-sequence-kd",
+                "student-oracle-sequence-kd",
+                "student-conventional-frame-kd-online",
+                "student-oracle-frame-kd-online",
+            ]
+        );
+        assert_eq!(p.online_skipped, ["sequence-kd"]);
+        let oracle_student = &p.stages[7];
+        assert_eq!(
+            (
+                oracle_student.teacher.as_str(),
+                oracle_student.anti_copy.as_str()
+            ),
+            ("oracle", "no-label-position")
+        );
+        assert_eq!(p.stages[10].kd, "frame-kd+online");
+        assert_eq!(p.stages[2].anti_copy, "structural");
+        assert!(plan(&s, &["nope".to_string()], &[], false).is_err());
+    }
+
+    #[test]
+    fn teachers_only() {
+        let s = AntiCopy::from_name("structural").unwrap();
+        let p = plan(&s, &[], std::slice::from_ref(&s), false).unwrap();
+        assert_eq!(names(&p), ["teacher", "oracle"]);
+    }
+}

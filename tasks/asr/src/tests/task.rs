@@ -1,0 +1,100 @@
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor};
+use ctc_core::ctc::min_frames;
+use ctc_core::params::ParamStore;
+use ctc_core::task::{EncoderConfig, Fwd, Task};
+use ctc_core::vocab::Vocab;
+
+use crate::corpus::Utterance;
+use crate::encoder::AsrEncoder;
+use crate::task::AsrTask;
+
+const N_MELS: usize = 4;
+
+fn utt(id: &str, text: &str, n_frames: usize) -> Utterance {
+    Utterance {
+        id: id.into(),
+        text: text.into(),
+        feats: Arc::new(vec![0.0; n_frames * N_MELS]),
+        n_frames,
+        speaker: "s".into(),
+    }
+}
+
+/// The fewest input frames the task accepts for `targets`.
+fn shortest_accepted(targets: &[u32]) -> usize {
+    (0..)
+        .find(|&n| AsrEncoder::output_frames(n) >= min_frames(targets))
+        .unwrap()
+}
+
+#[test]
+fn feasibility_frames_are_the_built_encoders_output_len() {
+    let cfg = EncoderConfig {
+        d_model: 8,
+        layers: 1,
+        heads: 2,
+        d_ff: 16,
+        dropout: 0.0,
+        conv_channels: 4,
+    };
+    let task = AsrTask::new(Vocab::chars("ab").unwrap(), N_MELS, None);
+    let enc = task
+        .encoder(&cfg, ParamStore::new(0).vb(&Device::Cpu))
+        .unwrap();
+    for n in [1usize, 2, 3, 4, 5, 7, 8, 9, 13, 16, 97, 120, 401] {
+        assert_eq!(enc.output_len(n), AsrEncoder::output_frames(n), "{n}");
+        // And both are what the convolutions really produce.
+        let x = Tensor::zeros((1, n, N_MELS), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let out = enc.forward(&x, &[n], &mut Fwd::eval()).unwrap();
+        assert_eq!(out.frames.dims3().unwrap().1, enc.output_len(n), "{n}");
+        assert_eq!(out.lens, vec![enc.output_len(n)]);
+    }
+}
+
+#[test]
+fn too_short_utterances_are_named_or_skipped_at_the_exact_boundary() {
+    let task = AsrTask::new(Vocab::chars("ab ").unwrap(), N_MELS, None);
+    // "aab": a blank is needed between the two a's, so 4 frames after subsampling.
+    let n = shortest_accepted(&[1, 1, 2]);
+    assert_eq!(AsrEncoder::output_frames(n), 4);
+    let (ok, skipped) = task
+        .examples(vec![utt("u1", "aab", n), utt("u2", "aab", n - 1)], true)
+        .unwrap();
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0].targets, vec![1, 1, 2]);
+    assert_eq!(skipped.len(), 1);
+    assert!(
+        skipped[0].starts_with("u2: too short") && skipped[0].contains("4 needed"),
+        "{}",
+        skipped[0]
+    );
+    let e = task
+        .examples(vec![utt("u3", "aab", n - 1)], false)
+        .unwrap_err();
+    assert!(e.starts_with("u3: too short"), "{e}");
+}
+
+#[test]
+fn feasibility_is_counted_in_bpe_tokens_not_characters() {
+    let texts: Vec<String> = ["ab ab ab", "ab ab", "ab ab ab ab"]
+        .map(String::from)
+        .to_vec();
+    let vocab = Vocab::bpe("ab ", &texts, 8).unwrap();
+    let targets = vocab.encode("ab ab ab").unwrap();
+    assert!(targets.len() < 8, "{targets:?}");
+    let task = AsrTask::new(vocab, N_MELS, None);
+    // Too short for 8 characters, long enough for the tokens.
+    let n = shortest_accepted(&targets);
+    assert!(AsrEncoder::output_frames(n) < 8);
+    let (ok, skipped) = task
+        .examples(
+            vec![utt("u1", "ab ab ab", n), utt("u2", "ab ab ab", n - 1)],
+            true,
+        )
+        .unwrap();
+    assert_eq!(ok.len(), 1, "{skipped:?}");
+    assert_eq!(ok[0].targets, targets);
+    assert_eq!(skipped.len(), 1);
+}

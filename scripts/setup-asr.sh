@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the speech pipeline (tasks::asr) needs:
-#   espeak-ng   - synthesises the default corpus (tasks::asr::synth)
+# Installs the Debian packages the speech pipeline (the asr crate, tasks/asr) needs:
+#   espeak-ng   - synthesises the default corpus (asr::synth)
 #   wamerican   - /usr/share/dict/words: the English word list transcripts are drawn from
 #   fortunes-min- public-domain English sentences (/usr/share/games/fortunes), the sentence source
 #   flac, vorbis-tools - encoders used to (re)make the FLAC/Ogg test fixtures

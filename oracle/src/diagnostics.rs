@@ -42,7 +42,7 @@ pub struct CopyDiagnostics {
     pub spike_offset: Option<f64>,
     /// The spike offset in label spans (offset / frames per label, same examples): comparable
     /// across tasks and frame rates. On the toy task against the true timing, a sound oracle
-    /// measured 0.13 and one that copies by label position 0.38 (oracle/tests/toy_teachers.rs).
+    /// measured 0.13 and one that copies by label position 0.38 (tests/toy_teachers.rs).
     #[serde(default)]
     pub spike_offset_rel: Option<f64>,
     pub copy_suspected: bool,

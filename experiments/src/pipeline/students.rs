@@ -101,46 +101,25 @@ pub fn student<T: Task>(
     let report: StageReport<String> = if stage.done() {
         stage.restore(&store)?
     } else {
-        let rep = match (online, kind) {
-            (true, Some(TeacherKind::Conventional)) => {
-                let (tstore, t) = conventional_init(ctx, task)?;
-                train(
-                    ctx,
-                    task,
-                    splits,
-                    spec,
-                    &stage,
-                    &store,
-                    &model,
-                    &objective,
-                    Source::Online(&t, &tstore),
-                )?
+        // Online teachers start from the same initial weights as the offline ones.
+        let conv_init;
+        let oracle_init_;
+        let source = match (online, kind, teacher) {
+            (true, Some(TeacherKind::Conventional), _) => {
+                conv_init = conventional_init(ctx, task)?;
+                Source::Online(&conv_init.1, &conv_init.0)
             }
-            (true, Some(TeacherKind::Oracle)) => {
-                let (tstore, t) = oracle_init(ctx, task, &ctx.preset.oracle.model)?;
-                train(
-                    ctx,
-                    task,
-                    splits,
-                    spec,
-                    &stage,
-                    &store,
-                    &model,
-                    &objective,
-                    Source::Online(&t, &tstore),
-                )?
+            (true, Some(TeacherKind::Oracle), _) => {
+                oracle_init_ = oracle_init(ctx, task, &ctx.preset.oracle.model)?;
+                Source::Online(&oracle_init_.1, &oracle_init_.0)
             }
-            (true, None) => bail!("an online student needs a teacher"),
-            (false, _) => {
-                let source = match (kind, teacher) {
-                    (Some(k), Some(t)) => Source::Frozen(t, caches.get(ctx, task, splits, k, t)?),
-                    _ => Source::None,
-                };
-                train(
-                    ctx, task, splits, spec, &stage, &store, &model, &objective, source,
-                )?
-            }
+            (true, None, _) => bail!("an online student needs a teacher"),
+            (false, Some(k), Some(t)) => Source::Frozen(t, caches.get(ctx, task, splits, k, t)?),
+            (false, _, _) => Source::None,
         };
+        let rep = train(
+            ctx, task, splits, spec, &stage, &store, &model, &objective, source,
+        )?;
         let meta = ctx.meta::<T>(spec, &preset.encoder, None);
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep

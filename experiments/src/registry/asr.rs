@@ -8,7 +8,7 @@ use asr::{load_manifest_corpus, synth_corpus, SpecAugConfig, SynthConfig, Uttera
 use ctc_core::task::Splits;
 use ctc_core::vocab::{Vocab, VocabSpec};
 
-use super::{section, Manifest, Registered};
+use super::{check_data_keys, section, Manifest, Registered};
 use crate::pipeline::ModelMeta;
 use crate::preset::Preset;
 
@@ -23,6 +23,7 @@ impl Registered for Speech {
     /// from the training transcripts only). Utterances too short for their labels under CTC
     /// are skipped and counted.
     fn build(p: &Preset, cache: &Path, progress: bool) -> Result<(AsrTask, Splits<AsrExample>)> {
+        check_data_keys(&p.data, &["synth", "specaug", "vocab"], "speech")?;
         let mut cfg: SynthConfig = section(&p.data, Some("synth"), "preset data")?;
         cfg.progress = progress;
         let specaug: Option<SpecAugConfig> = match p.data.get("specaug") {
@@ -146,6 +147,20 @@ mod tests {
                 e.contains("data.vocab") && e.contains(&format!("vocab size {size}")),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn unknown_data_keys_are_rejected() {
+        let e = build_error(&["data.vocabulary.kind=bpe"]);
+        assert!(e.contains("data.vocabulary"), "{e}");
+        for key in [
+            "data.synth.n_trian=10",
+            "data.synth.features.n_mel=40",
+            "data.specaug.n_masks=1",
+        ] {
+            let e = build_error(&[key]);
+            assert!(e.contains("unknown field"), "{key}: {e}");
         }
     }
 

@@ -172,6 +172,18 @@ pub fn find(name: &str) -> Result<&'static dyn Entry> {
     }
 }
 
+/// Refuse keys of a preset's `[data]` table that the task does not read, so a misspelt
+/// `--set data.x=...` is an error instead of being ignored.
+pub fn check_data_keys(data: &toml::Table, known: &[&str], task: &str) -> Result<()> {
+    if let Some(k) = data.keys().find(|k| !known.contains(&k.as_str())) {
+        bail!(
+            "preset data.{k}: the {task} task has no such key (it reads data.{})",
+            known.join(", data.")
+        );
+    }
+    Ok(())
+}
+
 /// Deserialize `table[key]` (or the whole table without a key) into a config struct; absent
 /// keys give the struct's defaults.
 pub fn section<C: serde::de::DeserializeOwned + Default>(

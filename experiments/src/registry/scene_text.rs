@@ -8,7 +8,7 @@ use ctc_core::vocab::Vocab;
 use scene_text::task::{StrExample, StrTask};
 use scene_text::{generate_corpus, load_folder, load_lmdb, RenderConfig};
 
-use super::{section, Manifest, Registered};
+use super::{check_data_keys, section, Manifest, Registered};
 use crate::pipeline::ModelMeta;
 use crate::preset::Preset;
 
@@ -24,6 +24,7 @@ impl Registered for WordImages {
 
     /// `[data.render]` is a `RenderConfig`; fonts are split by family.
     fn build(p: &Preset, cache: &Path, _progress: bool) -> Result<(StrTask, Splits<StrExample>)> {
+        check_data_keys(&p.data, &["render"], "word-image")?;
         let cfg: RenderConfig = section(&p.data, Some("render"), "preset data")?;
         let corpus =
             generate_corpus(&cfg, &cache.join("str")).context("rendering the word-image corpus")?;

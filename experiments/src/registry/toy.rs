@@ -28,9 +28,12 @@ impl Registered for Toy {
     }
 
     fn for_model(meta: &ModelMeta, _vocab: Vocab) -> Result<ToyTask> {
-        let mut cfg = config(&meta.data, "model config data")?;
-        cfg.seed = cfg.seed.wrapping_add(meta.seed);
-        Ok(ToyTask::generate(&cfg)?.0)
+        bail!(
+            "a toy model ({} {}) is scored by `run` on its generated splits; the toy task reads \
+             no files",
+            meta.role,
+            meta.kd
+        )
     }
 
     fn load_manifest(

@@ -1,5 +1,5 @@
 //! Generate (or load from cache) the default synthetic speech corpus and print its size and
-//! timing: `cargo run --release -p tasks --example asr_synth -- [CACHE_DIR] [N_TRAIN]`.
+//! timing: `cargo run --release -p asr --example asr_synth -- [CACHE_DIR] [N_TRAIN]`.
 
 use std::time::Instant;
 

@@ -1,6 +1,6 @@
 //! 80-dim log-mel filterbank features and mean/variance normalisation.
 //!
-//! Definition (matched exactly by tasks/tests/fixtures/asr/make_fbank_fixture.py):
+//! Definition (matched exactly by tasks/asr/tests/fixtures/asr/make_fbank_fixture.py):
 //! frames of `win_length` samples every `hop_length` samples, no centring/padding (Kaldi's
 //! "snip edges": `n_frames = 1 + (n - win) / hop`), a periodic Hann window (as torch's
 //! `hann_window`), zero-padded to `n_fft`, power spectrum |X|^2, triangular mel filters built on
@@ -53,7 +53,7 @@ impl<'de> Deserialize<'de> for CmvnMode {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FeatureConfig {
     pub sample_rate: u32,
     pub n_mels: usize,

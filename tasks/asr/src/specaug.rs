@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use ctc_core::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SpecAugConfig {
     pub n_freq_masks: usize,
     /// Maximum frequency-mask width F (mel bins); each width is uniform in [0, F].

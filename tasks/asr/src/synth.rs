@@ -23,7 +23,7 @@ use ctc_core::rng::Rng;
 /// Bump when the generation procedure changes, so old caches are not reused.
 const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SynthConfig {
     pub n_train: usize,
     pub n_dev: usize,

@@ -8,7 +8,9 @@ use super::encoder::AsrEncoder;
 use super::specaug::SpecAugConfig;
 use ctc_core::ctc::min_frames;
 use ctc_core::rng::Rng;
-use ctc_core::task::{pad_frames, Batch, EncoderConfig, SourceEncoder, Task, WordMetric};
+use ctc_core::task::{
+    keep_or_skip, pad_frames, Batch, EncoderConfig, SourceEncoder, Task, WordMetric,
+};
 use ctc_core::vocab::Vocab;
 
 /// An utterance with its label ids, checked against the vocabulary and CTC feasibility.
@@ -42,33 +44,19 @@ impl AsrTask {
         utts: Vec<Utterance>,
         skip_bad: bool,
     ) -> std::result::Result<(Vec<AsrExample>, Vec<String>), String> {
-        let mut out = Vec::with_capacity(utts.len());
-        let mut skipped = Vec::new();
-        for utt in utts {
-            let problem = match self.vocab.encode(&utt.text) {
-                Err(e) => Some(format!("{}: {e}", utt.id)),
-                Ok(t) if t.is_empty() => Some(format!("{}: empty transcript", utt.id)),
-                Ok(t) if AsrEncoder::output_frames(utt.n_frames) < min_frames(&t) => Some(format!(
-                    "{}: too short for its transcript under CTC ({} frames after subsampling, {} \
-                     needed for its {} labels)",
-                    utt.id,
-                    AsrEncoder::output_frames(utt.n_frames),
-                    min_frames(&t),
-                    t.len()
-                )),
-                Ok(targets) => {
-                    out.push(AsrExample { utt, targets });
-                    None
-                }
-            };
-            if let Some(p) = problem {
-                if !skip_bad {
-                    return Err(p);
-                }
-                skipped.push(p);
-            }
-        }
-        Ok((out, skipped))
+        keep_or_skip(utts, skip_bad, |utt| match self.vocab.encode(&utt.text) {
+            Err(e) => Err(format!("{}: {e}", utt.id)),
+            Ok(t) if t.is_empty() => Err(format!("{}: empty transcript", utt.id)),
+            Ok(t) if AsrEncoder::output_frames(utt.n_frames) < min_frames(&t) => Err(format!(
+                "{}: too short for its transcript under CTC ({} frames after subsampling, {} \
+                 needed for its {} labels)",
+                utt.id,
+                AsrEncoder::output_frames(utt.n_frames),
+                min_frames(&t),
+                t.len()
+            )),
+            Ok(targets) => Ok(AsrExample { utt, targets }),
+        })
     }
 }
 

@@ -161,6 +161,25 @@ pub struct Splits<E> {
     pub test: Vec<E>,
 }
 
+/// Turn raw items into examples with `check`; an item it rejects (with a message naming it) is
+/// an error, or with `skip_bad` a skip whose message is returned, so nothing is dropped silently.
+pub fn keep_or_skip<I, E>(
+    items: Vec<I>,
+    skip_bad: bool,
+    mut check: impl FnMut(I) -> std::result::Result<E, String>,
+) -> std::result::Result<(Vec<E>, Vec<String>), String> {
+    let mut out = Vec::with_capacity(items.len());
+    let mut skipped = Vec::new();
+    for item in items {
+        match check(item) {
+            Ok(e) => out.push(e),
+            Err(p) if skip_bad => skipped.push(p),
+            Err(p) => return Err(p),
+        }
+    }
+    Ok((out, skipped))
+}
+
 /// Pad variable-length (frames x dim) feature buffers into a (B, T_max, dim) tensor.
 pub fn pad_frames(items: &[(&[f32], usize)], dim: usize, dev: &Device) -> Result<Tensor> {
     let t_max = items.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);

@@ -1,5 +1,5 @@
 //! Write a contact sheet of word images (as the models see them) with their labels, to check
-//! a corpus by eye: `cargo run --release -p tasks --example str_samples -- CACHE_DIR OUT.png [N]`.
+//! a corpus by eye: `cargo run --release -p scene-text --example str_samples -- CACHE_DIR OUT.png [N]`.
 //! Uses the default render config; the corpus is read from CACHE_DIR (or rendered into it).
 
 use image::{GrayImage, Luma};

@@ -7,7 +7,7 @@ use super::encoder::CrnnEncoder;
 use super::normalize::{pad_batch, standardize_in_batch, WordImage, FRAME_STRIDE, HEIGHT};
 use ctc_core::ctc::min_frames;
 use ctc_core::rng::Rng;
-use ctc_core::task::{Batch, EncoderConfig, SourceEncoder, Task, WordMetric};
+use ctc_core::task::{keep_or_skip, Batch, EncoderConfig, SourceEncoder, Task, WordMetric};
 use ctc_core::vocab::Vocab;
 
 #[derive(Debug, Clone)]
@@ -33,32 +33,20 @@ impl StrTask {
         images: Vec<WordImage>,
         skip_bad: bool,
     ) -> std::result::Result<(Vec<StrExample>, Vec<String>), String> {
-        let mut out = Vec::with_capacity(images.len());
-        let mut skipped = Vec::new();
-        for image in images {
-            let problem = match self.vocab.encode(&image.text) {
-                Err(e) => Some(format!("{}: {e}", image.source)),
-                Ok(t) if t.is_empty() => Some(format!("{}: empty label", image.source)),
-                Ok(t) if CrnnEncoder::output_frames(image.width) < min_frames(&t) => Some(format!(
+        keep_or_skip(images, skip_bad, |image| {
+            match self.vocab.encode(&image.text) {
+                Err(e) => Err(format!("{}: {e}", image.source)),
+                Ok(t) if t.is_empty() => Err(format!("{}: empty label", image.source)),
+                Ok(t) if CrnnEncoder::output_frames(image.width) < min_frames(&t) => Err(format!(
                     "{}: label {:?} needs {} frames, the image gives {}",
                     image.source,
                     image.text,
                     min_frames(&t),
                     CrnnEncoder::output_frames(image.width)
                 )),
-                Ok(targets) => {
-                    out.push(StrExample { image, targets });
-                    None
-                }
-            };
-            if let Some(p) = problem {
-                if !skip_bad {
-                    return Err(p);
-                }
-                skipped.push(p);
+                Ok(targets) => Ok(StrExample { image, targets }),
             }
-        }
-        Ok((out, skipped))
+        })
     }
 }
 

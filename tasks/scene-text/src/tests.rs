@@ -287,7 +287,7 @@ fn lmdb_round_trip_and_bad_keys() {
     assert!(e.to_string().contains("no data.mdb"), "{e}");
 }
 
-/// The default corpus, timed: `cargo test --release -p tasks --lib default_corpus -- --ignored
+/// The default corpus, timed: `cargo test --release -p scene-text --lib default_corpus -- --ignored
 /// --nocapture`. Set STR_SAMPLES=file.png to also write a sheet of the first images.
 #[test]
 #[ignore]

@@ -156,7 +156,7 @@ fn cmvn_modes_parse_and_global_is_rejected_with_what_to_use() {
     assert!(e.contains("speaker") && e.contains("utterance"), "{e}");
 }
 
-/// Release-build throughput: `cargo test --release -p tasks --lib fbank_throughput -- --ignored --nocapture`.
+/// Release-build throughput: `cargo test --release -p asr --lib fbank_throughput -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn fbank_throughput() {

@@ -1,22 +1,9 @@
 //! A speech run with a BPE vocabulary chosen by the preset (`data.vocab`), at a scale smaller
 //! than `--quick`: the exported models carry the BPE, and `transcribe` decodes with it.
 
-use std::process::Command;
+mod common;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_experiments"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("experiments runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
-}
+use common::{bin, ok};
 
 /// Fewer utterances and steps than `--quick`. 48 classes over the 28 characters leaves 19
 /// merges, which the ~100 training transcripts support (pairs seen at least twice).

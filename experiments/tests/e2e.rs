@@ -2,22 +2,10 @@
 //! then `compare`, `eval`, and `transcribe`/`recognize` on what the run exported.
 
 use std::path::Path;
-use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_experiments"))
-}
+mod common;
 
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("experiments runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
-}
+use common::{bin, ok};
 
 fn run_dir(out: &Path, preset: &str) -> std::path::PathBuf {
     std::fs::read_dir(out)

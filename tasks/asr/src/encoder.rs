@@ -4,7 +4,7 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, VarBuilder};
 
-use ctc_core::nn::{sinusoidal_positions, TransformerStack};
+use ctc_core::nn::TransformerStack;
 use ctc_core::task::{Encoded, EncoderConfig, Fwd, SourceEncoder};
 
 pub struct AsrEncoder {
@@ -63,18 +63,11 @@ impl SourceEncoder for AsrEncoder {
         let x = self.conv2.forward(&x)?.relu()?;
         let x = self.proj.forward(&x.transpose(1, 2)?.contiguous()?)?;
         let (_, t, _) = x.dims3()?;
-        let x = x.broadcast_add(&sinusoidal_positions(t, self.d, src.device())?)?;
         let lens: Vec<usize> = src_lens
             .iter()
             .map(|&l| self.output_len(l).min(t))
             .collect();
-        let (frames, hidden, attn) = self.stack.forward(&x, &lens, fwd)?;
-        Ok(Encoded {
-            frames,
-            lens,
-            hidden,
-            attn,
-        })
+        self.stack.encode(&x, lens, fwd)
     }
 
     fn output_len(&self, input_len: usize) -> usize {

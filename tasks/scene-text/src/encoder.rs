@@ -5,7 +5,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
 use super::normalize::{FRAME_STRIDE, HEIGHT};
-use ctc_core::nn::{sinusoidal_positions, TransformerStack};
+use ctc_core::nn::TransformerStack;
 use ctc_core::task::{Encoded, EncoderConfig, Fwd, SourceEncoder};
 
 pub struct CrnnEncoder {
@@ -76,18 +76,11 @@ impl SourceEncoder for CrnnEncoder {
             .contiguous()?
             .reshape((b, w, c * h))?;
         let x = self.proj.forward(&x)?;
-        let x = x.broadcast_add(&sinusoidal_positions(w, self.d, src.device())?)?;
         let lens: Vec<usize> = src_lens
             .iter()
             .map(|&l| self.output_len(l).min(w))
             .collect();
-        let (frames, hidden, attn) = self.stack.forward(&x, &lens, fwd)?;
-        Ok(Encoded {
-            frames,
-            lens,
-            hidden,
-            attn,
-        })
+        self.stack.encode(&x, lens, fwd)
     }
 
     fn output_len(&self, input_len: usize) -> usize {

@@ -11,7 +11,7 @@ use candle_core::{Device, Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use ctc_core::nn::{sinusoidal_positions, TransformerStack};
+use ctc_core::nn::TransformerStack;
 use ctc_core::rng::Rng;
 use ctc_core::task::{
     pad_frames, Batch, Encoded, EncoderConfig, Fwd, SourceEncoder, Splits, Task, WordMetric,
@@ -226,16 +226,8 @@ impl FrameEncoder {
 
 impl SourceEncoder for FrameEncoder {
     fn forward(&self, src: &Tensor, src_lens: &[usize], fwd: &mut Fwd) -> Result<Encoded> {
-        let (_, t, _) = src.dims3()?;
         let x = self.proj.forward(src)?;
-        let x = x.broadcast_add(&sinusoidal_positions(t, self.d, src.device())?)?;
-        let (frames, hidden, attn) = self.stack.forward(&x, src_lens, fwd)?;
-        Ok(Encoded {
-            frames,
-            lens: src_lens.to_vec(),
-            hidden,
-            attn,
-        })
+        self.stack.encode(&x, src_lens.to_vec(), fwd)
     }
     fn output_len(&self, input_len: usize) -> usize {
         input_len

@@ -3,8 +3,8 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 
-use super::{dropout, key_padding_bias, LayerNorm, MultiHeadAttention};
-use crate::task::Fwd;
+use super::{dropout, key_padding_bias, sinusoidal_positions, LayerNorm, MultiHeadAttention};
+use crate::task::{Encoded, Fwd};
 
 /// Position-wise feed-forward with ReLU (tanh-GELU cost 20-30 % of a CPU step here).
 #[derive(Clone, Debug)]
@@ -83,6 +83,20 @@ impl TransformerStack {
         Ok(Self {
             blocks,
             ln: LayerNorm::new(d, vb.pp("ln"))?,
+        })
+    }
+
+    /// The tail every source encoder shares: sinusoidal positions added to the front end's
+    /// frames `x` (B, T, d), then the blocks; `lens` are the valid frames per example.
+    pub fn encode(&self, x: &Tensor, lens: Vec<usize>, fwd: &mut Fwd) -> Result<Encoded> {
+        let (_, t, d) = x.dims3()?;
+        let x = x.broadcast_add(&sinusoidal_positions(t, d, x.device())?)?;
+        let (frames, hidden, attn) = self.forward(&x, &lens, fwd)?;
+        Ok(Encoded {
+            frames,
+            lens,
+            hidden,
+            attn,
         })
     }
 

@@ -221,6 +221,9 @@ fn bench_task<T: Task>(
     let dev = Device::Cpu;
     let name = |role: &str| format!("{}-{role}", T::NAME);
     let train = |role: &str, store: &ParamStore, model: &dyn Trainable, cfg| -> Result<()> {
+        if !selected(&name(role)) {
+            return Ok(());
+        }
         let times = time_steps(task, examples, model, store.vars(), cfg, iters)?;
         println!(
             "{}",
@@ -259,6 +262,9 @@ fn bench_task<T: Task>(
     };
     train("student-frame-kd", &kd_store, &distiller, &p.student.train)?;
 
+    if !selected(&format!("infer-{}", name("student"))) {
+        return Ok(());
+    }
     let times = time_infer(task, examples, &student, iters)?;
     let (text, med) = line(
         "infer",
@@ -357,6 +363,15 @@ fn word_images(iters: usize) -> Result<()> {
     }
     label_stats("str", examples.iter().map(|e| e.targets.len()));
     bench_task(&task, &p, &examples, (b, IMAGE_WIDTH), None, iters)
+}
+
+/// Whether `TRAIN_STEP_ONLY` (comma-separated names such as `asr-teacher` or
+/// `infer-asr-student`; unset = all) selects the line `name`.
+fn selected(name: &str) -> bool {
+    match std::env::var("TRAIN_STEP_ONLY") {
+        Ok(only) => only.split(',').any(|n| n.trim() == name),
+        Err(_) => true,
+    }
 }
 
 /// Label lengths on stderr (the `U` to give the PyTorch twin).

@@ -11,6 +11,7 @@ pub mod io;
 pub mod metrics;
 pub mod model;
 pub mod nn;
+pub mod ops;
 pub mod params;
 pub mod rng;
 pub mod task;

@@ -25,7 +25,8 @@ use ctc_core::ctc::decode::greedy_batch;
 use ctc_core::ctc::min_frames;
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
-use ctc_core::train::{clip_grad_norm, AdamW, ParamsAdamW, TrainConfig, Trainable};
+use ctc_core::train::step::{apply_update, StepInputs};
+use ctc_core::train::{AdamW, ParamsAdamW, TrainConfig, Trainable};
 use ctc_core::vocab::Vocab;
 use ctc_core::{EncoderConfig, Fwd, Rng, Task};
 use oracle::{OracleConfig, OracleTeacher};
@@ -159,26 +160,31 @@ fn time_steps<T: Task>(
     };
     let mut opt = AdamW::new(vars.clone(), params)?;
     let schedule = cfg.schedule();
-    let items: Vec<(usize, &T::Example)> = examples.iter().enumerate().collect();
+    let idx: Vec<usize> = (0..examples.len()).collect();
     let mut times = Vec::with_capacity(iters);
     for step in 0..WARMUP + iters {
         let t0 = Instant::now();
-        let mut aug = Rng::derive(SEED ^ 0xA11CE, step as u64);
-        let batch = task.collate(&items, true, &mut aug, &Device::Cpu)?;
-        let mut fwd = Fwd::train(Rng::derive(SEED ^ 0xD20, step as u64));
-        let out = model.loss(&batch, &mut fwd)?;
-        let loss = out.total.to_scalar::<f32>()?;
-        ensure!(loss.is_finite(), "non-finite loss {loss} at step {step}");
+        let sharded = StepInputs {
+            task,
+            train: examples,
+            idx: &idx,
+            seed: SEED,
+            step,
+            shards: cfg.shards,
+            device: &Device::Cpu,
+        }
+        .run(model)?;
         ensure!(
-            out.parts.iter().all(|(n, _)| n != "infeasible"),
+            sharded.loss.is_finite(),
+            "non-finite loss {} at step {step}",
+            sharded.loss
+        );
+        ensure!(
+            sharded.parts.iter().all(|(n, _)| n != "infeasible"),
             "CTC-infeasible examples in the batch"
         );
-        let mut grads = out.total.backward()?;
-        if cfg.clip > 0.0 {
-            clip_grad_norm(&vars, &mut grads, cfg.clip)?;
-        }
         opt.set_lr(schedule.lr(cfg.lr, step));
-        opt.step(&grads)?;
+        apply_update(&mut opt, &vars, &[], sharded.grads, cfg.clip)?;
         if step >= WARMUP {
             times.push(t0.elapsed().as_secs_f64());
         }
@@ -385,6 +391,9 @@ fn label_stats(task: &str, lens: impl Iterator<Item = usize>) {
 
 fn main() -> Result<()> {
     ctc_core::alloc::tune_allocator();
+    if std::env::var_os("TRAIN_STEP_CANDLE_POOLS").is_none() {
+        ctc_core::threads::configure();
+    }
     let iters: usize = match std::env::var("TRAIN_STEP_ITERS") {
         Ok(s) => s.parse().context("TRAIN_STEP_ITERS")?,
         Err(_) => 10,
@@ -392,8 +401,10 @@ fn main() -> Result<()> {
     ensure!(iters > 0, "TRAIN_STEP_ITERS must be > 0");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!(
-        "train_step: {WARMUP} warm-up + {iters} timed steps per model, candle threads={}, \
+        "train_step: {WARMUP} warm-up + {iters} timed steps per model, shard threads={}, \
+         candle threads={}, \
          load average {}",
+        ctc_core::threads::workers(),
         candle_core::utils::get_num_threads(),
         load.split_whitespace()
             .take(3)

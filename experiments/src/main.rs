@@ -64,6 +64,7 @@ enum FormatArg {
 
 fn main() -> Result<()> {
     ctc_core::alloc::tune_allocator();
+    ctc_core::threads::configure();
     let cli = Cli::parse();
     let dev = device::select(&cli.device)?;
     match cli.cmd {

@@ -15,7 +15,7 @@ pub struct TeacherOut {
     pub attn: Vec<Tensor>,
 }
 
-pub trait Teacher {
+pub trait Teacher: Sync {
     fn outputs(&self, batch: &Batch, collect: bool) -> Result<TeacherOut>;
 }
 

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod params;
 pub mod rng;
 pub mod task;
+pub mod threads;
 pub mod train;
 pub mod vocab;
 

@@ -29,6 +29,10 @@ pub struct TrainConfig {
     pub select_best: bool,
     /// Save a resumable checkpoint every this many steps (and at the end).
     pub checkpoint_every: usize,
+    /// Each batch is split into this many shards, run forward and backward on parallel
+    /// threads (as many as there are cores) and their gradients summed. Part of the run's
+    /// identity: the same value gives the same numbers on any number of cores.
+    pub shards: usize,
 }
 
 impl TrainConfig {
@@ -57,6 +61,7 @@ impl Default for TrainConfig {
             target_error: None,
             select_best: true,
             checkpoint_every: 200,
+            shards: 2,
         }
     }
 }

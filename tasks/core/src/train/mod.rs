@@ -12,6 +12,7 @@ mod log;
 mod run;
 pub mod schedule;
 mod state;
+pub mod step;
 
 pub use adamw::{AdamW, AdamWState, MomentState, ParamsAdamW};
 pub use checkpoint::{

@@ -12,13 +12,14 @@ use candle_core::{Device, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use super::state;
-use super::{clip_grad_norm, evaluate, AdamW, ParamsAdamW, RunLog, TrainConfig};
+use super::step::{apply_update, StepInputs};
+use super::{evaluate, AdamW, ParamsAdamW, RunLog, TrainConfig};
 use crate::batch::bucketed_batches;
 use crate::{Batch, Fwd, Rng, Task};
 
 /// A model the shared loop can train. Everything task-specific has happened in `collate` and
 /// the task's encoder by the time a batch reaches it.
-pub trait Trainable {
+pub trait Trainable: Sync {
     /// The objective for one batch, and named parts for the log.
     fn loss(&self, batch: &Batch, fwd: &mut Fwd) -> Result<LossOut>;
     /// (B, T, V') scores for greedy evaluation, and valid frames per example.
@@ -29,29 +30,6 @@ pub trait Trainable {
     fn clip_groups(&self) -> Vec<String> {
         Vec::new()
     }
-}
-
-/// Clip each group's gradient norm on its own (see `Trainable::clip_groups`).
-fn clip_by_group(
-    vars: &[(String, Var)],
-    prefixes: &[String],
-    grads: &mut candle_core::backprop::GradStore,
-    max_norm: f64,
-) -> Result<()> {
-    if prefixes.is_empty() {
-        return clip_grad_norm(vars, grads, max_norm).map(|_| ());
-    }
-    let group = |n: &str| prefixes.iter().position(|p| n.starts_with(p.as_str()));
-    for g in (0..prefixes.len()).map(Some).chain([None]) {
-        let members: Vec<(String, Var)> = (vars.iter())
-            .filter(|(n, _)| group(n) == g)
-            .cloned()
-            .collect();
-        if !members.is_empty() {
-            clip_grad_norm(&members, grads, max_norm)?;
-        }
-    }
-    Ok(())
 }
 
 pub struct LossOut {
@@ -110,6 +88,9 @@ impl<T: Task> TrainRun<'_, T> {
             self.progress,
         )?;
         let cfg = self.cfg;
+        if cfg.shards == 0 {
+            candle_core::bail!("{}: train.shards must be at least 1", self.name);
+        }
         let mut opt = AdamW::new(
             vars.clone(),
             ParamsAdamW {
@@ -147,30 +128,30 @@ impl<T: Task> TrainRun<'_, T> {
             }
             let idx: &[usize] = epoch_batches.as_ref().map_or(&[], |(_, b)| &b[pos]);
             let t0 = Instant::now();
-            let items: Vec<(usize, &T::Example)> =
-                idx.iter().map(|&i| (i, &self.train[i])).collect();
-            let mut aug = Rng::derive(self.seed ^ 0xA11CE, step as u64);
-            let batch = self.task.collate(&items, true, &mut aug, self.device)?;
-            let mut fwd = Fwd::train(Rng::derive(self.seed ^ 0xD20, step as u64));
-            let out = model.loss(&batch, &mut fwd)?;
-            let loss_val = out.total.to_scalar::<f32>()?;
+            let sharded = StepInputs {
+                task: self.task,
+                train: self.train,
+                idx,
+                seed: self.seed,
+                step,
+                shards: cfg.shards,
+                device: self.device,
+            }
+            .run(model)?;
+            let loss_val = sharded.loss;
             if !loss_val.is_finite() {
                 candle_core::bail!("{}: non-finite loss {loss_val} at step {step}", self.name);
             }
-            let mut grads = out.total.backward()?;
-            if cfg.clip > 0.0 {
-                clip_by_group(&vars, &clip_groups, &mut grads, cfg.clip)?;
-            }
             opt.set_lr(schedule.lr(cfg.lr, step));
-            opt.step(&grads)?;
+            apply_update(&mut opt, &vars, &clip_groups, sharded.grads, cfg.clip)?;
             step += 1;
             report.steps = step;
             report.train_seconds += t0.elapsed().as_secs_f64();
             log.step(
                 step,
                 loss_val,
-                &out.parts,
-                batch.len(),
+                &sharded.parts,
+                idx.len(),
                 t0.elapsed().as_secs_f64(),
             );
             let at_end = step == cfg.steps;

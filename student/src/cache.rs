@@ -10,7 +10,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Result, Tensor, D};
 use ctc_core::{Batch, Task};
 
-use ctc_core::train::eval_batches;
+use ctc_core::train::map_eval_batches;
 
 pub struct TeacherOutputs {
     v: usize,
@@ -27,23 +27,24 @@ impl TeacherOutputs {
         examples: &[T::Example],
         batch_size: usize,
         dev: &Device,
-        mut logits_fn: impl FnMut(&Batch) -> Result<(Tensor, Vec<usize>)>,
+        logits_fn: impl Fn(&Batch) -> Result<(Tensor, Vec<usize>)> + Sync,
     ) -> Result<Self> {
         let v = task.vocab().size();
         let mut per: Vec<Vec<f32>> = vec![Vec::new(); examples.len()];
         let mut frames = vec![0usize; examples.len()];
-        for batch in eval_batches(task, examples, batch_size, dev) {
-            let batch = batch?;
-            let idx = &batch.ids;
-            let (logits, lens) = logits_fn(&batch)?;
+        let done = map_eval_batches(task, examples, batch_size, dev, |batch| {
+            let (logits, lens) = logits_fn(batch)?;
             let lp = candle_nn::ops::log_softmax(&logits.detach(), D::Minus1)?;
-            for (b, &i) in idx.iter().enumerate() {
-                let n = lens[b];
-                per[i] = lp
-                    .get(b)?
-                    .narrow(0, 0, n)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?;
+            (0..batch.ids.len())
+                .map(|b| {
+                    let row = lp.get(b)?.narrow(0, 0, lens[b])?;
+                    Ok((lens[b], row.flatten_all()?.to_vec1::<f32>()?))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        for (batch, rows) in done {
+            for (&i, (n, row)) in batch.ids.iter().zip(rows) {
+                per[i] = row;
                 frames[i] = n;
             }
         }

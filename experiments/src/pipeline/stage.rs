@@ -104,11 +104,11 @@ pub fn dev_test<T: Task>(
     task: &T,
     splits: &Splits<T::Example>,
     batch_size: usize,
-    mut f: impl FnMut(&ctc_core::Batch) -> candle_core::Result<(candle_core::Tensor, Vec<usize>)>,
+    f: impl Fn(&ctc_core::Batch) -> candle_core::Result<(candle_core::Tensor, Vec<usize>)> + Sync,
 ) -> Result<DevTest> {
     Ok(DevTest {
-        dev: evaluate(task, &splits.dev, batch_size, &ctx.device, &mut f)?,
-        test: evaluate(task, &splits.test, batch_size, &ctx.device, &mut f)?,
+        dev: evaluate(task, &splits.dev, batch_size, &ctx.device, &f)?,
+        test: evaluate(task, &splits.test, batch_size, &ctx.device, &f)?,
     })
 }
 

@@ -3,6 +3,7 @@
 use crate::batch::sorted_batches;
 use crate::ctc::decode::greedy_batch;
 use crate::metrics::Scores;
+use crate::threads::run_sharded;
 use crate::{Batch, Rng, Task};
 use candle_core::{Device, Result, Tensor};
 
@@ -23,14 +24,50 @@ pub fn eval_batches<'a, T: Task>(
     batch_size: usize,
     dev: &'a Device,
 ) -> impl Iterator<Item = Result<Batch>> + 'a {
+    eval_batch_indices(task, examples, batch_size)
+        .into_iter()
+        .map(move |idx| eval_collate(task, examples, &idx, dev))
+}
+
+/// The example indices of `eval_batches`' batches.
+pub fn eval_batch_indices<T: Task>(
+    task: &T,
+    examples: &[T::Example],
+    batch_size: usize,
+) -> Vec<Vec<usize>> {
     let lens: Vec<usize> = examples.iter().map(|e| task.source_len(e)).collect();
     sorted_batches(&lens, batch_size)
-        .into_iter()
-        .map(move |idx| {
-            let items: Vec<(usize, &T::Example)> = idx.iter().map(|&i| (i, &examples[i])).collect();
-            // Without augmentation `collate` draws nothing from the generator.
-            task.collate(&items, false, &mut Rng::new(0), dev)
-        })
+}
+
+/// One evaluation batch of `examples[idx]`, without augmentation.
+pub fn eval_collate<T: Task>(
+    task: &T,
+    examples: &[T::Example],
+    idx: &[usize],
+    dev: &Device,
+) -> Result<Batch> {
+    let items: Vec<(usize, &T::Example)> = idx.iter().map(|&i| (i, &examples[i])).collect();
+    // Without augmentation `collate` draws nothing from the generator.
+    task.collate(&items, false, &mut Rng::new(0), dev)
+}
+
+/// `f` over every evaluation batch, the batches spread over the shard threads; results in
+/// batch order, so they do not depend on the thread count.
+pub fn map_eval_batches<T: Task, R: Send>(
+    task: &T,
+    examples: &[T::Example],
+    batch_size: usize,
+    dev: &Device,
+    f: impl Fn(&Batch) -> Result<R> + Sync,
+) -> Result<Vec<(Batch, R)>> {
+    let batches = eval_batch_indices(task, examples, batch_size);
+    run_sharded(batches.len(), |i| {
+        let batch = eval_collate(task, examples, &batches[i], dev)?;
+        let r = f(&batch)?;
+        Ok((batch, r))
+    })
+    .into_iter()
+    .collect()
 }
 
 /// Run `logits_fn` over `examples` in length-sorted batches and score greedy hypotheses.
@@ -40,14 +77,15 @@ pub fn evaluate<T: Task>(
     examples: &[T::Example],
     batch_size: usize,
     dev: &Device,
-    mut logits_fn: impl FnMut(&Batch) -> Result<(Tensor, Vec<usize>)>,
+    logits_fn: impl Fn(&Batch) -> Result<(Tensor, Vec<usize>)> + Sync,
 ) -> Result<Evaluation> {
     let mut refs = vec![String::new(); examples.len()];
     let mut hyps = vec![String::new(); examples.len()];
-    for batch in eval_batches(task, examples, batch_size, dev) {
-        let batch = batch?;
-        let (logits, frames) = logits_fn(&batch)?;
-        let decoded = greedy_batch(&logits, &frames)?;
+    let done = map_eval_batches(task, examples, batch_size, dev, |b| {
+        let (logits, frames) = logits_fn(b)?;
+        greedy_batch(&logits, &frames)
+    })?;
+    for (batch, decoded) in done {
         for ((&i, ids), text) in batch.ids.iter().zip(decoded).zip(&batch.texts) {
             hyps[i] = task.vocab().decode(&ids);
             refs[i] = text.clone();

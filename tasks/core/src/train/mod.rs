@@ -21,7 +21,7 @@ pub use checkpoint::{
 pub use clip::{clip_grad_norm, grad_norm};
 pub use config::TrainConfig;
 pub use ctc_objective::{ctc_term, train_ctc_options};
-pub use eval::{eval_batches, evaluate, Evaluation};
+pub use eval::{eval_batches, evaluate, map_eval_batches, Evaluation};
 pub use log::RunLog;
 pub use run::{CurvePoint, LossOut, TrainReport, TrainRun, Trainable};
 pub use schedule::Schedule;

@@ -5,7 +5,7 @@
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
-use ctc_core::nn::{dropout, FeedForward, LayerNorm, MultiHeadAttention};
+use ctc_core::nn::{dropout_add, FeedForward, LayerNorm, MultiHeadAttention};
 use ctc_core::Fwd;
 
 pub struct FusionBlock {
@@ -40,9 +40,9 @@ impl FusionBlock {
         let a = self.cross.forward(h, e, Some(label_bias), fwd)?;
         let z = self
             .ln1
-            .forward(&(h + dropout(&a.out, self.dropout, fwd)?)?)?;
+            .forward(&dropout_add(h, &a.out, self.dropout, fwd)?)?;
         let f = self.ff.forward(&z, fwd)?;
-        let z = self.ln2.forward(&(&z + dropout(&f, self.dropout, fwd)?)?)?;
+        let z = self.ln2.forward(&dropout_add(&z, &f, self.dropout, fwd)?)?;
         Ok((z, a.weights))
     }
 }

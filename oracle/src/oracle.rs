@@ -1,8 +1,9 @@
 //! The Oracle Teacher: a CTC model that sees the source and the target labels.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Embedding, Linear, Module, VarBuilder};
+use candle_nn::{Embedding, Module, VarBuilder};
 use ctc_core::nn::{key_padding_bias, sinusoidal_positions};
+use ctc_core::ops::{linear, Linear};
 use ctc_core::task::pad_labels;
 use ctc_core::{Encoded, EncoderConfig, Fwd, SourceEncoder, Task};
 use serde::{Deserialize, Serialize};
@@ -70,7 +71,7 @@ impl OracleTeacher {
                 FusionBlock::new(d, e.heads, e.d_ff, e.dropout, vb.pp(format!("fusion{i}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let head = candle_nn::linear(d, v, vb.pp("head"))?;
+        let head = linear(d, v, vb.pp("head"))?;
         Ok(Self {
             encoder,
             embed,

@@ -3,7 +3,8 @@
 //! an L1 term plus a cosine term. The heads exist only for training and are dropped afterwards.
 
 use candle_core::{DType, Module, Result, Tensor, D};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+use ctc_core::ops::{linear, Linear};
 use serde::{Deserialize, Serialize};
 
 use super::{check_lens, frame_mask, zero_padding};
@@ -79,7 +80,7 @@ impl PredictionHeads {
     ) -> Result<Self> {
         cfg.validate(None)?;
         let heads = (0..cfg.layers.len())
-            .map(|i| candle_nn::linear(student_dim, teacher_dim, vb.pp(format!("head{i}"))))
+            .map(|i| linear(student_dim, teacher_dim, vb.pp(format!("head{i}"))))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             heads,

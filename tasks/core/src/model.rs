@@ -2,8 +2,9 @@
 //! this model at different sizes.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
 
+use crate::ops::{linear, Linear};
 use crate::task::{Encoded, EncoderConfig, Fwd, SourceEncoder, Task};
 
 pub struct CtcModel {
@@ -21,7 +22,7 @@ pub struct CtcForward {
 impl CtcModel {
     pub fn new<T: Task>(task: &T, cfg: &EncoderConfig, vb: VarBuilder) -> Result<Self> {
         let encoder = task.encoder(cfg, vb.pp("encoder"))?;
-        let head = candle_nn::linear(cfg.d_model, task.vocab().size(), vb.pp("head"))?;
+        let head = linear(cfg.d_model, task.vocab().size(), vb.pp("head"))?;
         Ok(Self { encoder, head })
     }
 

@@ -58,6 +58,18 @@ impl Rng {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
+    /// Fills `out` with uniform `u32`s, two per `next_u64` (low half first); an odd length
+    /// drops the high half of the last draw. For bulk draws such as dropout masks.
+    pub fn fill_u32(&mut self, out: &mut [u32]) {
+        for pair in out.chunks_mut(2) {
+            let v = self.next_u64();
+            pair[0] = v as u32;
+            if let Some(hi) = pair.get_mut(1) {
+                *hi = (v >> 32) as u32;
+            }
+        }
+    }
+
     /// Uniform integer in [0, n). `n` must be > 0.
     pub fn below(&mut self, n: usize) -> usize {
         // Lemire's multiply-shift; the bias is < n / 2^64, irrelevant here.
@@ -149,5 +161,23 @@ mod tests {
         let v = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n as f64;
         assert!(m.abs() < 0.02 && (v - 1.0).abs() < 0.02, "mean {m} var {v}");
         assert!((0..1000).all(|_| r.below(3) < 3));
+    }
+
+    #[test]
+    fn fill_u32_splits_each_draw_in_two() {
+        let mut a = Rng::new(5);
+        let mut b = a.clone();
+        let mut out = [0u32; 5];
+        a.fill_u32(&mut out);
+        let v: Vec<u64> = (0..3).map(|_| b.next_u64()).collect();
+        assert_eq!(out[0], v[0] as u32);
+        assert_eq!(out[1], (v[0] >> 32) as u32);
+        assert_eq!(out[3], (v[1] >> 32) as u32);
+        assert_eq!(out[4], v[2] as u32);
+        assert_eq!(a, b);
+        let mut xs = vec![0u32; 100_000];
+        a.fill_u32(&mut xs);
+        let m = xs.iter().map(|&x| x as f64).sum::<f64>() / xs.len() as f64 / u32::MAX as f64;
+        assert!((m - 0.5).abs() < 0.01, "mean {m}");
     }
 }

@@ -2,9 +2,10 @@
 //! Used for self-attention in encoders and for the oracle's source-to-label cross-attention.
 
 use candle_core::{Result, Tensor, D};
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
 
 use super::dropout;
+use crate::ops::{linear, Linear};
 use crate::task::Fwd;
 
 #[derive(Clone, Debug)]
@@ -30,10 +31,10 @@ impl MultiHeadAttention {
             candle_core::bail!("d_model {d} is not divisible by {heads} heads");
         }
         Ok(Self {
-            q: candle_nn::linear(d, d, vb.pp("q"))?,
-            k: candle_nn::linear(d, d, vb.pp("k"))?,
-            v: candle_nn::linear(d, d, vb.pp("v"))?,
-            o: candle_nn::linear(d, d, vb.pp("o"))?,
+            q: linear(d, d, vb.pp("q"))?,
+            k: linear(d, d, vb.pp("k"))?,
+            v: linear(d, d, vb.pp("v"))?,
+            o: linear(d, d, vb.pp("o"))?,
             heads,
             dropout,
         })

@@ -10,7 +10,7 @@ mod mask;
 mod transformer;
 
 pub use attention::{AttentionOutput, MultiHeadAttention};
-pub use dropout::dropout;
+pub use dropout::{dropout, dropout_add};
 pub use layer_norm::LayerNorm;
 pub use mask::{key_padding_bias, length_mask, sinusoidal_positions};
 pub use transformer::{FeedForward, TransformerBlock, TransformerStack};

@@ -1,9 +1,12 @@
 //! Pre-LN transformer blocks shared by the speech and word-image encoders.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
 
-use super::{dropout, key_padding_bias, sinusoidal_positions, LayerNorm, MultiHeadAttention};
+use super::{
+    dropout, dropout_add, key_padding_bias, sinusoidal_positions, LayerNorm, MultiHeadAttention,
+};
+use crate::ops::{linear, Linear};
 use crate::task::{Encoded, Fwd};
 
 /// Position-wise feed-forward with ReLU (tanh-GELU cost 20-30 % of a CPU step here).
@@ -17,14 +20,14 @@ pub struct FeedForward {
 impl FeedForward {
     pub fn new(d: usize, d_ff: usize, dropout: f64, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            up: candle_nn::linear(d, d_ff, vb.pp("up"))?,
-            down: candle_nn::linear(d_ff, d, vb.pp("down"))?,
+            up: linear(d, d_ff, vb.pp("up"))?,
+            down: linear(d_ff, d, vb.pp("down"))?,
             dropout,
         })
     }
 
     pub fn forward(&self, x: &Tensor, fwd: &mut Fwd) -> Result<Tensor> {
-        let h = self.up.forward(x)?.relu()?;
+        let h = self.up.forward_relu(x)?;
         let h = dropout(&h, self.dropout, fwd)?;
         self.down.forward(&h)
     }
@@ -54,9 +57,9 @@ impl TransformerBlock {
     pub fn forward(&self, x: &Tensor, bias: &Tensor, fwd: &mut Fwd) -> Result<(Tensor, Tensor)> {
         let h = self.ln1.forward(x)?;
         let a = self.attn.forward(&h, &h, Some(bias), fwd)?;
-        let x = (x + dropout(&a.out, self.dropout, fwd)?)?;
+        let x = dropout_add(x, &a.out, self.dropout, fwd)?;
         let f = self.ff.forward(&self.ln2.forward(&x)?, fwd)?;
-        let x = (&x + dropout(&f, self.dropout, fwd)?)?;
+        let x = dropout_add(&x, &f, self.dropout, fwd)?;
         Ok((x, a.weights))
     }
 }

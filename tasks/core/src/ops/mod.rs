@@ -1,3 +1,12 @@
 //! Fused CPU kernels with their own backward pass, each with a composite fallback built from
 //! candle ops for other devices. Every kernel is tested against the composite ops it replaces
 //! (values and gradients) and against finite differences.
+
+#[cfg(test)]
+mod check;
+mod layer_norm;
+mod rows;
+mod softmax;
+
+pub use layer_norm::{layer_norm, layer_norm_composite};
+pub use softmax::{softmax_scaled_biased, softmax_scaled_biased_composite};

@@ -10,7 +10,7 @@ use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, D,
 };
 
-use super::rows::{max, sum_map, sum_zip};
+use super::rows::{exp_nonpos, max, sum_map, sum_zip};
 
 /// `softmax(scores * scale + bias)` over the last dim. `bias` is an additive mask broadcastable
 /// to `scores`, e.g. `(B, 1, 1, Tk)` or `(B, 1, Tq, Tk)` from `nn::key_padding_bias` (-1e9 on
@@ -104,7 +104,7 @@ impl ScaledSoftmax {
                 }
                 let m = max(yr);
                 for o in yr.iter_mut() {
-                    *o = (*o - m).exp();
+                    *o = exp_nonpos(*o - m);
                 }
                 let s = sum_map(yr, |v| v);
                 for o in yr.iter_mut() {

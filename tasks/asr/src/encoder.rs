@@ -10,7 +10,7 @@ use ctc_core::task::{Encoded, EncoderConfig, Fwd, SourceEncoder};
 pub struct AsrEncoder {
     conv1: Conv1d,
     conv2: Conv1d,
-    proj: candle_nn::Linear,
+    proj: ctc_core::ops::Linear,
     stack: TransformerStack,
     d: usize,
 }
@@ -35,7 +35,7 @@ impl AsrEncoder {
         Ok(Self {
             conv1: candle_nn::conv1d(n_mels, ch, 3, c, vb.pp("conv1"))?,
             conv2: candle_nn::conv1d(ch, ch, 3, c, vb.pp("conv2"))?,
-            proj: candle_nn::linear(ch, cfg.d_model, vb.pp("proj"))?,
+            proj: ctc_core::ops::linear(ch, cfg.d_model, vb.pp("proj"))?,
             stack: TransformerStack::new(
                 cfg.d_model,
                 cfg.layers,

@@ -10,7 +10,7 @@ use ctc_core::task::{Encoded, EncoderConfig, Fwd, SourceEncoder};
 
 pub struct CrnnEncoder {
     convs: Vec<Conv2d>,
-    proj: candle_nn::Linear,
+    proj: ctc_core::ops::Linear,
     stack: TransformerStack,
     d: usize,
 }
@@ -41,7 +41,7 @@ impl CrnnEncoder {
         debug_assert_eq!(POOLS.iter().map(|p| p.1).product::<usize>(), FRAME_STRIDE);
         Ok(Self {
             convs,
-            proj: candle_nn::linear(c * out_h, cfg.d_model, vb.pp("proj"))?,
+            proj: ctc_core::ops::linear(c * out_h, cfg.d_model, vb.pp("proj"))?,
             stack: TransformerStack::new(
                 cfg.d_model,
                 cfg.layers,

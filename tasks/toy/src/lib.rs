@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use candle_core::{Device, Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use ctc_core::nn::TransformerStack;
@@ -202,7 +202,7 @@ impl Task for ToyTask {
 
 /// Linear projection + sinusoidal positions + transformer blocks, no subsampling.
 pub struct FrameEncoder {
-    proj: Linear,
+    proj: ctc_core::ops::Linear,
     stack: TransformerStack,
     d: usize,
 }
@@ -210,7 +210,7 @@ pub struct FrameEncoder {
 impl FrameEncoder {
     pub fn new(feat_dim: usize, cfg: &EncoderConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            proj: candle_nn::linear(feat_dim, cfg.d_model, vb.pp("proj"))?,
+            proj: ctc_core::ops::linear(feat_dim, cfg.d_model, vb.pp("proj"))?,
             stack: TransformerStack::new(
                 cfg.d_model,
                 cfg.layers,

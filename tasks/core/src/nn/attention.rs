@@ -1,7 +1,7 @@
 //! Multi-head attention that can return its attention weights (attention-map KD needs them).
 //! Used for self-attention in encoders and for the oracle's source-to-label cross-attention.
 
-use candle_core::{Result, Tensor, D};
+use candle_core::{Result, Tensor};
 use candle_nn::{Module, VarBuilder};
 
 use super::dropout;
@@ -60,11 +60,10 @@ impl MultiHeadAttention {
         let k = self.split(&self.k.forward(kv)?)?;
         let v = self.split(&self.v.forward(kv)?)?;
         let scale = 1.0 / ((d / self.heads) as f64).sqrt();
-        let mut scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
-        if let Some(bias) = bias {
-            scores = scores.broadcast_add(bias)?;
-        }
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        // gemm takes the transposed view's strides directly; the scale and the mask are applied
+        // inside the fused softmax rather than as two more (B, H, Tq, Tk) tensors.
+        let scores = q.matmul(&k.t()?)?;
+        let weights = crate::ops::softmax_scaled_biased(&scores, scale, bias)?;
         let attn = dropout(&weights, self.dropout, fwd)?;
         let out = attn
             .matmul(&v)?

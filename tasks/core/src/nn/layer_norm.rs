@@ -1,6 +1,7 @@
-//! LayerNorm from differentiable ops (candle-nn's fused version has no backward on contiguous input).
+//! LayerNorm over the last dim, through the fused `ops::layer_norm` (candle-nn's fused version
+//! has no backward on contiguous input).
 
-use candle_core::{DType, Result, Tensor, D};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 #[derive(Clone, Debug)]
@@ -22,11 +23,6 @@ impl LayerNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        debug_assert_eq!(x.dtype(), DType::F32);
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let xc = x.broadcast_sub(&mean)?;
-        let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-        let xn = xc.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        xn.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+        crate::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }

@@ -1,7 +1,8 @@
 //! Model parts shared by every encoder, teacher and student.
 //!
-//! Everything here is built from candle ops that have a backward pass. candle-nn's fused
-//! LayerNorm and `softmax_last_dim` do not: gradients through them are silently lost.
+//! Everything here has a backward pass: candle ops, or the fused kernels of `crate::ops` for
+//! LayerNorm and attention's softmax. candle-nn's fused LayerNorm and `softmax_last_dim` have
+//! none (gradients through them are silently lost), so they are not used.
 
 mod attention;
 mod dropout;

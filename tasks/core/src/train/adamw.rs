@@ -1,8 +1,12 @@
 //! AdamW with PyTorch semantics (bias correction, decoupled weight decay, per-parameter step
 //! counts) and state that can be checkpointed: candle-nn's AdamW keeps its moments private.
+//! A step may take the gradients of several shards of the batch (`step_shards`); on the CPU each
+//! f32 parameter and its moments are updated in place in one fused loop.
 
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Tensor, Var};
+use candle_core::{DType, Device, Result, Tensor, Var};
+
+use super::{adamw_kernel, shard_grads};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -55,7 +59,8 @@ pub struct MomentState {
     pub v: Tensor,
 }
 
-/// Everything needed to resume the optimizer exactly.
+/// Everything needed to resume the optimizer exactly. Its tensors are copies, not shared with
+/// the optimizer.
 #[derive(Debug, Clone)]
 pub struct AdamWState {
     /// Calls of `step`.
@@ -64,12 +69,18 @@ pub struct AdamWState {
     pub vars: Vec<MomentState>,
 }
 
+/// The moments of one variable: plain vectors updated in place by the fused CPU loop
+/// (contiguous f32 variables on the CPU), tensors replaced by candle ops otherwise.
+enum Moments {
+    Host { m: Vec<f32>, v: Vec<f32> },
+    Tensors { m: Tensor, v: Tensor },
+}
+
 struct Slot {
     name: String,
     var: Var,
     step: usize,
-    m: Tensor,
-    v: Tensor,
+    moments: Moments,
 }
 
 pub struct AdamW {
@@ -77,6 +88,13 @@ pub struct AdamW {
     params: ParamsAdamW,
     step: usize,
     skipped: Vec<usize>,
+    /// One variable's shard gradients during a step (kept for its capacity; empty between steps).
+    found: Vec<Tensor>,
+}
+
+/// Whether `var` is updated by the fused in-place loop.
+fn fused_path(var: &Var) -> bool {
+    var.device().is_cpu() && var.dtype() == DType::F32 && var.layout().is_contiguous()
 }
 
 impl AdamW {
@@ -99,14 +117,23 @@ impl AdamW {
                     var.dtype()
                 );
             }
-            let m = var.zeros_like()?;
-            let v = var.zeros_like()?;
+            let moments = if fused_path(&var) {
+                let n = var.elem_count();
+                Moments::Host {
+                    m: vec![0.0; n],
+                    v: vec![0.0; n],
+                }
+            } else {
+                Moments::Tensors {
+                    m: var.zeros_like()?,
+                    v: var.zeros_like()?,
+                }
+            };
             slots.push(Slot {
                 name,
                 var,
                 step: 0,
-                m,
-                v,
+                moments,
             });
         }
         Ok(Self {
@@ -114,6 +141,7 @@ impl AdamW {
             params,
             step: 0,
             skipped: Vec::new(),
+            found: Vec::new(),
         })
     }
 
@@ -154,42 +182,81 @@ impl AdamW {
     /// One update of every variable that has a gradient in `grads`:
     /// θ ← θ(1 − lr·wd);  m ← β1·m + (1−β1)g;  v ← β2·v + (1−β2)g²;
     /// θ ← θ − lr/(1−β1^t) · m / (√v/√(1−β2^t) + ε),  t the variable's own step.
+    /// The same as `step_shards(&[grads], &[1.0; n])`.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.step_impl(&[grads], None)
+    }
+
+    /// One update (as `step`) with the gradient of variable i taken as
+    /// g = scales[i] · (shards[0] + shards[1] + …), summed in shard order, from the shards that
+    /// have one; a variable without a gradient in any shard is skipped. `scales` has one entry
+    /// per variable in the order given to `new` (e.g. from `clip::group_scales`). Contiguous
+    /// f32 CPU variables are updated in place, parameter and moments in one loop, with no
+    /// tensor allocated; others by candle ops. Shapes are checked first: on error nothing
+    /// changes.
+    pub fn step_shards(&mut self, shards: &[&GradStore], scales: &[f32]) -> Result<()> {
+        if scales.len() != self.slots.len() {
+            candle_core::bail!(
+                "AdamW: {} scales for {} variables",
+                scales.len(),
+                self.slots.len()
+            );
+        }
+        self.step_impl(shards, Some(scales))
+    }
+
+    fn step_impl(&mut self, shards: &[&GradStore], scales: Option<&[f32]>) -> Result<()> {
+        for s in &self.slots {
+            for (k, sh) in shards.iter().enumerate() {
+                match sh.get(s.var.as_tensor()) {
+                    Some(g) if g.shape() != s.var.shape() => candle_core::bail!(
+                        "AdamW: gradient of {:?} in shard {k} has shape {:?}, the variable {:?}",
+                        s.name,
+                        g.shape(),
+                        s.var.shape()
+                    ),
+                    _ => {}
+                }
+            }
+        }
         self.step += 1;
         self.skipped.clear();
         let p = self.params;
-        for (i, s) in self.slots.iter_mut().enumerate() {
-            let Some(g) = grads.get(s.var.as_tensor()) else {
+        let mut found = std::mem::take(&mut self.found);
+        let res = (self.slots.iter_mut().enumerate()).try_for_each(|(i, s)| {
+            let scale = scales.map_or(1.0, |sc| sc[i]);
+            let host = matches!(s.moments, Moments::Host { .. });
+            let var = s.var.as_tensor();
+            shard_grads::collect("AdamW", &s.name, var, shards, host, &mut found)?;
+            if found.is_empty() {
                 self.skipped.push(i);
-                continue;
-            };
-            if g.shape() != s.var.shape() {
-                candle_core::bail!(
-                    "AdamW: gradient of {:?} has shape {:?}, the variable {:?}",
-                    s.name,
-                    g.shape(),
-                    s.var.shape()
-                );
+                return Ok(());
             }
-            let g = g.to_dtype(s.var.dtype())?;
             let t = (s.step + 1) as i32;
-            let m = (s.m.affine(p.beta1, 0.0)? + g.affine(1.0 - p.beta1, 0.0)?)?.detach();
-            let v = (s.v.affine(p.beta2, 0.0)? + g.sqr()?.affine(1.0 - p.beta2, 0.0)?)?.detach();
-            let bc1 = 1.0 - p.beta1.powi(t);
-            let bc2 = 1.0 - p.beta2.powi(t);
-            let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), p.eps)?;
-            let update = (m.div(&denom)?).affine(p.lr / bc1, 0.0)?;
-            let theta = s.var.as_tensor().affine(1.0 - p.lr * p.weight_decay, 0.0)?;
-            s.var.set(&(theta - update)?.detach())?;
-            s.m = m;
-            s.v = v;
+            match &mut s.moments {
+                Moments::Host { m, v } => {
+                    adamw_kernel::fused_step(var, m, v, &found, scale, t, &p)?
+                }
+                Moments::Tensors { m, v } => {
+                    let mut g = shard_grads::sum_tensors(&found)?;
+                    if scale != 1.0 {
+                        g = g.affine(scale as f64, 0.0)?;
+                    }
+                    let (m2, v2) = composite_step(&s.var, m, v, &g, t, &p)?;
+                    (*m, *v) = (m2, v2);
+                }
+            }
             s.step += 1;
-        }
-        Ok(())
+            Ok(())
+        });
+        found.clear();
+        self.found = found;
+        res
     }
 
-    /// A copy of the state (tensors are shared, cheap: the optimizer replaces rather than
-    /// mutates its moments).
+    /// A copy of the state. Moments updated in place (CPU f32) are copied out, so the result
+    /// stays as it is while training goes on (a copy of all moments: cheap next to a
+    /// checkpoint write, too dear for every step).
     pub fn state(&self) -> AdamWState {
         AdamWState {
             step: self.step,
@@ -197,18 +264,32 @@ impl AdamW {
             vars: self
                 .slots
                 .iter()
-                .map(|s| MomentState {
-                    name: s.name.clone(),
-                    step: s.step,
-                    m: s.m.clone(),
-                    v: s.v.clone(),
+                .map(|s| {
+                    let (m, v) = match &s.moments {
+                        Moments::Host { m, v } => {
+                            // Cannot fail: the moments have the variable's element count.
+                            let t = |x: &[f32]| {
+                                Tensor::from_slice(x, s.var.shape(), &Device::Cpu)
+                                    .expect("moments have the variable's size")
+                            };
+                            (t(m), t(v))
+                        }
+                        // Shared, cheap: candle ops replace these moments rather than mutate.
+                        Moments::Tensors { m, v } => (m.clone(), v.clone()),
+                    };
+                    MomentState {
+                        name: s.name.clone(),
+                        step: s.step,
+                        m,
+                        v,
+                    }
                 })
                 .collect(),
         }
     }
 
     /// Restore a saved state. It must hold exactly this optimizer's variables (by name) with
-    /// matching shapes; nothing changes unless all of it fits.
+    /// matching shapes; nothing changes unless all of it fits. The moments are copied in.
     pub fn set_state(&mut self, st: AdamWState) -> Result<()> {
         st.params.validate()?;
         let mut by_name: std::collections::HashMap<String, MomentState> =
@@ -228,19 +309,36 @@ impl AdamW {
                     );
                 }
             }
-            let m = ms.m.to_dtype(s.var.dtype())?.to_device(s.var.device())?;
-            let v = ms.v.to_dtype(s.var.dtype())?.to_device(s.var.device())?;
-            restored.push((ms.step, m, v));
+            let moments = match s.moments {
+                Moments::Host { .. } => {
+                    let host = |t: &Tensor| {
+                        (t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?)
+                            .flatten_all()?
+                            .to_vec1::<f32>()
+                    };
+                    Moments::Host {
+                        m: host(&ms.m)?,
+                        v: host(&ms.v)?,
+                    }
+                }
+                Moments::Tensors { .. } => {
+                    let dev = |t: &Tensor| t.to_dtype(s.var.dtype())?.to_device(s.var.device());
+                    Moments::Tensors {
+                        m: dev(&ms.m)?,
+                        v: dev(&ms.v)?,
+                    }
+                }
+            };
+            restored.push((ms.step, moments));
         }
         if !by_name.is_empty() {
             let mut extra: Vec<&String> = by_name.keys().collect();
             extra.sort();
             candle_core::bail!("optimizer state has variables this model lacks: {extra:?}");
         }
-        for (s, (step, m, v)) in self.slots.iter_mut().zip(restored) {
+        for (s, (step, moments)) in self.slots.iter_mut().zip(restored) {
             s.step = step;
-            s.m = m;
-            s.v = v;
+            s.moments = moments;
         }
         self.step = st.step;
         self.params = st.params;
@@ -249,120 +347,31 @@ impl AdamW {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::Device;
-
-    /// PyTorch's AdamW update of one scalar, written out independently of the tensor code.
-    fn reference(theta: &mut f64, m: &mut f64, v: &mut f64, t: i32, g: f64, p: &ParamsAdamW) {
-        *theta *= 1.0 - p.lr * p.weight_decay;
-        *m = p.beta1 * *m + (1.0 - p.beta1) * g;
-        *v = p.beta2 * *v + (1.0 - p.beta2) * g * g;
-        let (bc1, bc2) = (1.0 - p.beta1.powi(t), 1.0 - p.beta2.powi(t));
-        *theta -= p.lr / bc1 * *m / ((*v).sqrt() / bc2.sqrt() + p.eps);
-    }
-
-    /// Gradient `g` for `var` by backprop of sum(var · g).
-    fn grads_for(var: &Var, g: &[f64]) -> Result<GradStore> {
-        let c = Tensor::new(g, var.device())?;
-        (var.as_tensor() * c)?.sum_all()?.backward()
-    }
-
-    #[test]
-    fn two_steps_match_hand_computed_pytorch_adamw() -> Result<()> {
-        let p = ParamsAdamW {
-            lr: 0.1,
-            weight_decay: 0.1,
-            ..Default::default()
-        };
-        let w = Var::new(&[1.0f64, -2.0, 0.3], &Device::Cpu)?;
-        let mut opt = AdamW::new(vec![("w".into(), w.clone())], p)?;
-        let gs = [[0.5, 3.0, 0.0], [-0.25, 1e-3, 2.0]];
-        let mut r = [(1.0, 0.0, 0.0), (-2.0, 0.0, 0.0), (0.3, 0.0, 0.0)];
-        for (t, g) in gs.iter().enumerate() {
-            opt.step(&grads_for(&w, g)?)?;
-            for (k, (th, m, v)) in r.iter_mut().enumerate() {
-                reference(th, m, v, t as i32 + 1, g[k], &p);
-            }
-            let got = w.as_tensor().to_vec1::<f64>()?;
-            for k in 0..3 {
-                assert!(
-                    (got[k] - r[k].0).abs() < 1e-12,
-                    "step {t} elem {k}: {} vs {}",
-                    got[k],
-                    r[k].0
-                );
-            }
-        }
-        // By hand for element 0 (lr 0.1, wd 0.1, g 0.5 then -0.25):
-        // step 1: 1·0.99 − 0.1·0.5/(0.5 + 1e-8) = 0.890000002;
-        // step 2: m = 0.02, v = 3.1225e-4, m̂ = 0.02/0.19, v̂ = 3.1225e-4/0.001999,
-        //         0.890000002·0.99 − 0.1·m̂/(√v̂ + 1e-8) = 0.854466298687846.
-        let got = w.as_tensor().to_vec1::<f64>()?;
-        assert!((got[0] - 0.854_466_298_687_846).abs() < 1e-12, "{}", got[0]);
-        let st = opt.state();
-        assert_eq!((st.step, st.vars[0].step), (2, 2));
-        let m = st.vars[0].m.to_vec1::<f64>()?;
-        let v = st.vars[0].v.to_vec1::<f64>()?;
-        assert!((m[0] - 0.02).abs() < 1e-15 && (v[0] - 3.1225e-4).abs() < 1e-15);
-        Ok(())
-    }
-
-    #[test]
-    fn vars_without_gradient_are_skipped_and_counted() -> Result<()> {
-        let dev = Device::Cpu;
-        let a = Var::new(&[1.0f32, 2.0], &dev)?;
-        let b = Var::new(&[3.0f32], &dev)?;
-        let mut opt = AdamW::new(
-            vec![("a".into(), a.clone()), ("b".into(), b.clone())],
-            ParamsAdamW::default(),
-        )?;
-        let grads = (a.as_tensor() * 2.0)?.sum_all()?.backward()?;
-        opt.step(&grads)?;
-        assert_eq!(opt.skipped_last_step(), 1);
-        assert_eq!(opt.skipped_names(), vec!["b"]);
-        assert_eq!(b.as_tensor().to_vec1::<f32>()?, vec![3.0]);
-        let st = opt.state();
-        assert_eq!((st.step, st.vars[0].step, st.vars[1].step), (1, 1, 0));
-        assert_eq!(st.vars[1].m.to_vec1::<f32>()?, vec![0.0]);
-        assert!(a.as_tensor().to_vec1::<f32>()?[0] < 1.0);
-        Ok(())
-    }
-
-    #[test]
-    fn bad_construction_and_state_are_errors() -> Result<()> {
-        let dev = Device::Cpu;
-        let a = Var::new(&[1.0f32], &dev)?;
-        let dup = AdamW::new(
-            vec![
-                ("a".into(), a.clone()),
-                ("a".into(), Var::new(&[1f32], &dev)?),
-            ],
-            ParamsAdamW::default(),
-        );
-        assert!(dup
-            .err()
-            .unwrap()
-            .to_string()
-            .contains("\"a\" appears twice"));
-        let bad = ParamsAdamW {
-            beta1: 1.0,
-            ..Default::default()
-        };
-        assert!(AdamW::new(vec![("a".into(), a.clone())], bad).is_err());
-        let mut opt = AdamW::new(vec![("a".into(), a.clone())], ParamsAdamW::default())?;
-        let mut st = opt.state();
-        st.vars[0].m = Tensor::zeros(2, candle_core::DType::F32, &dev)?;
-        let e = opt.set_state(st).unwrap_err().to_string();
-        assert!(e.contains("first moment of \"a\""), "{e}");
-        let mut st = opt.state();
-        st.vars[0].name = "z".into();
-        assert!(opt
-            .set_state(st)
-            .unwrap_err()
-            .to_string()
-            .contains("lacks variable \"a\""));
-        Ok(())
-    }
+/// The update by candle ops (other devices and dtypes); returns the new moments.
+fn composite_step(
+    var: &Var,
+    m: &Tensor,
+    v: &Tensor,
+    g: &Tensor,
+    t: i32,
+    p: &ParamsAdamW,
+) -> Result<(Tensor, Tensor)> {
+    let g = g.to_dtype(var.dtype())?;
+    let m = (m.affine(p.beta1, 0.0)? + g.affine(1.0 - p.beta1, 0.0)?)?.detach();
+    let v = (v.affine(p.beta2, 0.0)? + g.sqr()?.affine(1.0 - p.beta2, 0.0)?)?.detach();
+    let bc1 = 1.0 - p.beta1.powi(t);
+    let bc2 = 1.0 - p.beta2.powi(t);
+    let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), p.eps)?;
+    let update = (m.div(&denom)?).affine(p.lr / bc1, 0.0)?;
+    let theta = var.as_tensor().affine(1.0 - p.lr * p.weight_decay, 0.0)?;
+    var.set(&(theta - update)?.detach())?;
+    Ok((m, v))
 }
+
+#[cfg(test)]
+#[path = "adamw_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "adamw_fused_tests.rs"]
+mod fused_tests;

@@ -3,6 +3,7 @@
 //! every model (teacher, oracle, student) goes through.
 
 pub mod adamw;
+mod adamw_kernel;
 pub mod checkpoint;
 pub mod clip;
 mod config;
@@ -11,6 +12,7 @@ pub mod eval;
 mod log;
 mod run;
 pub mod schedule;
+mod shard_grads;
 mod state;
 pub mod step;
 
@@ -18,7 +20,7 @@ pub use adamw::{AdamW, AdamWState, MomentState, ParamsAdamW};
 pub use checkpoint::{
     complete_checkpoint, load_checkpoint, load_weights, save_checkpoint, save_weights, TrainMeta,
 };
-pub use clip::{clip_grad_norm, grad_norm};
+pub use clip::{clip_grad_norm, grad_norm, group_scales, ClipScales};
 pub use config::TrainConfig;
 pub use ctc_objective::{ctc_term, train_ctc_options};
 pub use eval::{eval_batches, evaluate, map_eval_batches, Evaluation};

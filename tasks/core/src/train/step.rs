@@ -9,7 +9,7 @@
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Result};
 
-use super::{clip_grad_norm, AdamW, LossOut, Trainable};
+use super::{group_scales, AdamW, LossOut, Trainable};
 use crate::threads::{run_sharded, shard_ranges};
 use crate::{Fwd, Rng, Task};
 use candle_core::Var;
@@ -99,7 +99,8 @@ impl<T: Task> StepInputs<'_, T> {
 }
 
 /// Clip (`clip` > 0: each of `clip_groups` and the rest to that norm, see
-/// `Trainable::clip_groups`) and apply one AdamW update from the shards' gradients.
+/// `Trainable::clip_groups`) and apply one AdamW update from the shards' gradients, summed in
+/// shard order inside the update. `vars` is the list the optimiser was built with.
 pub fn apply_update(
     opt: &mut AdamW,
     vars: &[(String, Var)],
@@ -107,52 +108,11 @@ pub fn apply_update(
     shards: Vec<GradStore>,
     clip: f64,
 ) -> Result<()> {
-    let mut grads = sum_shards(vars, shards)?;
-    if clip > 0.0 {
-        clip_by_group(vars, clip_groups, &mut grads, clip)?;
-    }
-    opt.step(&grads)
-}
-
-/// Clip each group's gradient norm on its own (see `Trainable::clip_groups`).
-fn clip_by_group(
-    vars: &[(String, Var)],
-    prefixes: &[String],
-    grads: &mut candle_core::backprop::GradStore,
-    max_norm: f64,
-) -> Result<()> {
-    if prefixes.is_empty() {
-        return clip_grad_norm(vars, grads, max_norm).map(|_| ());
-    }
-    let group = |n: &str| prefixes.iter().position(|p| n.starts_with(p.as_str()));
-    for g in (0..prefixes.len()).map(Some).chain([None]) {
-        let members: Vec<(String, Var)> = (vars.iter())
-            .filter(|(n, _)| group(n) == g)
-            .cloned()
-            .collect();
-        if !members.is_empty() {
-            clip_grad_norm(&members, grads, max_norm)?;
-        }
-    }
-    Ok(())
-}
-
-/// The gradients of all shards summed into the first, in shard order.
-fn sum_shards(vars: &[(String, Var)], shards: Vec<GradStore>) -> Result<GradStore> {
-    let mut it = shards.into_iter();
-    let Some(mut sum) = it.next() else {
-        candle_core::bail!("a training step with no shard");
+    let shards: Vec<&GradStore> = shards.iter().collect();
+    let scales = if clip > 0.0 {
+        group_scales(vars, clip_groups, &shards, clip)?.scales
+    } else {
+        vec![1.0; vars.len()]
     };
-    for g in it {
-        for (_, v) in vars {
-            if let Some(b) = g.get(v.as_tensor()) {
-                let total = match sum.get(v.as_tensor()) {
-                    Some(a) => (a + b)?,
-                    None => b.clone(),
-                };
-                sum.insert(v.as_tensor(), total);
-            }
-        }
-    }
-    Ok(sum)
+    opt.step_shards(&shards, &scales)
 }

@@ -2,14 +2,16 @@
 //! frames), sinusoidal positions, then transformer blocks.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv1d, Conv1dConfig, VarBuilder};
+use candle_nn::{Conv1dConfig, VarBuilder};
 
 use ctc_core::nn::TransformerStack;
+use ctc_core::ops::TimeConv1d;
 use ctc_core::task::{Encoded, EncoderConfig, Fwd, SourceEncoder};
 
 pub struct AsrEncoder {
-    conv1: Conv1d,
-    conv2: Conv1d,
+    /// Time-major convolutions (im2col + matmul): the parameters of `candle_nn::conv1d`.
+    conv1: TimeConv1d,
+    conv2: TimeConv1d,
     proj: ctc_core::ops::Linear,
     stack: TransformerStack,
     d: usize,
@@ -33,8 +35,8 @@ impl AsrEncoder {
         };
         let ch = cfg.conv_channels;
         Ok(Self {
-            conv1: candle_nn::conv1d(n_mels, ch, 3, c, vb.pp("conv1"))?,
-            conv2: candle_nn::conv1d(ch, ch, 3, c, vb.pp("conv2"))?,
+            conv1: TimeConv1d::new(n_mels, ch, 3, c, vb.pp("conv1"))?,
+            conv2: TimeConv1d::new(ch, ch, 3, c, vb.pp("conv2"))?,
             proj: ctc_core::ops::linear(ch, cfg.d_model, vb.pp("proj"))?,
             stack: TransformerStack::new(
                 cfg.d_model,
@@ -58,10 +60,10 @@ impl AsrEncoder {
 impl SourceEncoder for AsrEncoder {
     /// `src`: (B, T_in, n_mels) log-mel frames.
     fn forward(&self, src: &Tensor, src_lens: &[usize], fwd: &mut Fwd) -> Result<Encoded> {
-        let x = src.transpose(1, 2)?.contiguous()?;
-        let x = self.conv1.forward(&x)?.relu()?;
-        let x = self.conv2.forward(&x)?.relu()?;
-        let x = self.proj.forward(&x.transpose(1, 2)?.contiguous()?)?;
+        // Time-major throughout: (B, T, n_mels) -> (B, T/2, C) -> (B, T/4, C).
+        let x = self.conv1.forward_relu(src)?;
+        let x = self.conv2.forward_relu(&x)?;
+        let x = self.proj.forward(&x)?;
         let (_, t, _) = x.dims3()?;
         let lens: Vec<usize> = src_lens
             .iter()

@@ -1,15 +1,17 @@
 //! The word-image source encoder: a small VGG-style CRNN front end that collapses the image
 //! height (32 -> 2) and subsamples the width by 4, then transformer blocks along the width.
 
-use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+use candle_core::{bail, Module, Result, Tensor};
+use candle_nn::{Conv2dConfig, VarBuilder};
 
 use super::normalize::{FRAME_STRIDE, HEIGHT};
 use ctc_core::nn::TransformerStack;
+use ctc_core::ops::Conv2dNhwc;
 use ctc_core::task::{Encoded, EncoderConfig, Fwd, SourceEncoder};
 
 pub struct CrnnEncoder {
-    convs: Vec<Conv2d>,
+    /// Channels-last convolutions (im2col + matmul): the parameters of `candle_nn::conv2d`.
+    convs: Vec<Conv2dNhwc>,
     proj: ctc_core::ops::Linear,
     stack: TransformerStack,
     d: usize,
@@ -28,7 +30,7 @@ impl CrnnEncoder {
         };
         let convs = (0..4)
             .map(|i| {
-                candle_nn::conv2d(
+                Conv2dNhwc::new(
                     chans[i],
                     chans[i + 1],
                     3,
@@ -64,15 +66,23 @@ impl CrnnEncoder {
 impl SourceEncoder for CrnnEncoder {
     /// `src`: (B, 1, 32, W) images; `src_lens`: valid widths.
     fn forward(&self, src: &Tensor, src_lens: &[usize], fwd: &mut Fwd) -> Result<Encoded> {
-        let mut x = src.clone();
-        for (conv, &(ph, pw)) in self.convs.iter().zip(&POOLS) {
-            x = conv.forward(&x)?.relu()?;
-            x = x.max_pool2d_with_stride((ph, pw), (ph, pw))?;
+        let (b, ch, h, w) = src.dims4()?;
+        if ch != 1 {
+            bail!(
+                "CrnnEncoder: expected (B, 1, H, W) images, got {:?}",
+                src.dims()
+            )
         }
-        let (b, c, h, w) = x.dims4()?;
-        // (B, C, H, W) -> (B, W, C*H): one frame per column group.
+        // One channel: (B, 1, H, W) is already (B, H, W, 1) channels-last.
+        let mut x = src.reshape((b, h, w, 1))?;
+        for (conv, &pool) in self.convs.iter().zip(&POOLS) {
+            x = conv.forward_relu_pool(&x, pool)?;
+        }
+        let (b, h, w, c) = x.dims4()?;
+        // (B, H, W, C) -> (B, W, C, H) -> (B, W, C*H): one frame per column group, features in
+        // the (c, h) order of the former NCHW layout.
         let x = x
-            .permute((0, 3, 1, 2))?
+            .permute((0, 2, 3, 1))?
             .contiguous()?
             .reshape((b, w, c * h))?;
         let x = self.proj.forward(&x)?;

@@ -4,15 +4,21 @@
 
 #[cfg(test)]
 mod check;
+pub mod conv;
 pub mod dropout;
 #[cfg(test)]
 pub(crate) mod grad_check;
 mod layer_norm;
 pub mod linear;
+pub mod pool;
 mod rows;
 mod softmax;
+pub mod unfold;
 
+pub use conv::{Conv2dNhwc, TimeConv1d};
 pub use dropout::{dropout, dropout_add, DropoutMask};
 pub use layer_norm::{layer_norm, layer_norm_composite};
 pub use linear::{bias_add, bias_relu, linear, Linear};
+pub use pool::max_pool2d_nhwc;
 pub use softmax::{softmax_scaled_biased, softmax_scaled_biased_composite};
+pub use unfold::unfold_nhwc;

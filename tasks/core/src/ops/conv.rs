@@ -1,0 +1,310 @@
+//! Convolutions as unfold (im2col) + one GEMM, channels last.
+//!
+//! A convolution is [`unfold_nhwc`] (im2col, whose backward is col2im), candle's `matmul` with the weight reordered to (KH*KW*C, C_out) (candle
+//! owns its backward), and a fused bias(+ReLU) whose bias gradient is summed in the same pass
+//! (no broadcast + ReduceSum). Output rows are (B*OH*OW, C_out), i.e. channels last again, so
+//! layers chain without transposes. The parameters are candle_nn's own `Conv1d`/`Conv2d` (same
+//! names, shapes and init), so checkpoints load unchanged.
+//!
+//! The kernels are single-threaded and deterministic (CPU, f32 or f64). Other devices and
+//! dtypes use candle's `conv1d`/`conv2d` on transposed views (conv1d one sample at a time, see
+//! `TimeConv1d::run`). The matmul sums in a different order than candle's direct
+//! convolution, so results differ from it in the last bits.
+
+use candle_core::backend::BackendStorage;
+use candle_core::WithDType;
+use candle_core::{bail, CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor};
+use candle_nn::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, VarBuilder};
+
+use super::pool::max_pool2d_nhwc;
+use super::unfold::{cpu_slice, fast, unfold_nhwc, with_cpu};
+
+/// `x + bias` over the last dim, then ReLU if `relu`. Backward in one pass, the bias gradient
+/// summed over rows in order. ReLU's derivative at 0 is 1, as in candle's `relu`.
+struct BiasAct {
+    relu: bool,
+}
+
+impl BiasAct {
+    fn fwd<T: WithDType>(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<CpuStorage> {
+        let (x, b) = (cpu_slice::<T>(s1, l1)?, cpu_slice::<T>(s2, l2)?);
+        let zero = T::from_f64(0.0);
+        let mut y = x.to_vec();
+        for r in y.chunks_exact_mut(b.len().max(1)) {
+            for (v, &bb) in r.iter_mut().zip(b) {
+                *v += bb;
+                if self.relu && *v <= zero {
+                    *v = zero;
+                }
+            }
+        }
+        Ok(T::to_cpu_storage_owned(y))
+    }
+
+    fn bwd_cpu<T: WithDType>(
+        &self,
+        x: &Tensor,
+        b: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        let zero = T::from_f64(0.0);
+        let b = with_cpu(b, |b: &[T]| b.to_vec())?;
+        let c = b.len().max(1);
+        let (gx, gb) = with_cpu(g, |g: &[T]| {
+            with_cpu(x, |x: &[T]| {
+                let mut gx = g.to_vec();
+                let mut gb = vec![zero; b.len()];
+                for (gr, xr) in gx.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+                    for ((gv, &xv), (s, &bb)) in gr.iter_mut().zip(xr).zip(gb.iter_mut().zip(&b)) {
+                        if self.relu && xv + bb < zero {
+                            *gv = zero;
+                        }
+                        *s += *gv;
+                    }
+                }
+                (gx, gb)
+            })
+        })??;
+        let dev = x.device();
+        Ok((
+            Tensor::new(gx, dev)?.reshape(x.shape())?,
+            Tensor::new(gb, dev)?,
+        ))
+    }
+}
+
+impl CustomOp2 for BiasAct {
+    fn name(&self) -> &'static str {
+        "bias_act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        if l1.shape().dims().last() != Some(&l2.shape().elem_count()) || l2.shape().rank() != 1 {
+            bail!(
+                "bias_act: bias {:?} does not match the last dim of {:?}",
+                l2.shape(),
+                l1.shape()
+            )
+        }
+        let y = match (s1.dtype(), s2.dtype()) {
+            (DType::F32, DType::F32) => self.fwd::<f32>(s1, l1, s2, l2)?,
+            (DType::F64, DType::F64) => self.fwd::<f64>(s1, l1, s2, l2)?,
+            d => bail!("bias_act: unsupported dtypes {d:?}"),
+        };
+        Ok((y, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (gx, gb) = match x.dtype() {
+            DType::F32 => self.bwd_cpu::<f32>(x, b, g)?,
+            DType::F64 => self.bwd_cpu::<f64>(x, b, g)?,
+            d => bail!("bias_act: unsupported dtype {d:?}"),
+        };
+        Ok((Some(gx), Some(gb)))
+    }
+}
+
+/// `x + bias` (bias broadcast over the last dim), then ReLU if `relu`.
+fn bias_act(x: &Tensor, bias: &Tensor, relu: bool) -> Result<Tensor> {
+    if fast(x) && fast(bias) && x.dtype() == bias.dtype() {
+        return x
+            .contiguous()?
+            .apply_op2(&bias.contiguous()?, BiasAct { relu });
+    }
+    let y = x.broadcast_add(bias)?;
+    if relu {
+        y.relu()
+    } else {
+        Ok(y)
+    }
+}
+
+/// Adds the bias (or not) and applies ReLU (or not) to a conv output, channels last.
+fn finish(y: &Tensor, bias: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+    match bias {
+        Some(b) => bias_act(y, b, relu),
+        None if relu => y.relu(),
+        None => Ok(y.clone()),
+    }
+}
+
+/// The unfold + GEMM convolution without bias: (B, H, W, C) and a (O, C, KH, KW) weight to
+/// (B, OH, OW, O).
+fn conv_nhwc(
+    x: &Tensor,
+    w: &Tensor,
+    stride: (usize, usize),
+    padding: (usize, usize),
+) -> Result<Tensor> {
+    let (o, c, kh, kw) = w.dims4()?;
+    let cols = unfold_nhwc(x, (kh, kw), stride, padding)?;
+    let (b, oh, ow, k) = cols.dims4()?;
+    let wm = w.permute((2, 3, 1, 0))?.reshape((kh * kw * c, o))?;
+    cols.reshape((b * oh * ow, k))?
+        .matmul(&wm)?
+        .reshape((b, oh, ow, o))
+}
+
+fn check(dilation: usize, groups: usize) -> Result<()> {
+    if dilation != 1 || groups != 1 {
+        bail!("fused conv: dilation {dilation} and groups {groups} must be 1")
+    }
+    Ok(())
+}
+
+/// A time-major 1-D convolution: (B, T, C_in) -> (B, T_out, C_out), T_out as candle's
+/// `conv1d`. Holds a candle_nn `Conv1d` (parameters "weight" (out, in, k) and "bias" (out)).
+pub struct TimeConv1d {
+    inner: Conv1d,
+}
+
+impl TimeConv1d {
+    /// The parameters of `candle_nn::conv1d(in_c, out_c, kernel, cfg, vb)`, same names and init.
+    pub fn new(
+        in_c: usize,
+        out_c: usize,
+        kernel: usize,
+        cfg: Conv1dConfig,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        check(cfg.dilation, cfg.groups)?;
+        Ok(Self {
+            inner: candle_nn::conv1d(in_c, out_c, kernel, cfg, vb)?,
+        })
+    }
+
+    pub fn inner(&self) -> &Conv1d {
+        &self.inner
+    }
+
+    /// Conv then ReLU.
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        self.run(x, true, fast(x))
+    }
+
+    fn run(&self, x: &Tensor, relu: bool, fast: bool) -> Result<Tensor> {
+        if !fast {
+            // One sample at a time: candle 0.11.1's CPU conv1d is wrong for a non-contiguous
+            // kernel, which its backward passes for the weight gradient when the batch is > 1.
+            let ys = (0..x.dim(0)?)
+                .map(|i| {
+                    let xi = x.narrow(0, i, 1)?.transpose(1, 2)?.contiguous()?;
+                    self.inner.forward(&xi)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let y = Tensor::cat(&ys, 0)?.transpose(1, 2)?;
+            return if relu { y.relu() } else { Ok(y) };
+        }
+        let (b, t, c) = x.dims3()?;
+        let cfg = self.inner.config();
+        let w = self.inner.weight().unsqueeze(2)?;
+        let y = conv_nhwc(
+            &x.reshape((b, 1, t, c))?,
+            &w,
+            (1, cfg.stride),
+            (0, cfg.padding),
+        )?;
+        finish(&y.squeeze(1)?, self.inner.bias(), relu)
+    }
+}
+
+impl Module for TimeConv1d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.run(x, false, fast(x))
+    }
+}
+
+/// A channels-last 2-D convolution: (B, H, W, C_in) -> (B, OH, OW, C_out). Holds a candle_nn
+/// `Conv2d` (parameters "weight" (out, in, k, k) and "bias" (out)).
+pub struct Conv2dNhwc {
+    inner: Conv2d,
+}
+
+impl Conv2dNhwc {
+    /// The parameters of `candle_nn::conv2d(in_c, out_c, kernel, cfg, vb)`, same names and init.
+    pub fn new(
+        in_c: usize,
+        out_c: usize,
+        kernel: usize,
+        cfg: Conv2dConfig,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        check(cfg.dilation, cfg.groups)?;
+        Ok(Self {
+            inner: candle_nn::conv2d(in_c, out_c, kernel, cfg, vb)?,
+        })
+    }
+
+    pub fn inner(&self) -> &Conv2d {
+        &self.inner
+    }
+
+    /// Conv then ReLU.
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        self.run(x, true, None, fast(x))
+    }
+
+    /// Conv, ReLU, then a non-overlapping max-pool (kernel == stride == `pool`, remainder rows
+    /// and columns dropped). The pool runs before the bias add and the ReLU, which is exact
+    /// (both are monotonic and the bias is constant over a window) and touches fewer elements.
+    pub fn forward_relu_pool(&self, x: &Tensor, pool: (usize, usize)) -> Result<Tensor> {
+        self.run(x, true, Some(pool), fast(x))
+    }
+
+    fn run(
+        &self,
+        x: &Tensor,
+        relu: bool,
+        pool: Option<(usize, usize)>,
+        fast: bool,
+    ) -> Result<Tensor> {
+        if !fast {
+            let mut y = self
+                .inner
+                .forward(&x.permute((0, 3, 1, 2))?.contiguous()?)?;
+            if relu {
+                y = y.relu()?;
+            }
+            y = y.permute((0, 2, 3, 1))?.contiguous()?;
+            return match pool {
+                Some(p) => max_pool2d_nhwc(&y, p),
+                None => Ok(y),
+            };
+        }
+        let cfg = self.inner.config();
+        let (s, p) = (cfg.stride, cfg.padding);
+        let mut y = conv_nhwc(x, self.inner.weight(), (s, s), (p, p))?;
+        if let Some(p) = pool {
+            y = max_pool2d_nhwc(&y, p)?;
+        }
+        finish(&y, self.inner.bias(), relu)
+    }
+}
+
+impl Module for Conv2dNhwc {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.run(x, false, None, fast(x))
+    }
+}
+
+#[cfg(test)]
+#[path = "conv_tests.rs"]
+mod tests;

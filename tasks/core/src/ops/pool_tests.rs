@@ -1,0 +1,101 @@
+use candle_core::{DType, Device, Result, Tensor, Var};
+
+use super::*;
+use crate::ops::unfold::tests::{assert_close, dot, finite_diff, randn};
+
+// (b, h, w, c, kernel): odd sizes drop trailing rows/columns.
+type Case = (usize, usize, usize, usize, (usize, usize));
+const CASES: [Case; 6] = [
+    (2, 4, 6, 3, (2, 2)),
+    (2, 5, 7, 3, (2, 2)),
+    (1, 4, 6, 2, (2, 1)),
+    (3, 7, 5, 1, (3, 2)),
+    (2, 4, 4, 5, (1, 1)),
+    (1, 2, 9, 4, (2, 4)),
+];
+
+#[test]
+fn max_pool_matches_candle_values_and_gradients() -> Result<()> {
+    for (i, &(b, h, w, c, k)) in CASES.iter().enumerate() {
+        // Distinct values (ties have measure zero), so candle's tie splitting never applies.
+        let x = Var::from_tensor(&randn(&[b, h, w, c], 60 + i as u64, DType::F32)?)?;
+        let y = max_pool2d_nhwc(x.as_tensor(), k)?;
+        let want = x
+            .as_tensor()
+            .permute((0, 3, 1, 2))?
+            .max_pool2d_with_stride(k, k)?;
+        let want = want.permute((0, 2, 3, 1))?;
+        assert_eq!(y.dims(), &[b, h / k.0, w / k.1, c]);
+        assert_close(&y, &want, 0.0, &format!("pool case {i}: value"))?;
+        let r = randn(y.dims(), 70 + i as u64, DType::F32)?;
+        let g = dot(&y, &r)?.backward()?;
+        let g = g.get(&x).unwrap();
+        // candle's max_pool2d gradient is divided by the window size (a candle 0.11.1 bug,
+        // see `candle_bugs_these_ops_avoid` in conv_tests.rs) ...
+        // (Only for whole windows: with trailing rows/columns its upsampling misroutes it.)
+        if h % k.0 == 0 && w % k.1 == 0 {
+            let gw = dot(&want, &r)?.backward()?;
+            let scaled = (gw.get(&x).unwrap() * (k.0 * k.1) as f64)?;
+            assert_close(
+                g,
+                &scaled,
+                1e-6,
+                &format!("pool case {i}: grad vs max_pool2d"),
+            )?;
+        }
+        // ... and the composite fallback (windows as axes, then `max`) is exact.
+        let fb = composite(x.as_tensor(), k)?;
+        assert_close(&fb, &y, 0.0, &format!("pool case {i}: fallback value"))?;
+        let gf = dot(&fb, &r)?.backward()?;
+        assert_close(
+            g,
+            gf.get(&x).unwrap(),
+            1e-6,
+            &format!("pool case {i}: fallback grad"),
+        )?;
+    }
+    Ok(())
+}
+
+#[test]
+fn max_pool_backward_matches_finite_differences() -> Result<()> {
+    for (i, &(b, h, w, c, k)) in CASES.iter().enumerate() {
+        let x = Var::from_tensor(&randn(&[b, h, w, c], 80 + i as u64, DType::F64)?)?;
+        let y = max_pool2d_nhwc(x.as_tensor(), k)?;
+        let r = randn(y.dims(), 90 + i as u64, DType::F64)?;
+        let g = dot(&y, &r)?.backward()?;
+        let fd = finite_diff(x.as_tensor(), |x| {
+            dot(&max_pool2d_nhwc(x, k)?, &r)?.to_scalar::<f64>()
+        })?;
+        assert_close(g.get(&x).unwrap(), &fd, 1e-6, &format!("pool fd case {i}"))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn max_pool_ties_route_the_gradient_to_the_first_maximum() -> Result<()> {
+    // One 2x2 window per channel; channel 0 all tied, channel 1 tied at positions 1 and 3
+    // (row-major), channel 2 a unique maximum at position 2.
+    #[rustfmt::skip]
+    let x = [
+        5f32, 0., 1.,
+        5., 7., 2.,
+        5., 3., 9.,
+        5., 7., 4.,
+    ];
+    let x = Var::from_tensor(&Tensor::new(&x, &Device::Cpu)?.reshape((1, 2, 2, 3))?)?;
+    let y = max_pool2d_nhwc(x.as_tensor(), (2, 2))?;
+    assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, [5., 7., 9.]);
+    let r = Tensor::new(&[1f32, 2., 3.], &Device::Cpu)?.reshape((1, 1, 1, 3))?;
+    let g = dot(&y, &r)?.backward()?;
+    let gx = g.get(&x).unwrap().flatten_all()?.to_vec1::<f32>()?;
+    #[rustfmt::skip]
+    let want = [
+        1f32, 0., 0.,
+        0., 2., 0.,
+        0., 0., 3.,
+        0., 0., 0.,
+    ];
+    assert_eq!(gx, want);
+    Ok(())
+}

@@ -7,16 +7,22 @@
 //! dropped, as in candle. Single-threaded and deterministic; CPU f32/f64, other devices and
 //! dtypes use a composite of candle ops (see `composite`).
 
+use std::sync::OnceLock;
+
 use candle_core::backend::BackendStorage;
+
 use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
 
 use super::unfold::{cpu_slice, fast, with_cpu};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 struct MaxPool {
     dims: (usize, usize, usize, usize),
     kh: usize,
     kw: usize,
+    /// Input offset of each output's maximum, found by the forward and read by the backward
+    /// (the graph keeps this op instance), so the backward is one scatter.
+    argmax: OnceLock<Vec<u32>>,
 }
 
 impl MaxPool {
@@ -25,70 +31,38 @@ impl MaxPool {
         (b, h / self.kh, w / self.kw, c)
     }
 
-    /// Calls `f(out_offset, window_offsets)` for every output position: the offsets (in the
-    /// input, each the start of C channels) of the window's elements in window order.
-    fn for_each_window(&self, mut f: impl FnMut(usize, &[usize])) {
+    /// Maxima and their input offsets, windows scanned in row-then-column order with a strict
+    /// `>` (so the first maximum wins ties and a NaN never replaces the running maximum).
+    fn fwd<T: WithDType>(&self, x: &[T]) -> (Vec<T>, Vec<u32>) {
         let (b, h, w, c) = self.dims;
         let (_, oh, ow, _) = self.out_dims();
-        let mut win = vec![0; self.kh * self.kw];
+        let n = b * oh * ow * c;
+        let (mut y, mut at) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for bi in 0..b {
-            for y in 0..oh {
-                for x in 0..ow {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let offset = |i: usize, j: usize| {
+                        ((bi * h + oy * self.kh + i) * w + ox * self.kw + j) * c
+                    };
+                    let (base, first) = (y.len(), offset(0, 0));
+                    y.extend_from_slice(&x[first..first + c]);
+                    at.extend((first..first + c).map(|i| i as u32));
+                    let (ym, am) = (&mut y[base..], &mut at[base..]);
                     for i in 0..self.kh {
-                        for j in 0..self.kw {
-                            let (r, col) = (y * self.kh + i, x * self.kw + j);
-                            win[i * self.kw + j] = ((bi * h + r) * w + col) * c;
+                        for j in (0..self.kw).filter(|&j| i > 0 || j > 0) {
+                            let s = offset(i, j);
+                            for (ch, &v) in x[s..s + c].iter().enumerate() {
+                                if v > ym[ch] {
+                                    ym[ch] = v;
+                                    am[ch] = (s + ch) as u32;
+                                }
+                            }
                         }
                     }
-                    f(((bi * oh + y) * ow + x) * c, &win);
                 }
             }
         }
-    }
-
-    fn fwd<T: WithDType>(&self, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
-        let x = cpu_slice::<T>(s, l)?;
-        let (b, oh, ow, c) = self.out_dims();
-        let mut y = vec![T::from_f64(0.0); b * oh * ow * c];
-        self.for_each_window(|o, win| {
-            let out = &mut y[o..o + c];
-            out.copy_from_slice(&x[win[0]..win[0] + c]);
-            for &s in &win[1..] {
-                for (m, &v) in out.iter_mut().zip(&x[s..s + c]) {
-                    if v > *m {
-                        *m = v;
-                    }
-                }
-            }
-        });
-        Ok(T::to_cpu_storage_owned(y))
-    }
-
-    /// The input gradient: each output gradient added at its argmax, found by the forward's
-    /// scan (so the first maximum on ties).
-    fn bwd_cpu<T: WithDType>(&self, x: &[T], g: &[T]) -> Vec<T> {
-        let c = self.dims.3;
-        let mut gx = vec![T::from_f64(0.0); x.len()];
-        let mut best = vec![T::from_f64(0.0); c];
-        let mut at = vec![0usize; c];
-        self.for_each_window(|o, win| {
-            best.copy_from_slice(&x[win[0]..win[0] + c]);
-            at.iter_mut()
-                .enumerate()
-                .for_each(|(ch, a)| *a = win[0] + ch);
-            for &s in &win[1..] {
-                for (ch, &v) in x[s..s + c].iter().enumerate() {
-                    if v > best[ch] {
-                        best[ch] = v;
-                        at[ch] = s + ch;
-                    }
-                }
-            }
-            for (&a, &gv) in at.iter().zip(&g[o..o + c]) {
-                gx[a] += gv;
-            }
-        });
-        gx
+        (y, at)
     }
 }
 
@@ -104,23 +78,44 @@ impl CustomOp1 for MaxPool {
                 l.shape()
             )
         }
-        let y = match s.dtype() {
-            DType::F32 => self.fwd::<f32>(s, l)?,
-            DType::F64 => self.fwd::<f64>(s, l)?,
+        if l.shape().elem_count() > u32::MAX as usize {
+            bail!(
+                "max_pool2d_nhwc: input of {} elements is too large",
+                l.shape().elem_count()
+            )
+        }
+        let (y, at) = match s.dtype() {
+            DType::F32 => {
+                let (y, at) = self.fwd::<f32>(cpu_slice(s, l)?);
+                (CpuStorage::F32(y), at)
+            }
+            DType::F64 => {
+                let (y, at) = self.fwd::<f64>(cpu_slice(s, l)?);
+                (CpuStorage::F64(y), at)
+            }
             d => bail!("max_pool2d_nhwc: unsupported dtype {d:?}"),
         };
+        // A second forward of the same op instance cannot happen (candle applies it once).
+        let _ = self.argmax.set(at);
         Ok((y, Shape::from(self.out_dims())))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        fn run<T: WithDType>(p: &MaxPool, arg: &Tensor, grad: &Tensor) -> Result<Tensor> {
-            let g = with_cpu(grad, |g: &[T]| g.to_vec())?;
-            let gx = with_cpu(arg, |x: &[T]| p.bwd_cpu(x, &g))?;
-            Tensor::new(gx, arg.device())?.reshape(arg.shape())
+        fn run<T: WithDType>(at: &[u32], arg: &Tensor, grad: &Tensor) -> Result<Tensor> {
+            let mut gx = vec![T::from_f64(0.0); arg.elem_count()];
+            with_cpu(grad, |g: &[T]| {
+                for (&a, &gv) in at.iter().zip(g) {
+                    gx[a as usize] += gv;
+                }
+            })?;
+            Tensor::from_vec(gx, arg.shape(), arg.device())
         }
+        let Some(at) = self.argmax.get() else {
+            bail!("max_pool2d_nhwc: backward before forward")
+        };
         let gx = match arg.dtype() {
-            DType::F32 => run::<f32>(self, arg, grad)?,
-            DType::F64 => run::<f64>(self, arg, grad)?,
+            DType::F32 => run::<f32>(at, arg, grad)?,
+            DType::F64 => run::<f64>(at, arg, grad)?,
             d => bail!("max_pool2d_nhwc: unsupported dtype {d:?}"),
         };
         Ok(Some(gx))
@@ -137,7 +132,12 @@ pub fn max_pool2d_nhwc(x: &Tensor, (kh, kw): (usize, usize)) -> Result<Tensor> {
         return composite(x, (kh, kw));
     }
     let dims = x.dims4()?;
-    x.contiguous()?.apply_op1(MaxPool { dims, kh, kw })
+    x.contiguous()?.apply_op1(MaxPool {
+        dims,
+        kh,
+        kw,
+        argmax: OnceLock::new(),
+    })
 }
 
 /// The fallback for other devices and dtypes, from candle ops: windows as reshaped axes, then

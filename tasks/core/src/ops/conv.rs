@@ -1,8 +1,9 @@
 //! Convolutions as unfold (im2col) + one GEMM, channels last.
 //!
-//! A convolution is [`unfold_nhwc`] (im2col, whose backward is col2im), candle's `matmul` with the weight reordered to (KH*KW*C, C_out) (candle
-//! owns its backward), and a fused bias(+ReLU) whose bias gradient is summed in the same pass
-//! (no broadcast + ReduceSum). Output rows are (B*OH*OW, C_out), i.e. channels last again, so
+//! A convolution is [`unfold_nhwc`] (im2col, whose backward is col2im), candle's `matmul` with
+//! the weight reordered to (KH*KW*C, C_out) (candle owns its backward), and the fused
+//! bias(+ReLU) of `linear`, whose bias gradient is summed in the same pass (no broadcast +
+//! ReduceSum). Output rows are (B*OH*OW, C_out), i.e. channels last again, so
 //! layers chain without transposes. The parameters are candle_nn's own `Conv1d`/`Conv2d` (same
 //! names, shapes and init), so checkpoints load unchanged.
 //!
@@ -11,131 +12,12 @@
 //! `TimeConv1d::run`). The matmul sums in a different order than candle's direct
 //! convolution, so results differ from it in the last bits.
 
-use candle_core::backend::BackendStorage;
-use candle_core::WithDType;
-use candle_core::{bail, CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor};
+use candle_core::{bail, Module, Result, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, VarBuilder};
 
+use super::linear::bias_act;
 use super::pool::max_pool2d_nhwc;
-use super::unfold::{cpu_slice, fast, unfold_nhwc, with_cpu};
-
-/// `x + bias` over the last dim, then ReLU if `relu`. Backward in one pass, the bias gradient
-/// summed over rows in order. ReLU's derivative at 0 is 1, as in candle's `relu`.
-struct BiasAct {
-    relu: bool,
-}
-
-impl BiasAct {
-    fn fwd<T: WithDType>(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<CpuStorage> {
-        let (x, b) = (cpu_slice::<T>(s1, l1)?, cpu_slice::<T>(s2, l2)?);
-        let zero = T::from_f64(0.0);
-        let mut y = x.to_vec();
-        for r in y.chunks_exact_mut(b.len().max(1)) {
-            for (v, &bb) in r.iter_mut().zip(b) {
-                *v += bb;
-                if self.relu && *v <= zero {
-                    *v = zero;
-                }
-            }
-        }
-        Ok(T::to_cpu_storage_owned(y))
-    }
-
-    fn bwd_cpu<T: WithDType>(
-        &self,
-        x: &Tensor,
-        b: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Tensor, Tensor)> {
-        let zero = T::from_f64(0.0);
-        let b = with_cpu(b, |b: &[T]| b.to_vec())?;
-        let c = b.len().max(1);
-        let (gx, gb) = with_cpu(g, |g: &[T]| {
-            with_cpu(x, |x: &[T]| {
-                let mut gx = g.to_vec();
-                let mut gb = vec![zero; b.len()];
-                for (gr, xr) in gx.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                    for ((gv, &xv), (s, &bb)) in gr.iter_mut().zip(xr).zip(gb.iter_mut().zip(&b)) {
-                        if self.relu && xv + bb < zero {
-                            *gv = zero;
-                        }
-                        *s += *gv;
-                    }
-                }
-                (gx, gb)
-            })
-        })??;
-        let dev = x.device();
-        Ok((
-            Tensor::new(gx, dev)?.reshape(x.shape())?,
-            Tensor::new(gb, dev)?,
-        ))
-    }
-}
-
-impl CustomOp2 for BiasAct {
-    fn name(&self) -> &'static str {
-        "bias_act"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        if l1.shape().dims().last() != Some(&l2.shape().elem_count()) || l2.shape().rank() != 1 {
-            bail!(
-                "bias_act: bias {:?} does not match the last dim of {:?}",
-                l2.shape(),
-                l1.shape()
-            )
-        }
-        let y = match (s1.dtype(), s2.dtype()) {
-            (DType::F32, DType::F32) => self.fwd::<f32>(s1, l1, s2, l2)?,
-            (DType::F64, DType::F64) => self.fwd::<f64>(s1, l1, s2, l2)?,
-            d => bail!("bias_act: unsupported dtypes {d:?}"),
-        };
-        Ok((y, l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (gx, gb) = match x.dtype() {
-            DType::F32 => self.bwd_cpu::<f32>(x, b, g)?,
-            DType::F64 => self.bwd_cpu::<f64>(x, b, g)?,
-            d => bail!("bias_act: unsupported dtype {d:?}"),
-        };
-        Ok((Some(gx), Some(gb)))
-    }
-}
-
-/// `x + bias` (bias broadcast over the last dim), then ReLU if `relu`.
-fn bias_act(x: &Tensor, bias: &Tensor, relu: bool) -> Result<Tensor> {
-    if fast(x) && fast(bias) && x.dtype() == bias.dtype() {
-        return x
-            .contiguous()?
-            .apply_op2(&bias.contiguous()?, BiasAct { relu });
-    }
-    let y = x.broadcast_add(bias)?;
-    if relu {
-        y.relu()
-    } else {
-        Ok(y)
-    }
-}
+use super::unfold::{fast, unfold_nhwc};
 
 /// Adds the bias (or not) and applies ReLU (or not) to a conv output, channels last.
 fn finish(y: &Tensor, bias: Option<&Tensor>, relu: bool) -> Result<Tensor> {

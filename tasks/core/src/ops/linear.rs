@@ -92,23 +92,26 @@ pub(crate) fn fast_path(ts: &[&Tensor]) -> bool {
 
 /// `x + b` with `x` `(..., d)` and `b` `(d)`; fused on CPU f32, composite elsewhere.
 pub fn bias_add(x: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if !fast_path(&[x, b]) {
-        return bias_add_composite(x, b);
-    }
-    check_bias("bias_add", x, b)?;
-    x.contiguous()?
-        .apply_op2(&b.contiguous()?, BiasAdd { relu: false })
+    bias_act(x, b, false)
 }
 
 /// `max(x + b, 0)` with `x` `(..., d)` and `b` `(d)`; fused on CPU f32, composite elsewhere.
 /// The backward lets the gradient through where the output is positive.
 pub fn bias_relu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
+    bias_act(x, b, true)
+}
+
+/// `bias_relu` if `relu`, else `bias_add`.
+pub fn bias_act(x: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
+    let op = BiasAdd { relu };
     if !fast_path(&[x, b]) {
-        return bias_relu_composite(x, b);
+        return match relu {
+            true => bias_relu_composite(x, b),
+            false => bias_add_composite(x, b),
+        };
     }
-    check_bias("bias_relu", x, b)?;
-    x.contiguous()?
-        .apply_op2(&b.contiguous()?, BiasAdd { relu: true })
+    check_bias(op.name(), x, b)?;
+    x.contiguous()?.apply_op2(&b.contiguous()?, op)
 }
 
 /// The candle ops the fused bias add replaces.

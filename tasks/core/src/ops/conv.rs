@@ -1,10 +1,11 @@
 //! Convolutions as unfold (im2col) + one GEMM, channels last.
 //!
-//! A convolution is [`unfold_nhwc`] (im2col, whose backward is col2im), candle's `matmul` with
-//! the weight reordered to (KH*KW*C, C_out) (candle owns its backward), and the fused
-//! bias(+ReLU) of `linear`, whose bias gradient is summed in the same pass (no broadcast +
-//! ReduceSum). Output rows are (B*OH*OW, C_out), i.e. channels last again, so
-//! layers chain without transposes. The parameters are candle_nn's own `Conv1d`/`Conv2d` (same
+//! A convolution is one fused op (`conv_op`): the unfold (im2col, as
+//! [`unfold_nhwc`](super::unfold_nhwc)) into a scratch buffer times the weight reordered to
+//! (KH*KW*C, C_out), whose backward recomputes the unfold, so the im2col matrix is never a
+//! graph node; then the fused bias(+ReLU) of `linear`, whose bias gradient is summed in the
+//! same pass (no broadcast + ReduceSum). Output rows are (B*OH*OW, C_out), i.e. channels last
+//! again, so layers chain without transposes. The parameters are candle_nn's own `Conv1d`/`Conv2d` (same
 //! names, shapes and init), so checkpoints load unchanged.
 //!
 //! The kernels are single-threaded and deterministic (CPU, f32 or f64). Other devices and
@@ -15,9 +16,10 @@
 use candle_core::{bail, Module, Result, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, VarBuilder};
 
+use super::conv_op::unfold_matmul;
 use super::linear::bias_act;
 use super::pool::max_pool2d_nhwc;
-use super::unfold::{fast, unfold_nhwc};
+use super::unfold::fast;
 
 /// Adds the bias (or not) and applies ReLU (or not) to a conv output, channels last.
 fn finish(y: &Tensor, bias: Option<&Tensor>, relu: bool) -> Result<Tensor> {
@@ -37,12 +39,8 @@ fn conv_nhwc(
     padding: (usize, usize),
 ) -> Result<Tensor> {
     let (o, c, kh, kw) = w.dims4()?;
-    let cols = unfold_nhwc(x, (kh, kw), stride, padding)?;
-    let (b, oh, ow, k) = cols.dims4()?;
     let wm = w.permute((2, 3, 1, 0))?.reshape((kh * kw * c, o))?;
-    cols.reshape((b * oh * ow, k))?
-        .matmul(&wm)?
-        .reshape((b, oh, ow, o))
+    unfold_matmul(x, &wm, (kh, kw), stride, padding)
 }
 
 fn check(dilation: usize, groups: usize) -> Result<()> {

@@ -5,6 +5,7 @@
 #[cfg(test)]
 mod check;
 pub mod conv;
+mod conv_op;
 pub mod dropout;
 #[cfg(test)]
 pub(crate) mod grad_check;

@@ -9,19 +9,19 @@ use candle_core::{Storage, Tensor, WithDType};
 
 /// Window geometry of an unfold over a contiguous (B, H, W, C) tensor.
 #[derive(Clone, Copy, Debug)]
-struct Geom {
-    b: usize,
-    h: usize,
-    w: usize,
-    c: usize,
+pub(super) struct Geom {
+    pub(super) b: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) c: usize,
     kh: usize,
     kw: usize,
     sh: usize,
     sw: usize,
     ph: usize,
     pw: usize,
-    oh: usize,
-    ow: usize,
+    pub(super) oh: usize,
+    pub(super) ow: usize,
 }
 
 /// Output positions along one axis: candle's formula, 0 when the padded input is shorter than
@@ -35,7 +35,7 @@ fn out_len(n: usize, k: usize, s: usize, p: usize) -> usize {
 }
 
 impl Geom {
-    fn new(
+    pub(super) fn new(
         dims: (usize, usize, usize, usize),
         (kh, kw): (usize, usize),
         (sh, sw): (usize, usize),
@@ -62,13 +62,27 @@ impl Geom {
         })
     }
 
-    fn row(&self) -> usize {
+    /// Length of one unfolded row, KH*KW*C.
+    pub(super) fn row(&self) -> usize {
         self.kh * self.kw * self.c
     }
 
     /// Calls `f(col_offset, x_offset, len)` for every run of elements the unfold copies: for
     /// each output position and kernel row, the in-range kernel columns times all channels are
     /// contiguous in both the input and the unfolded row (channels last). Padding is skipped.
+    /// Number of unfolded rows, B*OH*OW.
+    pub(super) fn rows(&self) -> usize {
+        self.b * self.oh * self.ow
+    }
+
+    /// Whether a contiguous (B, H, W, C) layout has this geometry's input shape.
+    pub(super) fn check_input(&self, op: &str, l: &Layout) -> Result<()> {
+        if l.shape().dims4()? != (self.b, self.h, self.w, self.c) {
+            bail!("{op}: shape {:?} does not match {self:?}", l.shape())
+        }
+        Ok(())
+    }
+
     fn for_each_run(&self, mut f: impl FnMut(usize, usize, usize)) {
         let g = self;
         for b in 0..g.b {
@@ -118,19 +132,26 @@ pub(super) fn fast(t: &Tensor) -> bool {
     t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
 }
 
+/// im2col: the (B*OH*OW, KH*KW*C) row-major unfolded matrix of a contiguous (B, H, W, C) input.
+pub(super) fn im2col<T: WithDType>(g: Geom, x: &[T]) -> Vec<T> {
+    let mut cols = vec![T::from_f64(0.0); g.rows() * g.row()];
+    g.for_each_run(|co, xo, n| cols[co..co + n].copy_from_slice(&x[xo..xo + n]));
+    cols
+}
+
 struct Unfold(Geom);
 
 impl Unfold {
     fn fwd<T: WithDType>(&self, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
-        let (g, x) = (self.0, cpu_slice::<T>(s, l)?);
-        let mut cols = vec![T::from_f64(0.0); g.b * g.oh * g.ow * g.row()];
-        g.for_each_run(|co, xo, n| cols[co..co + n].copy_from_slice(&x[xo..xo + n]));
-        Ok(T::to_cpu_storage_owned(cols))
+        Ok(T::to_cpu_storage_owned(im2col(
+            self.0,
+            cpu_slice::<T>(s, l)?,
+        )))
     }
 }
 
 /// col2im: scatter-adds unfolded rows back onto the (B, H, W, C) input positions.
-fn col2im<T: WithDType>(g: Geom, cols: &[T]) -> Vec<T> {
+pub(super) fn col2im<T: WithDType>(g: Geom, cols: &[T]) -> Vec<T> {
     let mut x = vec![T::from_f64(0.0); g.b * g.h * g.w * g.c];
     g.for_each_run(|co, xo, n| {
         for (d, &s) in x[xo..xo + n].iter_mut().zip(&cols[co..co + n]) {
@@ -147,9 +168,7 @@ impl CustomOp1 for Unfold {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
-        if l.shape().dims4()? != (g.b, g.h, g.w, g.c) {
-            bail!("unfold_nhwc: shape {:?} does not match {g:?}", l.shape())
-        }
+        g.check_input(self.name(), l)?;
         let out = match s.dtype() {
             DType::F32 => self.fwd::<f32>(s, l)?,
             DType::F64 => self.fwd::<f64>(s, l)?,

@@ -1,5 +1,5 @@
-//! The fused in-place step against the composite implementation it replaced (kept here as a
-//! test-only reference), sharded gradients, clipping scales, state round trips, bad input.
+//! The fused in-place step against the composite implementation it replaced (`composite_step`,
+//! driven by a test-only optimiser loop), sharded gradients, clipping scales, state round trips, bad input.
 
 use super::*;
 use crate::train::clip::{clip_grad_norm, group_scales};
@@ -34,17 +34,10 @@ impl Reference {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
-            let g = g.to_dtype(var.dtype())?;
             let t = (self.steps[i] + 1) as i32;
-            let m = (self.m[i].affine(p.beta1, 0.0)? + g.affine(1.0 - p.beta1, 0.0)?)?.detach();
-            let v =
-                (self.v[i].affine(p.beta2, 0.0)? + g.sqr()?.affine(1.0 - p.beta2, 0.0)?)?.detach();
-            let bc1 = 1.0 - p.beta1.powi(t);
-            let bc2 = 1.0 - p.beta2.powi(t);
-            let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), p.eps)?;
-            let update = (m.div(&denom)?).affine(p.lr / bc1, 0.0)?;
-            let theta = var.as_tensor().affine(1.0 - p.lr * p.weight_decay, 0.0)?;
-            var.set(&(theta - update)?.detach())?;
+            // The composite update is the code the fused loop replaced (still the fallback
+            // for other devices and dtypes), driven here with its own moments and step counts.
+            let (m, v) = composite_step(var, &self.m[i], &self.v[i], g, t, &p)?;
             (self.m[i], self.v[i]) = (m, v);
             self.steps[i] += 1;
         }

@@ -1,16 +1,18 @@
 //! Wall time of one full training step of every default model, and of greedy student
-//! inference, on synthetic batches shaped like the default presets' data (issue #14, item 1).
+//! inference, on synthetic batches shaped like the default presets' data.
 //!
 //! Run from the repository root: `cargo bench --workspace --bench train_step`
 //! (`TRAIN_STEP_ITERS=N` timed steps, default 10, after 3 warm-up steps). One line per model:
 //! `train_step <task>-<role> params=<N> batch=<B>x<T> median_ms=<m> min_ms=<m>`, then
-//! `infer <task>-student ...` (speech adds `rtf=`: compute seconds / audio seconds at the
-//! process's thread count; the issue asks it on one thread: `RAYON_NUM_THREADS=1
-//! CANDLE_NUM_THREADS=1`). See docs/benchmarks.md.
+//! `infer <task>-student ...` (speech adds `rtf=`: compute seconds / audio seconds; inference
+//! runs on the calling thread). `TRAIN_STEP_ONLY=a,b` selects lines; `taskset -c 0` runs the
+//! shards on one core; `TRAIN_STEP_CANDLE_POOLS=1` leaves candle's own thread pools on instead
+//! of `ctc_core::threads::configure`. See docs/benchmarks.md.
 //!
-//! A step is what `ctc_core::train::TrainRun::run` does per step, evaluation and checkpoints
-//! aside: collate (with the preset's SpecAugment for speech), forward with dropout on, CTC
-//! (plus the KD terms), backward, global-norm clipping, learning-rate schedule, AdamW.
+//! A step is the training loop's own step code (`ctc_core::train::step`), evaluation and
+//! checkpoints aside: the batch's shards collated (with the preset's SpecAugment for speech),
+//! forward with dropout on, CTC (plus the KD terms) and backward on parallel threads, then
+//! clipping, the learning-rate schedule and AdamW.
 //! Encoder sizes, batch sizes, optimiser settings, SpecAugment, n_mels and the word-image
 //! alphabet are read from the preset files, so the bench follows the presets.
 

@@ -17,4 +17,9 @@ echo "== torch twin, one core (taskset -c 0, --threads 1)"
 taskset -c 0 python3 benches/torch_twin.py --iters "$ITERS" --threads 1 2>/dev/null
 echo "== bench, candle's pools on (TRAIN_STEP_CANDLE_POOLS=1)"
 TRAIN_STEP_CANDLE_POOLS=1 $BIN --bench 2>&1 | grep -E "^(train_step|infer)"
+echo "== asr-teacher, all cores / one core, alternated four times (threads-*.txt)"
+for _ in 1 2 3 4; do
+  echo -n "2cores "; TRAIN_STEP_ONLY=asr-teacher $BIN --bench 2>/dev/null
+  echo -n "1core  "; TRAIN_STEP_ONLY=asr-teacher taskset -c 0 $BIN --bench 2>/dev/null
+done
 echo "# end $(date -u '+%T') UTC, load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -35,15 +35,16 @@ impl TeacherOutputs {
         let done = map_eval_batches(task, examples, batch_size, dev, |batch| {
             let (logits, lens) = logits_fn(batch)?;
             let lp = candle_nn::ops::log_softmax(&logits.detach(), D::Minus1)?;
-            (0..batch.ids.len())
+            let rows = (0..batch.ids.len())
                 .map(|b| {
                     let row = lp.get(b)?.narrow(0, 0, lens[b])?;
                     Ok((lens[b], row.flatten_all()?.to_vec1::<f32>()?))
                 })
-                .collect::<Result<Vec<_>>>()
+                .collect::<Result<Vec<_>>>()?;
+            Ok((batch.ids.clone(), rows))
         })?;
-        for (batch, rows) in done {
-            for (&i, (n, row)) in batch.ids.iter().zip(rows) {
+        for (ids, rows) in done {
+            for (&i, (n, row)) in ids.iter().zip(rows) {
                 per[i] = row;
                 frames[i] = n;
             }

@@ -30,7 +30,7 @@ pub struct TrainConfig {
     /// Save a resumable checkpoint every this many steps (and at the end).
     pub checkpoint_every: usize,
     /// Each batch is split into this many shards, run forward and backward on parallel
-    /// threads (as many as there are cores) and their gradients summed. Part of the run's
+    /// threads (`min(shards, cores)` of them) and their gradients summed. Part of the run's
     /// identity: the same value gives the same numbers on any number of cores.
     pub shards: usize,
 }

@@ -52,19 +52,18 @@ pub fn eval_collate<T: Task>(
 }
 
 /// `f` over every evaluation batch, the batches spread over the shard threads; results in
-/// batch order, so they do not depend on the thread count.
+/// batch order, so they do not depend on the thread count. Each batch is dropped once `f` has
+/// run: `f` keeps what it needs (ids, texts).
 pub fn map_eval_batches<T: Task, R: Send>(
     task: &T,
     examples: &[T::Example],
     batch_size: usize,
     dev: &Device,
     f: impl Fn(&Batch) -> Result<R> + Sync,
-) -> Result<Vec<(Batch, R)>> {
+) -> Result<Vec<R>> {
     let batches = eval_batch_indices(task, examples, batch_size);
     run_sharded(batches.len(), |i| {
-        let batch = eval_collate(task, examples, &batches[i], dev)?;
-        let r = f(&batch)?;
-        Ok((batch, r))
+        f(&eval_collate(task, examples, &batches[i], dev)?)
     })
     .into_iter()
     .collect()
@@ -83,10 +82,14 @@ pub fn evaluate<T: Task>(
     let mut hyps = vec![String::new(); examples.len()];
     let done = map_eval_batches(task, examples, batch_size, dev, |b| {
         let (logits, frames) = logits_fn(b)?;
-        greedy_batch(&logits, &frames)
+        Ok((
+            b.ids.clone(),
+            b.texts.clone(),
+            greedy_batch(&logits, &frames)?,
+        ))
     })?;
-    for (batch, decoded) in done {
-        for ((&i, ids), text) in batch.ids.iter().zip(decoded).zip(&batch.texts) {
+    for (batch_ids, texts, decoded) in done {
+        for ((&i, ids), text) in batch_ids.iter().zip(decoded).zip(&texts) {
             hyps[i] = task.vocab().decode(&ids);
             refs[i] = text.clone();
         }

@@ -3,8 +3,11 @@
 //! Shard `s` of `k` holds a contiguous slice of the batch's examples, is collated on its own
 //! (its own padding and augmentation stream) and gives its own gradients. Its loss is weighted
 //! by its share of the examples, so the summed gradients are those of the batch mean whenever
-//! the objective is a mean over examples. Shard 0 draws exactly the streams an unsharded step
-//! draws, so `shards = 1` reproduces a single-batch step bit for bit.
+//! the objective is a mean over examples (CTC). Terms normalised over the batch's valid frames
+//! (frame KD, Guided CTC, attention-map and layer-wise KD) are normalised within each shard
+//! instead: the same objective up to how examples of different lengths are weighted. Shard 0
+//! draws exactly the streams an unsharded step draws, so `shards = 1` reproduces a
+//! single-batch step bit for bit.
 
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Result};

@@ -9,7 +9,8 @@ use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, DType, Device, Layout, Result, Shape, Tensor};
 use candle_core::{Storage, WithDType};
 
-use super::unfold::{col2im, cpu_slice, im2col, with_cpu, Geom};
+use super::storage::{slice_of, with_cpu};
+use super::unfold::{col2im, im2col, Geom};
 
 pub(super) struct UnfoldMatmul {
     pub(super) g: Geom,
@@ -23,8 +24,8 @@ fn to_storage(t: &Tensor) -> Result<CpuStorage> {
         bail!("unfold_matmul: expected a CPU tensor")
     };
     Ok(match s.dtype() {
-        DType::F32 => CpuStorage::F32(cpu_slice::<f32>(s, l)?.to_vec()),
-        DType::F64 => CpuStorage::F64(cpu_slice::<f64>(s, l)?.to_vec()),
+        DType::F32 => CpuStorage::F32(slice_of::<f32>(s, l, "fused op", "input")?.to_vec()),
+        DType::F64 => CpuStorage::F64(slice_of::<f64>(s, l, "fused op", "input")?.to_vec()),
         d => bail!("unfold_matmul: unsupported dtype {d:?}"),
     })
 }
@@ -44,8 +45,12 @@ impl UnfoldMatmul {
         l2: &Layout,
         o: usize,
     ) -> Result<CpuStorage> {
-        let cols = self.cols(cpu_slice::<T>(s1, l1)?)?;
-        let w = Tensor::from_slice(cpu_slice::<T>(s2, l2)?, (self.g.row(), o), &Device::Cpu)?;
+        let cols = self.cols(slice_of::<T>(s1, l1, "fused op", "input")?)?;
+        let w = Tensor::from_slice(
+            slice_of::<T>(s2, l2, "fused op", "input")?,
+            (self.g.row(), o),
+            &Device::Cpu,
+        )?;
         to_storage(&cols.matmul(&w)?)
     }
 }

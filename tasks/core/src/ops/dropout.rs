@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::linear::{fast_path, slice};
+use super::linear::fast_path;
+use super::storage::slice_of;
 use crate::rng::Rng;
 use crate::task::Fwd;
 
@@ -157,7 +158,7 @@ impl CustomOp1 for DropoutOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s, l, self.name())?;
+        let x = slice_of::<f32>(s, l, self.name(), "input")?;
         Ok((CpuStorage::F32(self.0.scaled(x)), l.shape().clone()))
     }
 
@@ -183,8 +184,8 @@ impl CustomOp2 for DropoutAddOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let r = slice(s1, l1, self.name())?;
-        let x = slice(s2, l2, self.name())?;
+        let r = slice_of::<f32>(s1, l1, self.name(), "input")?;
+        let x = slice_of::<f32>(s2, l2, self.name(), "input")?;
         let s = self.0.scale;
         let y = r
             .iter()

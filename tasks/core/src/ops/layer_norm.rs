@@ -9,6 +9,7 @@
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
 
 use super::rows::{sum_map, sum_zip};
+use super::storage::slice_of;
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias` over the last dim of `x`, with the biased
 /// variance; `weight` and `bias` are `(d,)`. Differentiable w.r.t. all three. Fused on the CPU
@@ -49,13 +50,6 @@ pub fn layer_norm_composite(
     xn.broadcast_mul(weight)?.broadcast_add(bias)
 }
 
-fn rows<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let Some((start, end)) = l.contiguous_offsets() else {
-        bail!("layer_norm: {what} must be contiguous")
-    };
-    Ok(&s.as_slice::<f32>()?[start..end])
-}
-
 /// Mean and `1 / sqrt(var + eps)` of one row. Two passes, because `E[x^2] - E[x]^2` cancels
 /// badly on the residual stream, whose rows can have a large common offset.
 #[inline(always)]
@@ -84,8 +78,11 @@ impl CustomOp3 for LayerNorm {
         sb: &CpuStorage,
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = rows(sx, lx, "x")?;
-        let (w, b) = (rows(sw, lw, "weight")?, rows(sb, lb, "bias")?);
+        let x = slice_of::<f32>(sx, lx, "layer_norm", "x")?;
+        let (w, b) = (
+            slice_of::<f32>(sw, lw, "layer_norm", "weight")?,
+            slice_of::<f32>(sb, lb, "layer_norm", "bias")?,
+        );
         let d = w.len();
         let mut y = vec![0f32; x.len()];
         // d = 0 has no rows to normalise, and chunks_exact(0) would panic.
@@ -144,9 +141,9 @@ impl CustomOp3 for LayerNormGrad {
         lg: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, g) = (
-            rows(sx, lx, "x")?,
-            rows(sw, lw, "weight")?,
-            rows(sg, lg, "grad")?,
+            slice_of::<f32>(sx, lx, "layer_norm", "x")?,
+            slice_of::<f32>(sw, lw, "layer_norm", "weight")?,
+            slice_of::<f32>(sg, lg, "layer_norm", "grad")?,
         );
         let (n, d) = (x.len(), w.len());
         if g.len() != n {

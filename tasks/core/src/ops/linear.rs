@@ -17,6 +17,8 @@ use candle_core::{
 };
 use candle_nn::VarBuilder;
 
+use super::storage::slice_of;
+
 /// `y = x @ weight.t() + bias` over the last dimension of `x`; `weight` is `(out, in)`.
 #[derive(Clone, Debug)]
 pub struct Linear {
@@ -141,14 +143,6 @@ fn check_bias(op: &str, x: &Tensor, b: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// The contiguous f32 slice behind a CPU storage.
-pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
-    let Some((start, end)) = l.contiguous_offsets() else {
-        bail!("{op}: input must be contiguous")
-    };
-    Ok(&s.as_slice::<f32>()?[start..end])
-}
-
 /// Column sums of a `(n, d)` row-major matrix, accumulated in f32 row by row.
 pub(crate) fn col_sum(g: &[f32], d: usize) -> Vec<f32> {
     let mut acc = vec![0f32; d];
@@ -182,8 +176,8 @@ impl CustomOp2 for BiasAdd {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1, self.name())?;
-        let b = slice(s2, l2, self.name())?;
+        let x = slice_of::<f32>(s1, l1, self.name(), "input")?;
+        let b = slice_of::<f32>(s2, l2, self.name(), "input")?;
         let d = b.len();
         let mut y = Vec::with_capacity(x.len());
         if d > 0 {
@@ -230,7 +224,7 @@ impl CustomOp1 for ColSum {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = slice(s, l, self.name())?;
+        let g = slice_of::<f32>(s, l, self.name(), "input")?;
         let d = l.dims().last().copied().unwrap_or(0);
         Ok((CpuStorage::F32(col_sum(g, d)), Shape::from(d)))
     }
@@ -251,8 +245,8 @@ impl CustomOp2 for ReluBwd {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = slice(s1, l1, self.name())?;
-        let y = slice(s2, l2, self.name())?;
+        let g = slice_of::<f32>(s1, l1, self.name(), "input")?;
+        let y = slice_of::<f32>(s2, l2, self.name(), "input")?;
         let d = l1.dims().last().copied().unwrap_or(0);
         if g.len() != y.len() {
             bail!("bias_relu_bwd: gradient and output sizes differ");

@@ -14,6 +14,7 @@ pub mod linear;
 pub mod pool;
 mod rows;
 mod softmax;
+mod storage;
 pub mod unfold;
 
 pub use conv::{Conv2dNhwc, TimeConv1d};

@@ -13,7 +13,8 @@ use candle_core::backend::BackendStorage;
 
 use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
 
-use super::unfold::{cpu_slice, fast, with_cpu};
+use super::storage::{slice_of, with_cpu};
+use super::unfold::fast;
 
 #[derive(Debug)]
 struct MaxPool {
@@ -86,11 +87,11 @@ impl CustomOp1 for MaxPool {
         }
         let (y, at) = match s.dtype() {
             DType::F32 => {
-                let (y, at) = self.fwd::<f32>(cpu_slice(s, l)?);
+                let (y, at) = self.fwd::<f32>(slice_of(s, l, "fused op", "input")?);
                 (CpuStorage::F32(y), at)
             }
             DType::F64 => {
-                let (y, at) = self.fwd::<f64>(cpu_slice(s, l)?);
+                let (y, at) = self.fwd::<f64>(slice_of(s, l, "fused op", "input")?);
                 (CpuStorage::F64(y), at)
             }
             d => bail!("max_pool2d_nhwc: unsupported dtype {d:?}"),

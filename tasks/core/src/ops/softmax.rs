@@ -12,6 +12,7 @@ use candle_core::{
 };
 
 use super::rows::{exp_nonpos, max, sum_map, sum_zip};
+use super::storage::slice_of;
 
 /// `softmax(scores * scale + bias)` over the last dim. `bias` is an additive mask broadcastable
 /// to `scores`, e.g. `(B, 1, 1, Tk)` or `(B, 1, Tq, Tk)` from `nn::key_padding_bias` (-1e9 on
@@ -51,13 +52,6 @@ pub fn softmax_scaled_biased_composite(
         x = x.broadcast_add(&bias.detach())?;
     }
     candle_nn::ops::softmax(&x, D::Minus1)
-}
-
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let Some((start, end)) = l.contiguous_offsets() else {
-        bail!("softmax_scaled_biased: {what} must be contiguous")
-    };
-    Ok(&s.as_slice::<f32>()?[start..end])
 }
 
 struct ScaledSoftmax {
@@ -130,7 +124,11 @@ impl CustomOp1 for ScaledSoftmax {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        self.run(contiguous(s, l, "scores")?, l.shape(), None)
+        self.run(
+            slice_of::<f32>(s, l, "softmax_scaled_biased", "scores")?,
+            l.shape(),
+            None,
+        )
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -164,7 +162,11 @@ impl CustomOp2 for ScaledSoftmax {
             data: sb.as_slice::<f32>()?,
             layout: lb,
         };
-        self.run(contiguous(s, l, "scores")?, l.shape(), Some(bias))
+        self.run(
+            slice_of::<f32>(s, l, "softmax_scaled_biased", "scores")?,
+            l.shape(),
+            Some(bias),
+        )
     }
 
     fn bwd(
@@ -195,7 +197,10 @@ impl CustomOp2 for ScaledSoftmaxGrad {
         sg: &CpuStorage,
         lg: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (y, g) = (contiguous(sy, ly, "y")?, contiguous(sg, lg, "grad")?);
+        let (y, g) = (
+            slice_of::<f32>(sy, ly, "softmax_scaled_biased", "y")?,
+            slice_of::<f32>(sg, lg, "softmax_scaled_biased", "grad")?,
+        );
         if g.len() != y.len() {
             bail!(
                 "softmax_scaled_grad: grad has {} elements, y has {}",

@@ -5,7 +5,9 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Result, Shape};
-use candle_core::{Storage, Tensor, WithDType};
+use candle_core::{Tensor, WithDType};
+
+use super::storage::{slice_of, with_cpu};
 
 /// Window geometry of an unfold over a contiguous (B, H, W, C) tensor.
 #[derive(Clone, Copy, Debug)]
@@ -109,24 +111,6 @@ impl Geom {
     }
 }
 
-/// The contiguous data of a CPU storage under `layout`.
-pub(super) fn cpu_slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    let Some((a, e)) = l.contiguous_offsets() else {
-        bail!("fused op: input must be contiguous")
-    };
-    Ok(&s.as_slice::<T>()?[a..e])
-}
-
-/// Runs `f` on the contiguous data of a CPU tensor.
-pub(super) fn with_cpu<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
-    let t = t.contiguous()?;
-    let (s, l) = t.storage_and_layout();
-    let Storage::Cpu(s) = &*s else {
-        bail!("fused op: expected a CPU tensor")
-    };
-    Ok(f(cpu_slice(s, l)?))
-}
-
 /// Whether the fused CPU path handles `t`.
 pub(super) fn fast(t: &Tensor) -> bool {
     t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
@@ -145,7 +129,7 @@ impl Unfold {
     fn fwd<T: WithDType>(&self, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
         Ok(T::to_cpu_storage_owned(im2col(
             self.0,
-            cpu_slice::<T>(s, l)?,
+            slice_of::<T>(s, l, "fused op", "input")?,
         )))
     }
 }

@@ -25,6 +25,8 @@ fn enc(d: usize, layers: usize) -> EncoderConfig {
         d_ff: 2 * d,
         dropout: 0.0,
         conv_channels: 0,
+        kind: Default::default(),
+        conv_kernel: None,
     }
 }
 

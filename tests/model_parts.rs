@@ -8,6 +8,7 @@ use asr::Utterance;
 use candle_core::{Device, Result, Tensor};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
+use ctc_core::task::EncoderKind;
 use ctc_core::train::Trainable;
 use ctc_core::vocab::Vocab;
 use ctc_core::{EncoderConfig, Fwd, Rng, Task};
@@ -17,6 +18,10 @@ use scene_text::task::{StrExample, StrTask};
 use toy::{ToyConfig, ToyTask};
 
 fn enc() -> EncoderConfig {
+    enc_of(EncoderKind::Transformer)
+}
+
+fn enc_of(kind: EncoderKind) -> EncoderConfig {
     EncoderConfig {
         d_model: 16,
         layers: 2,
@@ -24,6 +29,8 @@ fn enc() -> EncoderConfig {
         d_ff: 32,
         dropout: 0.1,
         conv_channels: 8,
+        kind,
+        conv_kernel: (kind == EncoderKind::Conformer).then_some(3),
     }
 }
 
@@ -57,8 +64,18 @@ fn toy() -> Result<(ToyTask, Vec<toy::ToyExample>)> {
     Ok((t, s.train))
 }
 
+const KINDS: [EncoderKind; 2] = [EncoderKind::Transformer, EncoderKind::Conformer];
+
 #[test]
 fn every_var_gets_a_gradient_toy_models_and_all_oracle_strategies() -> Result<()> {
+    for kind in KINDS {
+        toy_models_get_gradients(kind)?;
+    }
+    Ok(())
+}
+
+fn toy_models_get_gradients(kind: EncoderKind) -> Result<()> {
+    let enc = || enc_of(kind);
     let (task, ex) = toy()?;
     let items: Vec<(usize, &_)> = ex.iter().enumerate().collect();
     let store = ParamStore::new(0);
@@ -92,7 +109,7 @@ fn every_var_gets_a_gradient_toy_models_and_all_oracle_strategies() -> Result<()
             });
             let norm = g.transpose()?.unwrap_or(0.0);
             // The embedding table only gets gradient on the rows it used; it is one Var.
-            assert!(norm > 0.0, "{s}: {name} gets no gradient");
+            assert!(norm > 0.0, "{s} {kind:?}: {name} gets no gradient");
         }
     }
     Ok(())
@@ -100,6 +117,14 @@ fn every_var_gets_a_gradient_toy_models_and_all_oracle_strategies() -> Result<()
 
 #[test]
 fn every_var_gets_a_gradient_speech_and_word_image_encoders() -> Result<()> {
+    for kind in KINDS {
+        real_encoders_get_gradients(kind)?;
+    }
+    Ok(())
+}
+
+fn real_encoders_get_gradients(kind: EncoderKind) -> Result<()> {
+    let enc = || enc_of(kind);
     let mut rng = Rng::new(4);
     let asr = AsrTask::new(Vocab::chars("abc ").unwrap(), 80, Some(Default::default()));
     let ex: Vec<AsrExample> = [120usize, 97]

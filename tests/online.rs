@@ -22,6 +22,8 @@ fn enc(d: usize) -> EncoderConfig {
         d_ff: 2 * d,
         dropout: 0.0,
         conv_channels: 0,
+        kind: Default::default(),
+        conv_kernel: None,
     }
 }
 

@@ -21,6 +21,8 @@ fn enc() -> EncoderConfig {
         d_ff: 96,
         dropout: 0.0,
         conv_channels: 32,
+        kind: Default::default(),
+        conv_kernel: None,
     }
 }
 

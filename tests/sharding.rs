@@ -16,6 +16,8 @@ fn model(task: &ToyTask, store: &ParamStore) -> Result<CtcModel> {
         d_ff: 64,
         dropout: 0.0,
         conv_channels: 0,
+        kind: Default::default(),
+        conv_kernel: None,
     };
     CtcModel::new(task, &enc, store.vb(&Device::Cpu).pp("model"))
 }

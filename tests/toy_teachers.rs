@@ -18,6 +18,8 @@ fn enc(d: usize, layers: usize) -> EncoderConfig {
         d_ff: 2 * d,
         dropout: 0.0,
         conv_channels: 0,
+        kind: Default::default(),
+        conv_kernel: None,
     }
 }
 
@@ -224,6 +226,33 @@ fn oracle_reaches_the_target_in_fewer_steps_than_the_conventional_teacher() -> R
     assert!(
         sc.is_none_or(|sc| so < sc),
         "oracle {so} steps, conventional {sc:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_conformer_ctc_model_learns_the_toy_task() -> Result<()> {
+    let (task, s) = ToyTask::generate(&ToyConfig {
+        noise: 1.5,
+        n_train: 384,
+        ..Default::default()
+    })?;
+    let cfg = train_cfg(200);
+    let conformer = EncoderConfig {
+        kind: ctc_core::task::EncoderKind::Conformer,
+        conv_kernel: Some(5),
+        ..enc(32, 1)
+    };
+    let store = ParamStore::new(3);
+    let model = CtcModel::new(&task, &conformer, store.vb(&Device::Cpu))?;
+    let d = tempfile::tempdir()?;
+    let r = run(&task, &s, &cfg, d.path()).run(&model, store.vars())?;
+    let first = r.curve.first().expect("a dev curve").dev_error;
+    let last = r.curve.last().expect("a dev curve").dev_error;
+    // Chance is ~100 % CER; 200 steps bring this one to ~35 %.
+    assert!(
+        last < 40.0 && last < first / 2.0,
+        "dev error {first} -> {last}"
     );
     Ok(())
 }

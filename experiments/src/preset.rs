@@ -97,6 +97,13 @@ pub fn load(
     let preset: Preset = toml::Value::Table(table)
         .try_into()
         .context("the preset (after overrides) does not match the schema")?;
+    for (role, enc) in [
+        ("teacher", &preset.teacher.encoder),
+        ("oracle", &preset.oracle.model.encoder),
+        ("student", &preset.student.encoder),
+    ] {
+        enc.validate().map_err(|e| anyhow!("{role}.encoder: {e}"))?;
+    }
     for kd in &preset.kd {
         student::losses::parse_kd(kd).map_err(|e| anyhow!("preset kd {kd:?}: {e}"))?;
     }
@@ -156,5 +163,50 @@ mod tests {
         .unwrap_err();
         assert!(format!("{err:#}").contains("nonsense"), "{err:#}");
         assert!(load("nope", None, false, &[]).is_err());
+        for (set, want) in [
+            ("teacher.encoder.kind=lstm", "unknown variant `lstm`"),
+            (
+                "student.encoder.conv_kernel=7",
+                "student.encoder: conv_kernel applies to",
+            ),
+            ("oracle.encoder.heads=5", "oracle.encoder: d_model"),
+        ] {
+            let err = load("asr-oracle", None, false, &[set.into()]).unwrap_err();
+            assert!(format!("{err:#}").contains(want), "{set}: {err:#}");
+        }
+        let err = load(
+            "asr-oracle",
+            None,
+            false,
+            &[
+                "teacher.encoder.kind=conformer".into(),
+                "teacher.encoder.conv_kernel=4".into(),
+            ],
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("must be odd"), "{err:#}");
+    }
+
+    #[test]
+    fn encoder_kind_defaults_keep_config_hashes() {
+        // The hash of the speech preset before `kind` and `conv_kernel` existed.
+        let p = load("asr-oracle", None, false, &[]).unwrap();
+        assert_eq!(config_hash(&p).unwrap(), "23cb7fb6");
+        let explicit = load(
+            "asr-oracle",
+            None,
+            false,
+            &["teacher.encoder.kind=transformer".into()],
+        )
+        .unwrap();
+        assert_eq!(config_hash(&p).unwrap(), config_hash(&explicit).unwrap());
+        let conformer = load(
+            "asr-oracle",
+            None,
+            false,
+            &["teacher.encoder.kind=conformer".into()],
+        )
+        .unwrap();
+        assert_ne!(config_hash(&p).unwrap(), config_hash(&conformer).unwrap());
     }
 }

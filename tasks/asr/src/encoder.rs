@@ -1,10 +1,10 @@
 //! The speech source encoder: two stride-2 1-D convolutions (4x subsampling, 10 ms -> 40 ms
-//! frames), sinusoidal positions, then transformer blocks.
+//! frames), then transformer blocks (sinusoidal positions) or Conformer blocks (rotary positions).
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv1dConfig, VarBuilder};
 
-use ctc_core::nn::TransformerStack;
+use ctc_core::nn::EncoderStack;
 use ctc_core::ops::TimeConv1d;
 use ctc_core::task::{Encoded, EncoderConfig, Fwd, SourceEncoder};
 
@@ -13,7 +13,7 @@ pub struct AsrEncoder {
     conv1: TimeConv1d,
     conv2: TimeConv1d,
     proj: ctc_core::ops::Linear,
-    stack: TransformerStack,
+    stack: EncoderStack,
     d: usize,
 }
 
@@ -38,14 +38,7 @@ impl AsrEncoder {
             conv1: TimeConv1d::new(n_mels, ch, 3, c, vb.pp("conv1"))?,
             conv2: TimeConv1d::new(ch, ch, 3, c, vb.pp("conv2"))?,
             proj: ctc_core::ops::linear(ch, cfg.d_model, vb.pp("proj"))?,
-            stack: TransformerStack::new(
-                cfg.d_model,
-                cfg.layers,
-                cfg.heads,
-                cfg.d_ff,
-                cfg.dropout,
-                vb.pp("blocks"),
-            )?,
+            stack: EncoderStack::new(cfg, vb.pp("blocks"))?,
             d: cfg.d_model,
         })
     }

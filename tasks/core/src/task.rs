@@ -6,9 +6,9 @@
 
 use candle_core::{Device, Result, Tensor};
 use candle_nn::VarBuilder;
-use serde::{Deserialize, Serialize};
 
 use crate::metrics::Scores;
+pub use crate::nn::{EncoderConfig, EncoderKind};
 use crate::rng::Rng;
 use crate::vocab::Vocab;
 
@@ -77,27 +77,6 @@ impl Fwd {
         self.collect = true;
         self
     }
-}
-
-/// Sizes of a source encoder. Shared by both tasks: the front end differs (convolutional
-/// subsampling of log-mel frames, or a VGG stack collapsing image height), the transformer
-/// blocks after it are the same code.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EncoderConfig {
-    pub d_model: usize,
-    pub layers: usize,
-    pub heads: usize,
-    pub d_ff: usize,
-    #[serde(default)]
-    pub dropout: f64,
-    /// Channels of the convolutional front end.
-    #[serde(default = "default_conv_channels")]
-    pub conv_channels: usize,
-}
-
-fn default_conv_channels() -> usize {
-    64
 }
 
 pub trait SourceEncoder: Send + Sync {

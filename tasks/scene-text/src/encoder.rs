@@ -1,11 +1,12 @@
 //! The word-image source encoder: a small VGG-style CRNN front end that collapses the image
-//! height (32 -> 2) and subsamples the width by 4, then transformer blocks along the width.
+//! height (32 -> 2) and subsamples the width by 4, then transformer or Conformer blocks along
+//! the width.
 
 use candle_core::{bail, Module, Result, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
 
 use super::normalize::{FRAME_STRIDE, HEIGHT};
-use ctc_core::nn::TransformerStack;
+use ctc_core::nn::EncoderStack;
 use ctc_core::ops::Conv2dNhwc;
 use ctc_core::task::{Encoded, EncoderConfig, Fwd, SourceEncoder};
 
@@ -13,7 +14,7 @@ pub struct CrnnEncoder {
     /// Channels-last convolutions (im2col + matmul): the parameters of `candle_nn::conv2d`.
     convs: Vec<Conv2dNhwc>,
     proj: ctc_core::ops::Linear,
-    stack: TransformerStack,
+    stack: EncoderStack,
     d: usize,
 }
 
@@ -44,14 +45,7 @@ impl CrnnEncoder {
         Ok(Self {
             convs,
             proj: ctc_core::ops::linear(c * out_h, cfg.d_model, vb.pp("proj"))?,
-            stack: TransformerStack::new(
-                cfg.d_model,
-                cfg.layers,
-                cfg.heads,
-                cfg.d_ff,
-                cfg.dropout,
-                vb.pp("blocks"),
-            )?,
+            stack: EncoderStack::new(cfg, vb.pp("blocks"))?,
             d: cfg.d_model,
         })
     }

@@ -131,6 +131,8 @@ mod tests {
             d_ff: 16,
             dropout: 0.0,
             conv_channels: 4,
+            kind: Default::default(),
+            conv_kernel: None,
         };
         let task = StrTask::new(Vocab::chars("ab").unwrap());
         let enc = task

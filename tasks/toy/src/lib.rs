@@ -11,7 +11,7 @@ use candle_core::{Device, Result, Tensor};
 use candle_nn::{Module, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use ctc_core::nn::TransformerStack;
+use ctc_core::nn::EncoderStack;
 use ctc_core::rng::Rng;
 use ctc_core::task::{
     pad_frames, Batch, Encoded, EncoderConfig, Fwd, SourceEncoder, Splits, Task, WordMetric,
@@ -200,10 +200,10 @@ impl Task for ToyTask {
     }
 }
 
-/// Linear projection + sinusoidal positions + transformer blocks, no subsampling.
+/// Linear projection + the configured blocks (transformer or Conformer), no subsampling.
 pub struct FrameEncoder {
     proj: ctc_core::ops::Linear,
-    stack: TransformerStack,
+    stack: EncoderStack,
     d: usize,
 }
 
@@ -211,14 +211,7 @@ impl FrameEncoder {
     pub fn new(feat_dim: usize, cfg: &EncoderConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             proj: ctc_core::ops::linear(feat_dim, cfg.d_model, vb.pp("proj"))?,
-            stack: TransformerStack::new(
-                cfg.d_model,
-                cfg.layers,
-                cfg.heads,
-                cfg.d_ff,
-                cfg.dropout,
-                vb.pp("blocks"),
-            )?,
+            stack: EncoderStack::new(cfg, vb.pp("blocks"))?,
             d: cfg.d_model,
         })
     }
@@ -251,6 +244,8 @@ mod tests {
             d_ff: 16,
             dropout: 0.0,
             conv_channels: 4,
+            kind: Default::default(),
+            conv_kernel: None,
         };
         task.encoder(&cfg, ParamStore::new(0).vb(&Device::Cpu))
             .unwrap()

@@ -38,6 +38,8 @@ fn feasibility_frames_are_the_built_encoders_output_len() {
         d_ff: 16,
         dropout: 0.0,
         conv_channels: 4,
+        kind: Default::default(),
+        conv_kernel: None,
     };
     let task = AsrTask::new(Vocab::chars("ab").unwrap(), N_MELS, None);
     let enc = task

@@ -4,7 +4,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{Module, VarBuilder};
 
-use super::dropout;
+use super::{dropout, Rotary};
 use crate::ops::{linear, Linear};
 use crate::task::Fwd;
 
@@ -15,6 +15,7 @@ pub struct MultiHeadAttention {
     v: Linear,
     o: Linear,
     heads: usize,
+    head_dim: usize,
     dropout: f64,
 }
 
@@ -36,6 +37,7 @@ impl MultiHeadAttention {
             v: linear(d, d, vb.pp("v"))?,
             o: linear(d, d, vb.pp("o"))?,
             heads,
+            head_dim: d / heads,
             dropout,
         })
     }
@@ -55,9 +57,40 @@ impl MultiHeadAttention {
         bias: Option<&Tensor>,
         fwd: &mut Fwd,
     ) -> Result<AttentionOutput> {
+        self.attend(query, kv, bias, None, fwd)
+    }
+
+    /// Self-attention over `x` with queries and keys rotated by their positions (`rotary`
+    /// built for `x`'s length and this module's head size).
+    pub fn forward_rotary(
+        &self,
+        x: &Tensor,
+        bias: Option<&Tensor>,
+        rotary: &Rotary,
+        fwd: &mut Fwd,
+    ) -> Result<AttentionOutput> {
+        self.attend(x, x, bias, Some(rotary), fwd)
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.head_dim
+    }
+
+    fn attend(
+        &self,
+        query: &Tensor,
+        kv: &Tensor,
+        bias: Option<&Tensor>,
+        rotary: Option<&Rotary>,
+        fwd: &mut Fwd,
+    ) -> Result<AttentionOutput> {
         let (b, tq, d) = query.dims3()?;
-        let q = self.split(&self.q.forward(query)?)?;
-        let k = self.split(&self.k.forward(kv)?)?;
+        let mut q = self.split(&self.q.forward(query)?)?;
+        let mut k = self.split(&self.k.forward(kv)?)?;
+        if let Some(r) = rotary {
+            q = r.apply(&q)?;
+            k = r.apply(&k)?;
+        }
         let v = self.split(&self.v.forward(kv)?)?;
         let scale = 1.0 / ((d / self.heads) as f64).sqrt();
         // gemm takes the transposed view's strides directly; the scale and the mask are applied

@@ -9,12 +9,14 @@ use super::{
 use crate::ops::{linear, Linear};
 use crate::task::{Encoded, Fwd};
 
-/// Position-wise feed-forward with ReLU (tanh-GELU cost 20-30 % of a CPU step here).
+/// Position-wise feed-forward with ReLU (tanh-GELU cost 20-30 % of a CPU step here), or with
+/// Swish (SiLU) as in the Conformer.
 #[derive(Clone, Debug)]
 pub struct FeedForward {
     up: Linear,
     down: Linear,
     dropout: f64,
+    swish: bool,
 }
 
 impl FeedForward {
@@ -23,11 +25,23 @@ impl FeedForward {
             up: linear(d, d_ff, vb.pp("up"))?,
             down: linear(d_ff, d, vb.pp("down"))?,
             dropout,
+            swish: false,
+        })
+    }
+
+    /// The same parameters with a Swish activation.
+    pub fn new_swish(d: usize, d_ff: usize, dropout: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            swish: true,
+            ..Self::new(d, d_ff, dropout, vb)?
         })
     }
 
     pub fn forward(&self, x: &Tensor, fwd: &mut Fwd) -> Result<Tensor> {
-        let h = self.up.forward_relu(x)?;
+        let h = match self.swish {
+            true => self.up.forward(x)?.silu()?,
+            false => self.up.forward_relu(x)?,
+        };
         let h = dropout(&h, self.dropout, fwd)?;
         self.down.forward(&h)
     }

@@ -6,6 +6,7 @@
 mod check;
 pub mod conv;
 mod conv_op;
+mod depthwise;
 pub mod dropout;
 #[cfg(test)]
 pub(crate) mod grad_check;
@@ -18,6 +19,7 @@ mod storage;
 pub mod unfold;
 
 pub use conv::{Conv2dNhwc, TimeConv1d};
+pub use depthwise::{depthwise_conv_time, depthwise_conv_time_composite};
 pub use dropout::{dropout, dropout_add, DropoutMask};
 pub use layer_norm::{layer_norm, layer_norm_composite};
 pub use linear::{bias_add, bias_relu, linear, Linear};

@@ -1,6 +1,7 @@
 """PyTorch eager CPU twin of `benches/train_step.rs`: one training step of each model it times.
 
-Tasks asr (speech) and str (word images), roles teacher, oracle, student, student-frame-kd. A
+Tasks asr (speech) and str (word images), roles teacher, teacher-conformer, oracle, student,
+student-frame-kd. A
 step: forward with dropout on; log_softmax + F.ctc_loss (blank 0, 'mean' = the project's
 `Reduction::Mean`: NLL / target length, batch mean; zero_infinity as `train_ctc_options`); the
 frame-KD term for student-frame-kd; backward; clip_grad_norm_ at the preset's clip; the preset's
@@ -13,6 +14,10 @@ Models, as tasks/core/src/nn, tasks/{asr,scene-text}/src/encoder.rs and oracle/s
 - encoder: 2 x (Conv1d k3 s2 p1 + ReLU) for speech, or 4 x (Conv2d k3 p1 + ReLU + max-pool) read
   as (B, W/4, C*2) for images; Linear to d; sinusoidal positions; pre-LN blocks (explicit-matmul
   attention, key-padding bias, dropout on the weights; ReLU FFN; residual dropout); LayerNorm.
+- teacher-conformer: the teacher's sizes with Conformer blocks (tasks/core/src/nn/conformer.rs):
+  half-step Swish FFN, rotary self-attention, convolution module (Linear to 2d, GLU, padding
+  zeroed, depthwise Conv1d with groups = d and the default kernel 15, LayerNorm, Swish, Linear),
+  half-step FFN, LayerNorm; no absolute positions and no final stack LayerNorm.
 - teacher / student: encoder + Linear head. student-frame-kd: the student on 1.0 CTC + 1.0
   KL(P_T || P_S) per frame at tau 1, averaged over valid frames (student/src/losses/soft.rs),
   against teacher log-posteriors computed once in eval mode, untimed (the `TeacherOutputs` cache).
@@ -40,13 +45,15 @@ import torch, torch.nn as nn, torch.nn.functional as F
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WARMUP = 3
 # The Rust bench's parameter counts (docs/benchmarks.md); student-frame-kd is the student.
-EXPECTED = {"asr-teacher": 792317, "asr-oracle": 796637, "asr-student": 212765,
-            "str-teacher": 448821, "str-oracle": 453685, "str-student": 55301}
+EXPECTED = {"asr-teacher": 792317, "asr-teacher-conformer": 1389917, "asr-oracle": 796637,
+            "asr-student": 212765, "str-teacher": 448821, "str-teacher-conformer": 804149,
+            "str-oracle": 453685, "str-student": 55301}
 # Data as in the bench. Vocab: asr::ENGLISH_CHARS (26 letters, apostrophe, space) + blank; word
 # images: digits + lower case + blank. n_mels: the SynthConfig default (the preset keeps it).
 TASKS = {"asr": dict(preset="asr-oracle", vocab=29, n_mels=80, width=360, label_len=(40, 60), seed=0x5EEC),
          "str": dict(preset="str-oracle", vocab=37, width=128, label_len=(3, 10), seed=0x57A)}
-ROLES = ["teacher", "oracle", "student", "student-frame-kd"]
+ROLES = ["teacher", "teacher-conformer", "oracle", "student", "student-frame-kd"]
+CONV_KERNEL = 15  # ctc_core::nn::DEFAULT_CONV_KERNEL
 
 def drop(x, p, train):  # as ctc_core::nn::dropout: off in eval mode, p = 0 is a no-op
     return F.dropout(x, p, True) if train and p > 0 else x
@@ -59,15 +66,23 @@ def key_padding_bias(lens, t):  # (B, 1, 1, T): 0 for valid keys, -1e9 for paddi
     valid = torch.arange(t).unsqueeze(0) < torch.tensor(lens).unsqueeze(1)
     return ((valid.float() - 1.0) * 1e9).view(len(lens), 1, 1, t)
 
+def rotary(x):  # ctc_core::nn::Rotary: dims (i, i + dh/2) of position t rotated by t * 10000^(-2i/dh)
+    t, dh = x.shape[2], x.shape[3]
+    a = torch.arange(t).unsqueeze(1) * torch.exp(-(2 * torch.arange(dh // 2)) * math.log(10000.0) / dh)
+    cos, sin, (x1, x2) = torch.cos(a), torch.sin(a), x.chunk(2, -1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1)
+
 class MHA(nn.Module):  # ctc_core::nn::MultiHeadAttention
     def __init__(s, d, heads, p):
         super().__init__()
         s.q, s.k, s.v, s.o, s.h, s.p = *(nn.Linear(d, d) for _ in range(4)), heads, p
 
-    def forward(s, x, kv, bias):
+    def forward(s, x, kv, bias, rot=False):
         (b, tq, d), tk, hd = x.shape, kv.shape[1], x.shape[2] // s.h
         q = s.q(x).view(b, tq, s.h, hd).transpose(1, 2)
         k, v = (m(kv).view(b, tk, s.h, hd).transpose(1, 2) for m in (s.k, s.v))
+        if rot:
+            q, k = rotary(q), rotary(k)
         w = torch.softmax(q @ k.transpose(-1, -2) * hd ** -0.5 + bias, -1)
         return s.o((drop(w, s.p, s.training) @ v).transpose(1, 2).reshape(b, tq, d))
 
@@ -88,7 +103,35 @@ class Block(nn.Module):  # pre-LN ctc_core::nn::TransformerBlock; post_ln: oracl
         x = x + drop(s.attn(h, h, bias), s.p, s.training)
         return x + drop(s.ff(s.ln2(x)), s.p, s.training)
 
-class Encoder(nn.Module):  # AsrEncoder / CrnnEncoder, then TransformerStack::encode
+class ConvModule(nn.Module):  # ctc_core::nn::ConvModule
+    def __init__(s, d, k):
+        super().__init__()
+        s.ln, s.pw1, s.norm, s.pw2 = nn.LayerNorm(d), nn.Linear(d, 2 * d), nn.LayerNorm(d), nn.Linear(d, d)
+        s.dw = nn.Conv1d(d, d, k, padding=k // 2, groups=d)
+
+    def forward(s, x, mask):  # mask (B, T, 1): 1 for valid frames
+        h = F.glu(s.pw1(s.ln(x)), -1) * mask
+        return s.pw2(F.silu(s.norm(s.dw(h.transpose(1, 2)).transpose(1, 2))))
+
+class ConformerBlock(nn.Module):  # ctc_core::nn::ConformerBlock
+    def __init__(s, d, heads, ff, p):
+        super().__init__()
+        s.ln_ff1, s.ln_attn, s.ln_ff2, s.ln_out = (nn.LayerNorm(d) for _ in range(4))
+        s.up1, s.down1, s.up2, s.down2 = nn.Linear(d, ff), nn.Linear(ff, d), nn.Linear(d, ff), nn.Linear(ff, d)
+        s.attn, s.conv, s.p = MHA(d, heads, p), ConvModule(d, CONV_KERNEL), p
+
+    def ffn(s, up, down, x):
+        return down(drop(F.silu(up(x)), s.p, s.training))
+
+    def forward(s, x, bias, mask):
+        x = x + 0.5 * drop(s.ffn(s.up1, s.down1, s.ln_ff1(x)), s.p, s.training)
+        h = s.ln_attn(x)
+        x = x + drop(s.attn(h, h, bias, rot=True), s.p, s.training)
+        x = x + drop(s.conv(x, mask), s.p, s.training)
+        x = x + 0.5 * drop(s.ffn(s.up2, s.down2, s.ln_ff2(x)), s.p, s.training)
+        return s.ln_out(x)
+
+class Encoder(nn.Module):  # AsrEncoder / CrnnEncoder, then TransformerStack / ConformerStack::encode
     def __init__(s, task, c):
         super().__init__()
         d, ch, p, s.task = c["d_model"], c.get("conv_channels", 64), c.get("dropout", 0.0), task
@@ -100,8 +143,10 @@ class Encoder(nn.Module):  # AsrEncoder / CrnnEncoder, then TransformerStack::en
             chans = [1, ch // 4, ch // 2, ch, ch]
             s.front = nn.ModuleList(nn.Conv2d(chans[i], chans[i + 1], 3, 1, 1) for i in range(4))
             s.proj = nn.Linear(ch * 2, d)  # height 32 pooled to 2
-        s.blocks = nn.ModuleList(Block(d, c["heads"], c["d_ff"], p) for _ in range(c["layers"]))
-        s.ln = nn.LayerNorm(d)
+        s.conformer = c.get("kind") == "conformer"
+        blk = ConformerBlock if s.conformer else Block
+        s.blocks = nn.ModuleList(blk(d, c["heads"], c["d_ff"], p) for _ in range(c["layers"]))
+        s.ln = None if s.conformer else nn.LayerNorm(d)
 
     def forward(s, x, src_lens):
         if s.task == "asr":
@@ -118,7 +163,13 @@ class Encoder(nn.Module):  # AsrEncoder / CrnnEncoder, then TransformerStack::en
         h = s.proj(h)
         t = h.shape[1]
         lens = [min(out_frames(s.task, l), t) for l in src_lens]
-        h, bias = h + positions(t, h.shape[2]), key_padding_bias(lens, t)
+        bias = key_padding_bias(lens, t)
+        if s.conformer:
+            mask = (torch.arange(t).unsqueeze(0) < torch.tensor(lens).unsqueeze(1)).float().unsqueeze(-1)
+            for blk in s.blocks:
+                h = blk(h, bias, mask)
+            return h, lens
+        h = h + positions(t, h.shape[2])
         for blk in s.blocks:
             h = blk(h, bias)
         return s.ln(h), lens
@@ -227,6 +278,8 @@ def bench_task(task, iters, selected):
     def build(role):
         key = f"{task}-{role.removesuffix('-frame-kd')}"
         sec = p[key.split("-")[1]]
+        if role == "teacher-conformer":
+            sec = dict(sec, encoder=dict(sec["encoder"], kind="conformer"))
         m = Oracle(task, sec) if role == "oracle" else CtcModel(task, sec["encoder"])
         n = sum(q.numel() for q in m.parameters() if q.requires_grad)
         if n != EXPECTED[key]:
@@ -244,6 +297,8 @@ def bench_task(task, iters, selected):
     teacher = build("teacher") if {f"{task}-teacher", f"{task}-student-frame-kd"} & set(names) else None
     if teacher:
         run("teacher", *teacher)
+    if f"{task}-teacher-conformer" in names:
+        run("teacher-conformer", *build("teacher-conformer"))
     for role in ["oracle", "student"]:
         run(role, *build(role))
     if teacher and f"{task}-student-frame-kd" in names:

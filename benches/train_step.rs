@@ -1,5 +1,6 @@
-//! Wall time of one full training step of every default model, and of greedy student
-//! inference, on synthetic batches shaped like the default presets' data.
+//! Wall time of one full training step of every default model (and of both teachers with
+//! Conformer blocks), and of greedy student inference, on synthetic batches shaped like the
+//! default presets' data.
 //!
 //! Run from the repository root: `cargo bench --workspace --bench train_step`
 //! (`TRAIN_STEP_ITERS=N` timed steps, default 10, after 3 warm-up steps). One line per model:
@@ -27,6 +28,7 @@ use ctc_core::ctc::decode::greedy_batch;
 use ctc_core::ctc::min_frames;
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
+use ctc_core::task::EncoderKind;
 use ctc_core::train::step::{apply_update, StepInputs};
 use ctc_core::train::{AdamW, ParamsAdamW, TrainConfig, Trainable};
 use ctc_core::vocab::Vocab;
@@ -247,6 +249,15 @@ fn bench_task<T: Task>(
 
     let (t_store, teacher) = ctc_model(&p.teacher.model)?;
     train("teacher", &t_store, &teacher, &p.teacher.train)?;
+    // The same teacher with Conformer blocks (`--set teacher.encoder.kind=conformer`).
+    let conformer = EncoderConfig {
+        kind: EncoderKind::Conformer,
+        ..p.teacher.model.clone()
+    };
+    if selected(&name("teacher-conformer")) {
+        let (c_store, c_teacher) = ctc_model(&conformer)?;
+        train("teacher-conformer", &c_store, &c_teacher, &p.teacher.train)?;
+    }
 
     let o_store = ParamStore::new(SEED);
     let oracle = OracleTeacher::new(task, &p.oracle.model, o_store.vb(&dev).pp("model"))?;

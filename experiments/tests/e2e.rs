@@ -248,3 +248,47 @@ fn online_students_and_results_merged_across_invocations() {
     ok(bin().args(base).args(["none", "--out"]).arg(out));
     assert_eq!(read(), csv);
 }
+
+#[test]
+fn conformer_teachers_oracles_and_students_on_both_tasks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    for preset in ["asr-oracle", "str-oracle"] {
+        let mut cmd = bin();
+        cmd.args([
+            "run",
+            preset,
+            "--quick",
+            "--no-progress",
+            "--kd",
+            "frame-kd",
+        ]);
+        // A few steps each: this checks that every stage builds, trains, exports and scores.
+        for role in ["teacher", "oracle", "student"] {
+            cmd.args(["--set", &format!("{role}.encoder.kind=conformer")]);
+            cmd.args(["--set", &format!("{role}.train.steps=6")]);
+            cmd.args(["--set", &format!("{role}.train.eval_every=3")]);
+        }
+        ok(cmd
+            .args(["--set", "student.encoder.conv_kernel=5", "--out"])
+            .arg(out));
+        let dir = run_dir(out, preset);
+        let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+        // Header + teacher + oracle + a frame-KD student from each.
+        assert_eq!(csv.lines().count(), 5, "{preset}: {csv}");
+        for stage in ["teacher", "oracle", "student-oracle-frame-kd"] {
+            let meta =
+                std::fs::read_to_string(dir.join(format!("seed-0/{stage}/model/config.json")))
+                    .unwrap();
+            assert!(meta.contains("conformer"), "{preset} {stage}: {meta}");
+        }
+        let student = std::fs::read_to_string(
+            dir.join("seed-0/student-conventional-frame-kd/model/config.json"),
+        )
+        .unwrap();
+        assert!(
+            student.contains("\"conv_kernel\": 5"),
+            "{preset}: {student}"
+        );
+    }
+}

@@ -9,11 +9,11 @@
 //! statistics would mix padding into real frames), so an example's output does not depend on
 //! the padding its batch adds.
 
-use candle_core::{Module, Result, Tensor, D};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::{dropout_add, key_padding_bias, FeedForward, LayerNorm, MultiHeadAttention, Rotary};
-use crate::ops::{bias_add, depthwise_conv_time, linear, Linear};
+use crate::ops::{bias_add, depthwise_conv_time, glu, linear, Linear};
 use crate::task::{Encoded, Fwd};
 
 /// The sizes of one Conformer block.
@@ -35,7 +35,6 @@ pub struct ConvModule {
     depthwise_bias: Tensor,
     norm: LayerNorm,
     pointwise2: Linear,
-    d: usize,
 }
 
 impl ConvModule {
@@ -53,18 +52,13 @@ impl ConvModule {
             depthwise_bias: vb.get_with_hints(d, "depthwise.bias", init)?,
             norm: LayerNorm::new(d, vb.pp("norm"))?,
             pointwise2: linear(d, d, vb.pp("pointwise2"))?,
-            d,
         })
     }
 
     /// `x` `(B, T, d)`; `lens` the valid frames of each example.
     pub fn forward(&self, x: &Tensor, lens: &[usize]) -> Result<Tensor> {
         let h = self.pointwise1.forward(&self.ln.forward(x)?)?;
-        let (a, gate) = (
-            h.narrow(D::Minus1, 0, self.d)?,
-            h.narrow(D::Minus1, self.d, self.d)?,
-        );
-        let h = (a * candle_nn::ops::sigmoid(&gate)?)?;
+        let h = glu(&h)?;
         let h = depthwise_conv_time(&h, &self.depthwise, lens)?;
         let h = bias_add(&h, &self.depthwise_bias)?;
         let h = self.norm.forward(&h)?.silu()?;

@@ -4,10 +4,10 @@
 //! the angle `t * 10000^(-2i/dh)`, so the score `q_s . k_t` depends on the positions only
 //! through `s - t`: relative by construction, without Transformer-XL's extra `(T, 2T - 1)`
 //! position-score matrix, its relative shift copy and its position projection, which on a CPU
-//! would double the attention-score work. Built from differentiable candle ops:
-//! `candle_nn::rotary_emb::rope` has no backward pass.
+//! would double the attention-score work. The rotation is the fused `ops::rope`
+//! (`candle_nn::rotary_emb::rope` has no backward pass).
 
-use candle_core::{bail, Device, Result, Tensor, D};
+use candle_core::{bail, Device, Result, Tensor};
 
 #[derive(Clone, Debug)]
 pub struct Rotary {
@@ -40,21 +40,6 @@ impl Rotary {
 
     /// Rotates `x` `(B, heads, T, dh)` by its positions.
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        let (_, _, t, dh) = x.dims4()?;
-        let half = dh / 2;
-        if self.cos.dims() != [t, half] {
-            bail!(
-                "rotary tables {:?} do not fit input {:?}",
-                self.cos.dims(),
-                x.dims()
-            )
-        }
-        let (x1, x2) = (
-            x.narrow(D::Minus1, 0, half)?,
-            x.narrow(D::Minus1, half, half)?,
-        );
-        let r1 = (x1.broadcast_mul(&self.cos)? - x2.broadcast_mul(&self.sin)?)?;
-        let r2 = (x1.broadcast_mul(&self.sin)? + x2.broadcast_mul(&self.cos)?)?;
-        Tensor::cat(&[r1, r2], D::Minus1)
+        crate::ops::rope(x, &self.cos, &self.sin)
     }
 }

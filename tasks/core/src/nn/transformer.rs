@@ -39,7 +39,7 @@ impl FeedForward {
 
     pub fn forward(&self, x: &Tensor, fwd: &mut Fwd) -> Result<Tensor> {
         let h = match self.swish {
-            true => self.up.forward(x)?.silu()?,
+            true => self.up.forward_silu(x)?,
             false => self.up.forward_relu(x)?,
         };
         let h = dropout(&h, self.dropout, fwd)?;

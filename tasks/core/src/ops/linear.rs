@@ -61,22 +61,33 @@ impl Linear {
         self.apply(x, true)
     }
 
-    fn apply(&self, x: &Tensor, relu: bool) -> Result<Tensor> {
-        let dims = x.dims();
-        let Some((&k, lead)) = dims.split_last() else {
+    /// `silu(x @ weight.t() + bias)`, the bias add and Swish fused into one op.
+    pub fn forward_silu(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.apply_no_bias(x)?;
+        match &self.bias {
+            Some(b) => super::gates::bias_silu(&y, b),
+            None => y.silu(),
+        }
+    }
+
+    /// `x @ weight.t()` over the last dim: flattened to 2-D for one matmul, then reshaped.
+    fn apply_no_bias(&self, x: &Tensor) -> Result<Tensor> {
+        let Some((&k, lead)) = x.dims().split_last() else {
             bail!("linear: scalar input")
         };
-        let x2 = x.reshape(((), k))?;
-        let y = x2.matmul(&self.weight.t()?)?;
-        let y = match (&self.bias, relu) {
-            (Some(b), false) => bias_add(&y, b)?,
-            (Some(b), true) => bias_relu(&y, b)?,
-            (None, false) => y,
-            (None, true) => y.relu()?,
-        };
+        let y = x.reshape(((), k))?.matmul(&self.weight.t()?)?;
         let mut out = lead.to_vec();
         out.push(y.dim(1)?);
         y.reshape(out)
+    }
+
+    fn apply(&self, x: &Tensor, relu: bool) -> Result<Tensor> {
+        let y = self.apply_no_bias(x)?;
+        match (&self.bias, relu) {
+            (Some(b), _) => bias_act(&y, b, relu),
+            (None, false) => Ok(y),
+            (None, true) => y.relu(),
+        }
     }
 }
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Conformer teachers against the transformer teachers of the same sizes, bench and PyTorch twin
+# side by side (benches/torch_twin.py, needs `pip install torch`), all cores then one core
+# (`taskset -c 0`), each pair alternated twice. Run from the repository root, alone on the
+# machine, after `cargo bench --workspace --bench train_step --no-run`.
+set -euo pipefail
+BIN=${BIN:-$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/train_step-* | grep -v "\.d$" | head -1)}
+ITERS=${ITERS:-10}
+LINES=asr-teacher,asr-teacher-conformer,str-teacher,str-teacher-conformer
+export TRAIN_STEP_ITERS=$ITERS TRAIN_STEP_ONLY=$LINES
+echo "# $(date -u '+%F %T') UTC, $(git rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in 1 2; do
+  echo "== round $round: bench, all cores"; $BIN --bench 2>&1 | grep -E "^train_step"
+  echo "== round $round: torch twin, all cores"; python3 benches/torch_twin.py --iters "$ITERS" --only $LINES 2>/dev/null
+done
+for round in 1 2; do
+  echo "== round $round: bench, one core (taskset -c 0)"; taskset -c 0 $BIN --bench 2>&1 | grep -E "^train_step"
+  echo "== round $round: torch twin, one core (taskset -c 0, --threads 1)"
+  taskset -c 0 python3 benches/torch_twin.py --iters "$ITERS" --only $LINES --threads 1 2>/dev/null
+done
+echo "# end $(date -u '+%T') UTC, load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -169,22 +169,24 @@ mod tests {
                 "student.encoder.conv_kernel=7",
                 "student.encoder: conv_kernel applies to",
             ),
-            ("oracle.encoder.heads=5", "oracle.encoder: d_model"),
         ] {
             let err = load("asr-oracle", None, false, &[set.into()]).unwrap_err();
             assert!(format!("{err:#}").contains(want), "{set}: {err:#}");
         }
-        let err = load(
-            "asr-oracle",
-            None,
-            false,
-            &[
-                "teacher.encoder.kind=conformer".into(),
-                "teacher.encoder.conv_kernel=4".into(),
-            ],
-        )
-        .unwrap_err();
-        assert!(format!("{err:#}").contains("must be odd"), "{err:#}");
+        for (set, want) in [
+            (
+                "oracle.encoder.conv_kernel=4",
+                "oracle.encoder: conv_kernel must be odd",
+            ),
+            (
+                "oracle.encoder.heads=5",
+                "oracle.encoder: d_model 144 is not divisible",
+            ),
+        ] {
+            let sets = ["oracle.encoder.kind=conformer".into(), set.into()];
+            let err = load("asr-oracle", None, false, &sets).unwrap_err();
+            assert!(format!("{err:#}").contains(want), "{set}: {err:#}");
+        }
     }
 
     #[test]

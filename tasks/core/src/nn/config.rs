@@ -71,17 +71,11 @@ impl EncoderConfig {
         self.conv_kernel.unwrap_or(DEFAULT_CONV_KERNEL)
     }
 
-    /// Checks the sizes fit together; the message names the offending key.
+    /// Checks the keys that only make sense together: `conv_kernel` on a Conformer, and the
+    /// Conformer's heads, head size and kernel. A transformer's sizes are checked where its
+    /// blocks are built; a task whose encoder has no attention blocks (the classifier's MLP)
+    /// may leave `heads` and `d_ff` at 0.
     pub fn validate(&self) -> Result<(), String> {
-        if self.heads == 0 || !self.d_model.is_multiple_of(self.heads) {
-            return Err(format!(
-                "d_model {} is not divisible by heads {}",
-                self.d_model, self.heads
-            ));
-        }
-        if self.d_model == 0 || self.d_ff == 0 {
-            return Err("d_model and d_ff must be positive".into());
-        }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout {} is not in [0, 1)", self.dropout));
         }
@@ -90,17 +84,33 @@ impl EncoderConfig {
                 "conv_kernel applies to kind = \"conformer\" only (this encoder is a transformer)"
                     .into(),
             ),
-            EncoderKind::Conformer if self.kernel().is_multiple_of(2) => Err(format!(
+            EncoderKind::Transformer => Ok(()),
+            EncoderKind::Conformer => self.validate_conformer(),
+        }
+    }
+
+    fn validate_conformer(&self) -> Result<(), String> {
+        if self.heads == 0 || !self.d_model.is_multiple_of(self.heads) {
+            return Err(format!(
+                "d_model {} is not divisible by heads {}",
+                self.d_model, self.heads
+            ));
+        }
+        if self.d_model == 0 || self.d_ff == 0 {
+            return Err("a Conformer needs d_model and d_ff > 0".into());
+        }
+        if self.kernel().is_multiple_of(2) {
+            return Err(format!(
                 "conv_kernel must be odd (\"same\" padding), got {}",
                 self.kernel()
-            )),
-            EncoderKind::Conformer if !(self.d_model / self.heads).is_multiple_of(2) => {
-                Err(format!(
-                    "a Conformer's rotary positions need an even head size; d_model {} / heads {} is odd",
-                    self.d_model, self.heads
-                ))
-            }
-            _ => Ok(()),
+            ));
         }
+        if !(self.d_model / self.heads).is_multiple_of(2) {
+            return Err(format!(
+                "a Conformer's rotary positions need an even head size; d_model {} / heads {} is odd",
+                self.d_model, self.heads
+            ));
+        }
+        Ok(())
     }
 }

@@ -15,6 +15,7 @@ mod registry;
 mod results;
 mod run;
 mod rundir;
+mod variants;
 
 use std::path::PathBuf;
 

@@ -130,10 +130,7 @@ impl ClassifyTask {
     pub fn new(cfg: &ClassifyConfig) -> Result<Self> {
         let n = cfg.classes.len();
         if n < 2 || n > LABEL_CHARS.len() {
-            candle_core::bail!(
-                "classify: {n} classes; expected 2..={}",
-                LABEL_CHARS.len()
-            );
+            candle_core::bail!("classify: {n} classes; expected 2..={}", LABEL_CHARS.len());
         }
         if cfg.rows == 0 || cfg.cols == 0 {
             candle_core::bail!("classify: images of {} x {} pixels", cfg.rows, cfg.cols);

@@ -27,8 +27,8 @@ fn ctc_over_one_frame_is_cross_entropy_over_classes_and_blank() {
     let targets: Vec<Vec<u32>> = (0..b).map(|i| vec![1 + (i as u32 * 7) % 10]).collect();
     let logits = Var::from_tensor(&Tensor::from_vec(z, (b, 1, v), &dev).unwrap()).unwrap();
     let (ctc, _) = ctc_term(logits.as_tensor(), &vec![1; b], &targets).unwrap();
-    let logp = candle_nn::ops::log_softmax(&logits.as_tensor().squeeze(1).unwrap(), D::Minus1)
-        .unwrap();
+    let logp =
+        candle_nn::ops::log_softmax(&logits.as_tensor().squeeze(1).unwrap(), D::Minus1).unwrap();
     let picked: Vec<Tensor> = targets
         .iter()
         .enumerate()
@@ -113,12 +113,19 @@ fn jitter_shifts_by_at_most_its_range_and_is_seeded() {
     assert_ne!(a, run(2));
     let mut shifts = std::collections::BTreeSet::new();
     for img in &a {
-        let at = img[0].iter().position(|&x| x == 1.0).expect("bright pixel kept");
+        let at = img[0]
+            .iter()
+            .position(|&x| x == 1.0)
+            .expect("bright pixel kept");
         let (dr, dc) = (at as isize / 5 - 2, at as isize % 5 - 2);
         assert!(dr.abs() <= 1 && dc.abs() <= 1, "shift ({dr}, {dc})");
         shifts.insert((dr, dc));
     }
-    assert_eq!(shifts.len(), 9, "every shift in [-1, 1]^2 drawn: {shifts:?}");
+    assert_eq!(
+        shifts.len(),
+        9,
+        "every shift in [-1, 1]^2 drawn: {shifts:?}"
+    );
 }
 
 #[test]
@@ -136,9 +143,7 @@ fn input_dropout_drops_about_p_and_rescales_the_rest() {
         .unwrap();
     let dropped = v.iter().filter(|&&x| x == 0.0).count() as f64 / v.len() as f64;
     assert!((dropped - 0.25).abs() < 0.03, "dropped {dropped}");
-    assert!(v
-        .iter()
-        .all(|&x| x == 0.0 || (x - 0.4 / 0.75).abs() < 1e-6));
+    assert!(v.iter().all(|&x| x == 0.0 || (x - 0.4 / 0.75).abs() < 1e-6));
 }
 
 #[test]
@@ -202,6 +207,8 @@ fn bad_settings_are_refused() {
         ..ClassifyConfig::default()
     })
     .unwrap();
-    let e = t.read(&["a".into(), "b".into(), "c".into()], "train").unwrap_err();
+    let e = t
+        .read(&["a".into(), "b".into(), "c".into()], "train")
+        .unwrap_err();
     assert!(e.to_string().contains("data.train lists 3 files"), "{e}");
 }

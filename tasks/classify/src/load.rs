@@ -121,7 +121,10 @@ fn read_idx(path: &Path, ndims: u8) -> Result<(Vec<usize>, Vec<u8>), DataError> 
 pub fn idx_images(path: &Path) -> Result<Images, DataError> {
     let (dims, pixels) = read_idx(path, 3)?;
     if dims[1] == 0 || dims[2] == 0 {
-        return Err(err(path, format!("images of {} x {} pixels", dims[1], dims[2])));
+        return Err(err(
+            path,
+            format!("images of {} x {} pixels", dims[1], dims[2]),
+        ));
     }
     Ok(Images {
         rows: dims[1],

@@ -62,18 +62,46 @@ fn bad_idx_files_name_the_file_and_the_problem() {
     let cases: Vec<(PathBuf, bool, &str)> = vec![
         // (file, is it the image file, expected fragment)
         (write(d, "empty", &[]), true, "too short"),
-        (write(d, "magic", &[1, 2, 8, 3, 0, 0, 0, 0]), true, "not an IDX file"),
+        (
+            write(d, "magic", &[1, 2, 8, 3, 0, 0, 0, 0]),
+            true,
+            "not an IDX file",
+        ),
         (
             write(d, "truncated", &idx(&[2, 2, 2], &[0; 5])),
             true,
             "(truncated)",
         ),
-        (write(d, "long", &idx(&[2, 2, 2], &[0; 9])), true, "the file has 9"),
-        (write(d, "header", &[0, 0, 8, 3, 0, 0]), true, "truncated IDX header"),
-        (write(d, "labels-as-images", &idx(&[2], &[1, 2])), true, "1 dimensions, expected 3"),
-        (write(d, "range", &idx(&[2], &[3, 10])), false, "label 10 of example 1"),
-        (write(d, "count", &idx(&[3], &[1, 2, 3])), false, "3 labels for the 2 images"),
-        (write(d, "badgz", &[0x1f, 0x8b, 0, 1, 2]), false, "corrupt gzip"),
+        (
+            write(d, "long", &idx(&[2, 2, 2], &[0; 9])),
+            true,
+            "the file has 9",
+        ),
+        (
+            write(d, "header", &[0, 0, 8, 3, 0, 0]),
+            true,
+            "truncated IDX header",
+        ),
+        (
+            write(d, "labels-as-images", &idx(&[2], &[1, 2])),
+            true,
+            "1 dimensions, expected 3",
+        ),
+        (
+            write(d, "range", &idx(&[2], &[3, 10])),
+            false,
+            "label 10 of example 1",
+        ),
+        (
+            write(d, "count", &idx(&[3], &[1, 2, 3])),
+            false,
+            "3 labels for the 2 images",
+        ),
+        (
+            write(d, "badgz", &[0x1f, 0x8b, 0, 1, 2]),
+            false,
+            "corrupt gzip",
+        ),
     ];
     for (path, is_images, want) in cases {
         let (im, lb) = if is_images {
@@ -110,12 +138,36 @@ fn json_examples_read_and_reject_bad_entries() {
     assert_eq!(im.image(0), &[0, 128, 255, 255]);
     assert_eq!(lb, [2, 0]);
     let cases = [
-        ("syntax.json", "[{\"image\": [0, 0, 0, 0], \n \"label\": }]", "line 2 column"),
-        ("size.json", r#"[{"image": [0, 0, 0], "label": 1}]"#, "example 0: image of 3 values"),
-        ("label.json", r#"[{"image": [0, 0, 0, 0], "label": 3}]"#, "example 0: label 3"),
-        ("neg.json", r#"[{"image": [0, 0, 0, 0], "label": -1}]"#, "label -1"),
-        ("pixel.json", r#"[{"image": [0, 0, 2, 0], "label": 1}]"#, "pixel 2 = 2"),
-        ("field.json", r#"[{"pixels": [0, 0, 0, 0], "label": 1}]"#, "unknown field"),
+        (
+            "syntax.json",
+            "[{\"image\": [0, 0, 0, 0], \n \"label\": }]",
+            "line 2 column",
+        ),
+        (
+            "size.json",
+            r#"[{"image": [0, 0, 0], "label": 1}]"#,
+            "example 0: image of 3 values",
+        ),
+        (
+            "label.json",
+            r#"[{"image": [0, 0, 0, 0], "label": 3}]"#,
+            "example 0: label 3",
+        ),
+        (
+            "neg.json",
+            r#"[{"image": [0, 0, 0, 0], "label": -1}]"#,
+            "label -1",
+        ),
+        (
+            "pixel.json",
+            r#"[{"image": [0, 0, 2, 0], "label": 1}]"#,
+            "pixel 2 = 2",
+        ),
+        (
+            "field.json",
+            r#"[{"pixels": [0, 0, 0, 0], "label": 1}]"#,
+            "unknown field",
+        ),
     ];
     for (name, text, want) in cases {
         let p = write(d, name, text.as_bytes());

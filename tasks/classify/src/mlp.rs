@@ -26,7 +26,10 @@ impl MlpEncoder {
             );
         }
         if !(0.0..1.0).contains(&cfg.dropout) {
-            candle_core::bail!("MLP encoder: dropout must lie in [0, 1), got {}", cfg.dropout);
+            candle_core::bail!(
+                "MLP encoder: dropout must lie in [0, 1), got {}",
+                cfg.dropout
+            );
         }
         let layers = (0..cfg.layers)
             .map(|i| {

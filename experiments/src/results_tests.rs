@@ -22,6 +22,10 @@ fn row(seed: u64, role: &str) -> ResultRow {
         spike_offset: None,
         revision: "abc123-dirty".into(),
         scored_revision: "def456".into(),
+        test_errors: Some(12),
+        test_examples: Some(40),
+        omitted_errors: None,
+        omitted_examples: None,
     }
 }
 
@@ -32,7 +36,7 @@ fn serde_order_matches_documented_columns() {
     let text = String::from_utf8(wtr.into_inner().unwrap()).unwrap();
     let header = text.lines().next().unwrap();
     assert_eq!(header, columns().join(","));
-    assert_eq!(columns().len(), 20);
+    assert_eq!(columns().len(), 24);
 }
 
 #[test]

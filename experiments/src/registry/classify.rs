@@ -51,6 +51,9 @@ impl Registered for Images {
         path: &Path,
         _skip_bad: bool,
     ) -> Result<Manifest<ClassifyExample>> {
+        // Relative to the working directory, not to the model's `data.dir`.
+        let path = std::path::absolute(path)
+            .with_context(|| format!("{}: cannot resolve the path", path.display()))?;
         let examples = task.read(&[path.display().to_string()], "manifest")?;
         Ok(Manifest {
             examples,

@@ -5,3 +5,4 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 "$here/setup-asr.sh"
 "$here/setup-str.sh"
+"$here/setup-classify.sh"

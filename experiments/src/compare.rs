@@ -40,6 +40,10 @@ const WORD_ACC: Metric = metric("word_acc", |r| r.word_acc, 2);
 const WORD_ERR: Metric = metric("word_err", |r| r.word_acc.map(|a| 100.0 - a), 2);
 const ABLATED_CER: Metric = metric("ablated_cer", |r| r.ablated_cer, 2);
 const SPIKE_OFFSET: Metric = metric("spike_offset", |r| r.spike_offset, 2);
+const TEST_ERRORS: Metric = metric("test_errors", |r| r.test_errors.map(|e| e as f64), 1);
+const TEST_EXAMPLES: Metric = metric("of", |r| r.test_examples.map(|n| n as f64), 0);
+const OMITTED_ERRORS: Metric = metric("omitted_errors", |r| r.omitted_errors.map(|e| e as f64), 1);
+const OMITTED_EXAMPLES: Metric = metric("of", |r| r.omitted_examples.map(|n| n as f64), 0);
 const TRAIN_SECONDS: Metric = metric("train_seconds", |r| Some(r.train_seconds), 1);
 const STEPS_TO_TARGET: Metric = metric("steps_to_target", |r| r.steps_to_target, 0);
 
@@ -219,6 +223,16 @@ fn task_table(task: &str, per_file: &[Grouped]) -> (Vec<Vec<String>>, &'static M
     keys.sort();
     keys.dedup();
     let (mut metrics, error) = task_metrics(task);
+    let rows = || by_file.iter().flatten().flat_map(|m| m.values()).flatten();
+    // Test examples not recognised exactly, out of how many (for one-label classification
+    // these are the errors of Hinton et al.'s tables), and the same on the examples with the
+    // label a student's transfer set omitted.
+    if rows().any(|r| r.test_errors.is_some()) {
+        metrics.extend([&TEST_ERRORS, &TEST_EXAMPLES]);
+    }
+    if rows().any(|r| r.omitted_errors.is_some()) {
+        metrics.extend([&OMITTED_ERRORS, &OMITTED_EXAMPLES]);
+    }
     if keys.iter().any(|k| k.role == "oracle") {
         metrics.extend([&ABLATED_CER, &SPIKE_OFFSET]);
     }

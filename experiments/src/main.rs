@@ -3,7 +3,7 @@
 //! - `run PRESET`: data, conventional teacher, oracle teacher, every student; results CSV,
 //!   a markdown table and plots in a run directory.
 //! - `compare A.csv [B.csv ...]`: mean +- std over seeds, side by side.
-//! - `eval`, `transcribe`, `recognize`: use any exported model on new data.
+//! - `eval`, `transcribe`, `recognize`, `classify`: use any exported model on new data.
 
 mod compare;
 mod device;
@@ -15,6 +15,7 @@ mod registry;
 mod results;
 mod run;
 mod rundir;
+mod variants;
 
 use std::path::PathBuf;
 
@@ -48,12 +49,15 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = FormatArg::Markdown)]
         format: FormatArg,
     },
-    /// Score an exported model on a manifest (speech TSV / LibriSpeech dir, or image TSV / LMDB).
+    /// Score an exported model on a manifest (speech TSV / LibriSpeech dir, image TSV / LMDB, or
+    /// classification JSON).
     Eval(infer::EvalArgs),
     /// Transcribe audio files with an exported speech model.
     Transcribe(infer::DecodeArgs),
     /// Recognise word images with an exported scene-text model.
     Recognize(infer::DecodeArgs),
+    /// Classify images with an exported classification model (prints each file's label).
+    Classify(infer::DecodeArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -80,5 +84,6 @@ fn main() -> Result<()> {
         Cmd::Eval(a) => infer::eval(a, &dev),
         Cmd::Transcribe(a) => infer::decode(a, "transcribe", &dev),
         Cmd::Recognize(a) => infer::decode(a, "recognize", &dev),
+        Cmd::Classify(a) => infer::decode(a, "classify", &dev),
     }
 }

@@ -9,11 +9,14 @@ use ctc_core::EncoderConfig;
 use oracle::OracleConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::variants::KdVariant;
+
 /// The presets shipped in the repository, embedded so the binary runs from anywhere.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("asr-oracle", include_str!("../presets/asr-oracle.toml")),
     ("str-oracle", include_str!("../presets/str-oracle.toml")),
     ("toy-oracle", include_str!("../presets/toy-oracle.toml")),
+    ("hinton-mnist", include_str!("../presets/hinton-mnist.toml")),
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +24,17 @@ pub const BUILTIN: &[(&str, &str)] = &[
 pub struct ModelSpec {
     pub encoder: EncoderConfig,
     pub train: TrainConfig,
+}
+
+/// The student: a model, and the KD variants its `kd` list may name besides the built-in
+/// methods (`variants`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudentSpec {
+    pub encoder: EncoderConfig,
+    pub train: TrainConfig,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kd_variants: Vec<KdVariant>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,9 +55,14 @@ pub struct Preset {
     #[serde(default)]
     pub data: toml::Table,
     pub teacher: ModelSpec,
-    pub oracle: OracleSpec,
-    pub student: ModelSpec,
-    /// Default KD methods (CLI names); `--kd all` runs every method.
+    /// The oracle teacher. Without this section a run has no oracle stage and its KD students
+    /// learn from the conventional teacher only (a task whose labels an oracle could only copy,
+    /// such as one-label classification, has no use for one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<OracleSpec>,
+    pub student: StudentSpec,
+    /// Default KD methods (CLI names, or names of `student.kd_variants`); `--kd all` runs every
+    /// built-in method and every variant.
     pub kd: Vec<String>,
     /// First seed; `--seeds N` runs seed, seed+1, ...
     #[serde(default)]
@@ -97,15 +116,20 @@ pub fn load(
     let preset: Preset = toml::Value::Table(table)
         .try_into()
         .context("the preset (after overrides) does not match the schema")?;
+    let oracle = preset.oracle.as_ref().map(|o| ("oracle", &o.model.encoder));
     for (role, enc) in [
         ("teacher", &preset.teacher.encoder),
-        ("oracle", &preset.oracle.model.encoder),
         ("student", &preset.student.encoder),
-    ] {
+    ]
+    .into_iter()
+    .chain(oracle)
+    {
         enc.validate().map_err(|e| anyhow!("{role}.encoder: {e}"))?;
     }
+    crate::variants::validate(&preset.student.kd_variants)?;
     for kd in &preset.kd {
-        student::losses::parse_kd(kd).map_err(|e| anyhow!("preset kd {kd:?}: {e}"))?;
+        crate::variants::objective(&preset.student.kd_variants, kd)
+            .map_err(|e| anyhow!("preset kd {kd:?}: {e}"))?;
     }
     Ok(preset)
 }

@@ -35,6 +35,15 @@ pub struct ResultRow {
     /// Absent in files of the older schema (see `LEGACY_COLUMNS`).
     #[serde(default)]
     pub scored_revision: String,
+    /// Absent in files written before these four columns existed (`PREVIOUS_COLUMNS`).
+    #[serde(default)]
+    pub test_errors: Option<u64>,
+    #[serde(default)]
+    pub test_examples: Option<u64>,
+    #[serde(default)]
+    pub omitted_errors: Option<u64>,
+    #[serde(default)]
+    pub omitted_examples: Option<u64>,
 }
 
 /// The values `role` may take.
@@ -62,7 +71,15 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("spike_offset", "Oracle only: mean absolute frame offset between its forced-alignment spikes and the conventional teacher's, on the dev diagnostics subset."),
     ("revision", "Git revision of the binary that trained the model, stored with the exported model (`-dirty` if its tree had local changes; `unknown` for models exported before it was stored)."),
     ("scored_revision", "Git revision of the binary that scored the model and wrote this row."),
+    ("test_errors", "Test examples not recognised exactly (for `classify`, one label per example: the errors, out of `test_examples`); empty in rows written before the column existed."),
+    ("test_examples", "Number of test examples scored."),
+    ("omitted_errors", "Students whose transfer set omitted a label (a KD variant's `omit_label`): test errors among the test examples containing that label; empty otherwise."),
+    ("omitted_examples", "Those students: test examples containing the omitted label."),
 ];
+
+/// Columns appended after `scored_revision`; files that end at `scored_revision` are read with
+/// these empty and written back with them.
+const ADDED_COLUMNS: usize = 4;
 
 /// The header every results file must carry.
 pub fn columns() -> Vec<&'static str> {
@@ -96,13 +113,14 @@ pub const LEGACY_COLUMNS: &[&str] = &[
     "revision",
 ];
 
-/// Whether the header is the legacy one (an error if it is neither schema).
+/// Whether the header is the legacy one (an error if it is none of the schemas).
 fn check_header(path: &Path, found: &csv::StringRecord) -> Result<bool> {
     if found.iter().eq(LEGACY_COLUMNS.iter().copied()) {
         return Ok(true);
     }
     let expected = columns();
-    if found.iter().ne(expected.iter().copied()) {
+    let previous = &expected[..expected.len() - ADDED_COLUMNS];
+    if found.iter().ne(expected.iter().copied()) && found.iter().ne(previous.iter().copied()) {
         bail!(
             "{}: line 1: header does not match the results schema\n  expected: {}\n  found:    {}",
             path.display(),

@@ -22,6 +22,10 @@ fn row(seed: u64, role: &str) -> ResultRow {
         spike_offset: None,
         revision: "abc123-dirty".into(),
         scored_revision: "def456".into(),
+        test_errors: Some(12),
+        test_examples: Some(40),
+        omitted_errors: None,
+        omitted_examples: None,
     }
 }
 
@@ -32,7 +36,7 @@ fn serde_order_matches_documented_columns() {
     let text = String::from_utf8(wtr.into_inner().unwrap()).unwrap();
     let header = text.lines().next().unwrap();
     assert_eq!(header, columns().join(","));
-    assert_eq!(columns().len(), 20);
+    assert_eq!(columns().len(), 24);
 }
 
 #[test]
@@ -153,6 +157,34 @@ fn legacy_files_are_read_and_rewritten_in_the_current_schema() {
 }
 
 #[test]
+fn files_without_the_error_count_columns_are_read_and_rewritten_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("previous.csv");
+    let cols = columns();
+    let old = format!(
+        "{}\nasr,p,0,teacher,conventional,ctc,-,10,5,1.5,,50.0,99.0,51.0,98.0,,,,abc,def\n",
+        cols[..cols.len() - 4].join(",")
+    );
+    fs::write(&path, old).unwrap();
+    let rows = read_rows(&path).unwrap();
+    assert_eq!(
+        (rows[0].test_errors, rows[0].omitted_examples),
+        (None, None)
+    );
+    assert_eq!(rows[0].scored_revision, "def");
+    let mut new = row(1, "student");
+    new.test_errors = Some(7);
+    new.test_examples = Some(100);
+    append_rows(&path, &[new.clone()]).unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().next().unwrap(), cols.join(","));
+    assert_eq!(read_rows(&path).unwrap(), [rows[0].clone(), new]);
+    // A header with only some of the new columns is neither schema.
+    fs::write(&path, format!("{}\n", cols[..cols.len() - 2].join(","))).unwrap();
+    assert!(read_rows(&path).unwrap_err().to_string().contains("header"));
+}
+
+#[test]
 fn malformed_cells_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.csv");
@@ -171,7 +203,7 @@ fn malformed_cells_name_file_and_line() {
     fs::write(&path, format!("{}\n{good}\nasr,p,1\n", lines[0])).unwrap();
     let err = read_rows(&path).unwrap_err().to_string();
     assert!(
-        err.contains("bad.csv: line 3: found 3 fields, expected 20"),
+        err.contains("bad.csv: line 3: found 3 fields, expected 24"),
         "{err}"
     );
 

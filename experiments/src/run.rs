@@ -18,7 +18,7 @@ use crate::{compare, plots, registry, results};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Preset name (asr-oracle, str-oracle, toy-oracle) or a TOML file.
+    /// Preset name (asr-oracle, str-oracle, toy-oracle, hinton-mnist) or a TOML file.
     pub preset: String,
     /// Use this TOML file as the preset instead of the built-in one.
     #[arg(long)]
@@ -35,8 +35,9 @@ pub struct RunArgs {
     /// Output directory for runs and the data cache.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
-    /// KD methods: a comma-separated list, `all`, or `none` (teachers only). Default: the
-    /// preset's list.
+    /// KD methods: a comma-separated list (built-in methods or the preset's
+    /// `student.kd_variants`), `all` (every method and variant), or `none` (teachers only).
+    /// Default: the preset's list.
     #[arg(long)]
     pub kd: Option<String>,
     /// Also train and diagnose an oracle under each of these anti-copy strategies (a
@@ -73,12 +74,17 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
     let entry = registry::find(&p.task).map_err(|e| anyhow::anyhow!("preset {}: {e}", p.name))?;
     let kd: Vec<String> = match a.kd.as_deref() {
         None => p.kd.clone(),
-        Some("all") => KD_METHODS.iter().map(|s| s.to_string()).collect(),
+        Some("all") => KD_METHODS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(p.student.kd_variants.iter().map(|v| v.name.clone()))
+            .collect(),
         Some("none") => Vec::new(),
         Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
     };
     for k in &kd {
-        student::losses::parse_kd(k).map_err(|e| anyhow::anyhow!("--kd {k}: {e}"))?;
+        crate::variants::objective(&p.student.kd_variants, k)
+            .map_err(|e| anyhow::anyhow!("--kd {k}: {e}"))?;
     }
     let anti_copy = parse_anti_copy(a.anti_copy.as_deref())?;
     if a.seeds == 0 {

@@ -2,6 +2,7 @@
 //! diagnostics, ablation oracles, every student), each resumable, walked in order; returns the
 //! results rows and what the plots need.
 
+mod bias;
 mod plan;
 mod stage;
 mod students;
@@ -129,6 +130,9 @@ impl Ctx {
 pub fn fill_scores<T: Task>(row: &mut ResultRow, s: &DevTest) {
     row.dev_cer = Some(s.dev.scores.cer);
     row.test_cer = Some(s.test.scores.cer);
+    let t = &s.test;
+    row.test_errors = Some(t.refs.iter().zip(&t.hyps).filter(|(r, h)| r != h).count() as u64);
+    row.test_examples = Some(t.refs.len() as u64);
     match T::WORDS {
         WordMetric::WordAccuracy => row.word_acc = Some(s.test.scores.word_acc),
         WordMetric::Wer => {
@@ -139,8 +143,9 @@ pub fn fill_scores<T: Task>(row: &mut ResultRow, s: &DevTest) {
 }
 
 pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Result<SeedOutcome> {
-    let strategy = &ctx.preset.oracle.model.anti_copy;
-    let plan = plan::plan(strategy, &ctx.kd, &ctx.anti_copy, ctx.online)?;
+    let strategy = ctx.preset.oracle.as_ref().map(|o| &o.model.anti_copy);
+    let variants = &ctx.preset.student.kd_variants;
+    let plan = plan::plan(strategy, &ctx.kd, variants, &ctx.anti_copy, ctx.online)?;
     let mut out = SeedOutcome {
         rows: Vec::new(),
         curves: Vec::new(),
@@ -184,16 +189,19 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
                 teacher,
                 online,
             } => {
-                let (conv, orc) = match (&conv, &orc) {
-                    (Some(c), Some(o)) => (&c.model, &o.model),
-                    _ => bail!("stage {}: students need both teachers", spec.name),
+                let frozen: Option<&dyn Teacher> = match (teacher, &conv, &orc) {
+                    (None, _, _) => None,
+                    (Some(TeacherKind::Conventional), Some(c), _) => Some(&c.model),
+                    (Some(TeacherKind::Oracle), _, Some(o)) => Some(&o.model),
+                    (Some(k), _, _) => {
+                        bail!(
+                            "stage {}: the {} teacher was not trained",
+                            spec.name,
+                            k.name()
+                        )
+                    }
                 };
-                let frozen: Option<&dyn Teacher> = match teacher {
-                    Some(TeacherKind::Conventional) => Some(conv),
-                    Some(TeacherKind::Oracle) => Some(orc),
-                    None => None,
-                };
-                let (row, post) = students::student(
+                let (rows, post) = students::student(
                     ctx,
                     task,
                     splits,
@@ -209,7 +217,7 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
                     out.posteriors
                         .push((format!("student {kd} ({})", spec.teacher), post));
                 }
-                out.rows.push(row);
+                out.rows.extend(rows);
             }
         }
     }

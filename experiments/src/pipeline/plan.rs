@@ -3,8 +3,9 @@
 //! first, so every student finds the teachers it learns from already trained.
 
 use oracle::AntiCopy;
-use student::losses::parse_kd;
 use student::online::runs_online;
+
+use crate::variants::{objective, teacherless, KdVariant};
 
 /// Which frozen (or online) teacher a student learns from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,36 +57,45 @@ pub struct Plan {
     pub online_skipped: Vec<String>,
 }
 
-/// The stages for `kd` methods, extra `ablations` and `online`, with the preset's oracle
-/// strategy `strategy`. Unknown KD names are an error.
+/// The stages for `kd` methods (built-in names or the preset's `variants`), extra `ablations`
+/// and `online`, with the preset's oracle strategy `strategy`; without one (a preset with no
+/// `[oracle]`) there is no oracle stage and KD students learn from the conventional teacher
+/// only. Unknown KD names are an error, and so are ablations without an oracle.
 pub fn plan(
-    strategy: &AntiCopy,
+    strategy: Option<&AntiCopy>,
     kd: &[String],
+    variants: &[KdVariant],
     ablations: &[AntiCopy],
     online: bool,
-) -> candle_core::Result<Plan> {
+) -> anyhow::Result<Plan> {
     let oracle_row = |s: &AntiCopy| s.name().to_string();
-    let mut stages = vec![
-        StageSpec {
-            name: "teacher".into(),
-            trains: Trains::Teacher,
-            role: "teacher",
-            teacher: "conventional".into(),
-            kd: "ctc".into(),
-            anti_copy: "-".into(),
+    let mut stages = vec![StageSpec {
+        name: "teacher".into(),
+        trains: Trains::Teacher,
+        role: "teacher",
+        teacher: "conventional".into(),
+        kd: "ctc".into(),
+        anti_copy: "-".into(),
+    }];
+    let Some(strategy) = strategy else {
+        if !ablations.is_empty() {
+            anyhow::bail!(
+                "--anti-copy: the preset has no [oracle] section, so no oracle to ablate"
+            );
+        }
+        return students(stages, None, kd, variants, online);
+    };
+    stages.push(StageSpec {
+        name: "oracle".into(),
+        trains: Trains::Oracle {
+            strategy: strategy.clone(),
+            ablation: false,
         },
-        StageSpec {
-            name: "oracle".into(),
-            trains: Trains::Oracle {
-                strategy: strategy.clone(),
-                ablation: false,
-            },
-            role: "oracle",
-            teacher: "oracle".into(),
-            kd: "ctc".into(),
-            anti_copy: oracle_row(strategy),
-        },
-    ];
+        role: "oracle",
+        teacher: "oracle".into(),
+        kd: "ctc".into(),
+        anti_copy: oracle_row(strategy),
+    });
     for s in ablations.iter().filter(|s| s.name() != strategy.name()) {
         stages.push(StageSpec {
             name: format!("oracle-{}", s.name()),
@@ -99,6 +109,19 @@ pub fn plan(
             anti_copy: oracle_row(s),
         });
     }
+    students(stages, Some(strategy), kd, variants, online)
+}
+
+/// `stages` followed by the students of every `kd` name, from both teachers, or from the
+/// conventional one alone without an oracle `strategy`.
+fn students(
+    mut stages: Vec<StageSpec>,
+    strategy: Option<&AntiCopy>,
+    kd: &[String],
+    variants: &[KdVariant],
+    online: bool,
+) -> anyhow::Result<Plan> {
+    let oracle_row = |s: &AntiCopy| s.name().to_string();
     let student = |kd: &str, teacher: Option<TeacherKind>, online: bool| {
         let tname = teacher.map_or("none", TeacherKind::name);
         StageSpec {
@@ -118,26 +141,31 @@ pub fn plan(
             } else {
                 kd.to_string()
             },
-            anti_copy: match teacher {
-                Some(TeacherKind::Oracle) => oracle_row(strategy),
+            anti_copy: match (teacher, strategy) {
+                (Some(TeacherKind::Oracle), Some(s)) => oracle_row(s),
                 _ => "-".to_string(),
             },
         }
     };
-    let both = [TeacherKind::Conventional, TeacherKind::Oracle];
+    let teachers: &[TeacherKind] = match strategy {
+        Some(_) => &[TeacherKind::Conventional, TeacherKind::Oracle],
+        None => &[TeacherKind::Conventional],
+    };
+    let mut online_skipped = Vec::new();
+    let mut with_teacher = Vec::new();
     for k in kd {
-        parse_kd(k)?;
-        if k == "ctc" {
+        let obj = objective(variants, k)?;
+        if teacherless(&obj) {
             stages.push(student(k, None, false));
         } else {
-            stages.extend(both.map(|t| student(k, Some(t), false)));
+            stages.extend(teachers.iter().map(|&t| student(k, Some(t), false)));
+            with_teacher.push((k, obj));
         }
     }
-    let mut online_skipped = Vec::new();
     if online {
-        for k in kd.iter().filter(|k| k.as_str() != "ctc") {
-            if runs_online(&parse_kd(k)?) {
-                stages.extend(both.map(|t| student(k, Some(t), true)));
+        for (k, obj) in with_teacher {
+            if runs_online(&obj) {
+                stages.extend(teachers.iter().map(|&t| student(k, Some(t), true)));
             } else {
                 online_skipped.push(k.clone());
             }
@@ -162,7 +190,7 @@ mod tests {
         let s = AntiCopy::from_name("no-label-position").unwrap();
         let all = AntiCopy::NAMES.map(|n| AntiCopy::from_name(n).unwrap());
         let kd = ["ctc", "frame-kd", "sequence-kd"].map(String::from);
-        let p = plan(&s, &kd, &all, true).unwrap();
+        let p = plan(Some(&s), &kd, &[], &all, true).unwrap();
         assert_eq!(
             names(&p),
             [
@@ -191,13 +219,41 @@ mod tests {
         );
         assert_eq!(p.stages[10].kd, "frame-kd+online");
         assert_eq!(p.stages[2].anti_copy, "structural");
-        assert!(plan(&s, &["nope".to_string()], &[], false).is_err());
+        assert!(plan(Some(&s), &["nope".to_string()], &[], &[], false).is_err());
     }
 
     #[test]
     fn teachers_only() {
         let s = AntiCopy::from_name("structural").unwrap();
-        let p = plan(&s, &[], std::slice::from_ref(&s), false).unwrap();
+        let p = plan(Some(&s), &[], &[], std::slice::from_ref(&s), false).unwrap();
         assert_eq!(names(&p), ["teacher", "oracle"]);
+    }
+
+    #[test]
+    fn without_an_oracle_students_learn_from_the_conventional_teacher() {
+        let variants = [KdVariant {
+            name: "hinton-t20".into(),
+            method: "hinton".into(),
+            tau: Some(20.0),
+            omit_label: None,
+            bias_correction: false,
+        }];
+        let kd = ["ctc", "hinton", "hinton-t20"].map(String::from);
+        let p = plan(None, &kd, &variants, &[], true).unwrap();
+        assert_eq!(
+            names(&p),
+            [
+                "teacher",
+                "student-none-ctc",
+                "student-conventional-hinton",
+                "student-conventional-hinton-t20",
+                "student-conventional-hinton-online",
+                "student-conventional-hinton-t20-online",
+            ]
+        );
+        assert_eq!(p.stages[3].kd, "hinton-t20");
+        let s = AntiCopy::from_name("structural").unwrap();
+        let e = plan(None, &kd, &variants, &[s], false).err().unwrap();
+        assert!(e.to_string().contains("no [oracle] section"), "{e}");
     }
 }

@@ -10,15 +10,17 @@ use ctc_core::train::TrainReport;
 use ctc_core::{Batch, Fwd, Rng, Task};
 use student::cache::TeacherOutputs;
 use student::losses::layerwise::{LayerwiseConfig, PredictionHeads};
-use student::losses::{parse_kd, KdObjective, KdTerm};
+use student::losses::{KdObjective, KdTerm};
 use student::online::{online_vars, Online, OnlineTeacher};
 use student::{Distiller, Teacher};
 
+use super::bias;
 use super::plan::{StageSpec, TeacherKind};
 use super::stage::{dev_test, ensure_dir, Stage, StageReport};
 use super::teachers::{conventional_init, example_posteriors, oracle_init};
 use super::{fill_scores, Ctx};
-use crate::results::ResultRow;
+use crate::results::{write_atomic, ResultRow};
+use crate::variants;
 
 /// Teacher posteriors over the training set, computed once per seed when a student first needs
 /// them (kept on disk too, see `cache_for`).
@@ -91,9 +93,37 @@ pub fn student<T: Task>(
     teacher: Option<&dyn Teacher>,
     online: bool,
     caches: &mut Caches,
-) -> Result<(ResultRow, Vec<Vec<f32>>)> {
+) -> Result<(Vec<ResultRow>, Vec<Vec<f32>>)> {
     let preset = &ctx.preset.student;
-    let objective = parse_kd(kd)?;
+    let objective = variants::objective(&preset.kd_variants, kd)?;
+    let variant = variants::find(&preset.kd_variants, kd);
+    // The omitted-label experiment: the transfer set lacks every example with the label.
+    let omit = match variant.and_then(|v| v.omit_label.as_deref()) {
+        None => None,
+        Some(label) => {
+            let id = task.vocab().id(label).with_context(|| {
+                format!("student.kd_variants {kd:?}: omit_label {label:?} is not a token of the task's vocabulary")
+            })?;
+            Some((label, id))
+        }
+    };
+    let transfer;
+    let train_splits = match omit {
+        None => splits,
+        Some((_, id)) => {
+            transfer = Splits {
+                train: splits
+                    .train
+                    .iter()
+                    .filter(|e| !task.targets(e).contains(&id))
+                    .cloned()
+                    .collect(),
+                dev: splits.dev.clone(),
+                test: Vec::new(),
+            };
+            &transfer
+        }
+    };
     let stage = Stage::new(ctx, &spec.name)?;
     // Every student starts from the same weights for a seed: rows differ only in teaching.
     let store = ParamStore::new(Rng::derive(ctx.seed, 3).state()[0]);
@@ -104,21 +134,38 @@ pub fn student<T: Task>(
         // Online teachers start from the same initial weights as the offline ones.
         let conv_init;
         let oracle_init_;
+        let omit_cache;
         let source = match (online, kind, teacher) {
             (true, Some(TeacherKind::Conventional), _) => {
                 conv_init = conventional_init(ctx, task)?;
                 Source::Online(&conv_init.1, &conv_init.0)
             }
             (true, Some(TeacherKind::Oracle), _) => {
-                oracle_init_ = oracle_init(ctx, task, &ctx.preset.oracle.model)?;
+                let spec = ctx.preset.oracle.as_ref().context("no [oracle] section")?;
+                oracle_init_ = oracle_init(ctx, task, &spec.model)?;
                 Source::Online(&oracle_init_.1, &oracle_init_.0)
             }
             (true, None, _) => bail!("an online student needs a teacher"),
-            (false, Some(k), Some(t)) => Source::Frozen(t, caches.get(ctx, task, splits, k, t)?),
+            (false, Some(k), Some(t)) => match omit {
+                None => Source::Frozen(t, caches.get(ctx, task, splits, k, t)?),
+                Some((_, id)) => {
+                    let name = format!("{}-omit-{id}", k.name());
+                    omit_cache = cache_for(ctx, task, train_splits, &name, t)?;
+                    Source::Frozen(t, &omit_cache)
+                }
+            },
             (false, _, _) => Source::None,
         };
         let rep = train(
-            ctx, task, splits, spec, &stage, &store, &model, &objective, source,
+            ctx,
+            task,
+            train_splits,
+            spec,
+            &stage,
+            &store,
+            &model,
+            &objective,
+            source,
         )?;
         let meta = ctx.meta::<T>(spec, &preset.encoder, None);
         stage.finish(&store, &meta, task.vocab(), &rep)?;
@@ -135,8 +182,56 @@ pub fn student<T: Task>(
     row.train_seconds = report.train.iter().map(|r| r.train_seconds).sum();
     fill_scores::<T>(&mut row, &scores);
     row.revision = stage.trained_revision()?;
+    let mut rows = vec![row];
+    if let Some((label, id)) = omit {
+        let (e, n) = bias::omitted_counts(&scores.test, label);
+        rows[0].omitted_errors = Some(e);
+        rows[0].omitted_examples = Some(n);
+        if variant.is_some_and(|v| v.bias_correction) {
+            rows.push(bias_corrected(
+                ctx, task, splits, &stage, &rows[0], label, id, eval,
+            )?);
+        }
+    }
     let (post, _) = example_posteriors(ctx, task, splits, eval)?;
-    Ok((row, post))
+    Ok((rows, post))
+}
+
+/// The row of `row`'s model with the omitted label's score raised by the shift that minimises
+/// the dev error (recorded in the stage's `bias.json`); kd column `<kd>+bias`.
+#[allow(clippy::too_many_arguments)]
+fn bias_corrected<T: Task>(
+    ctx: &Ctx,
+    task: &T,
+    splits: &Splits<T::Example>,
+    stage: &Stage,
+    row: &ResultRow,
+    label: &str,
+    id: u32,
+    eval: impl Fn(&Batch) -> candle_core::Result<(candle_core::Tensor, Vec<usize>)> + Sync,
+) -> Result<ResultRow> {
+    let bs = ctx.preset.student.train.batch_size;
+    let choice = bias::choose(task, &splits.dev, bs, &ctx.device, id, &eval)?;
+    write_atomic(
+        &stage.dir.join("bias.json"),
+        serde_json::to_string_pretty(&choice)?.as_bytes(),
+    )?;
+    eprintln!(
+        "[{}] bias correction: +{} on {label:?} chosen on dev (dev error {:.2} -> {:.2})",
+        row.kd, choice.shift, choice.dev_error_before, choice.dev_error_after
+    );
+    let shifted = |b: &Batch| {
+        let (logits, frames) = eval(b)?;
+        Ok((bias::shift(&logits, id, choice.shift)?, frames))
+    };
+    let scores = dev_test(ctx, task, splits, bs, shifted)?;
+    let mut out = row.clone();
+    out.kd = format!("{}+bias", row.kd);
+    fill_scores::<T>(&mut out, &scores);
+    let (e, n) = bias::omitted_counts(&scores.test, label);
+    out.omitted_errors = Some(e);
+    out.omitted_examples = Some(n);
+    Ok(out)
 }
 
 /// What a student learns from while it trains.

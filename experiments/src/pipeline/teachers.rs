@@ -1,6 +1,6 @@
 //! The two teacher stages: the conventional teacher, then the oracle with its copy diagnostics.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use candle_core::{Tensor, D};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
@@ -132,7 +132,11 @@ pub fn oracle<T: Task>(
     strategy: &AntiCopy,
     reference: &CtcModel,
 ) -> Result<Trained<OracleTeacher>> {
-    let preset = &ctx.preset.oracle;
+    let preset = ctx
+        .preset
+        .oracle
+        .as_ref()
+        .context("an oracle stage needs the preset's [oracle] section")?;
     let mut cfg = preset.model.clone();
     cfg.anti_copy = strategy.clone();
     let stage_name = &spec.name;

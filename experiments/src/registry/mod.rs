@@ -4,6 +4,7 @@
 //! one crate under tasks/ and one entry here.
 
 mod asr;
+mod classify;
 mod scene_text;
 mod toy;
 
@@ -155,10 +156,11 @@ impl<R: Registered> Entry for Reg<R> {
 static ASR: Reg<asr::Speech> = Reg(PhantomData);
 static SCENE_TEXT: Reg<scene_text::WordImages> = Reg(PhantomData);
 static TOY: Reg<toy::Toy> = Reg(PhantomData);
+static CLASSIFY: Reg<classify::Images> = Reg(PhantomData);
 
 /// Every task the binary knows.
-pub fn all() -> [&'static dyn Entry; 3] {
-    [&ASR, &SCENE_TEXT, &TOY]
+pub fn all() -> [&'static dyn Entry; 4] {
+    [&ASR, &SCENE_TEXT, &TOY, &CLASSIFY]
 }
 
 pub fn names() -> Vec<&'static str> {

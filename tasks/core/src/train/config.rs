@@ -33,6 +33,11 @@ pub struct TrainConfig {
     /// threads (`min(shards, cores)` of them) and their gradients summed. Part of the run's
     /// identity: the same value gives the same numbers on any number of cores.
     pub shards: usize,
+    /// Apply the task's training augmentation (`collate` with `train`); off, training batches
+    /// are collated as for evaluation (e.g. a student that must see what its cached teacher
+    /// saw). Not written when on, so existing presets keep their config hashes.
+    #[serde(skip_serializing_if = "is_true")]
+    pub augment: bool,
 }
 
 impl TrainConfig {
@@ -62,6 +67,11 @@ impl Default for TrainConfig {
             select_best: true,
             checkpoint_every: 200,
             shards: 2,
+            augment: true,
         }
     }
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }

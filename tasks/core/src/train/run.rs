@@ -137,7 +137,7 @@ impl<T: Task> TrainRun<'_, T> {
                 shards: cfg.shards,
                 device: self.device,
             }
-            .run(model)?;
+            .run_with(model, cfg.augment)?;
             let loss_val = sharded.loss;
             if !loss_val.is_finite() {
                 candle_core::bail!("{}: non-finite loss {loss_val} at step {step}", self.name);

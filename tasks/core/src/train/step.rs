@@ -47,8 +47,13 @@ pub struct StepInputs<'a, T: Task> {
 }
 
 impl<T: Task> StepInputs<'_, T> {
-    /// Collate, forward, loss and backward of every shard.
+    /// Collate (with the task's augmentation), forward, loss and backward of every shard.
     pub fn run<M: Trainable + ?Sized>(&self, model: &M) -> Result<ShardedStep> {
+        self.run_with(model, true)
+    }
+
+    /// `run`, with the task's augmentation on or off (`TrainConfig::augment`).
+    pub fn run_with<M: Trainable + ?Sized>(&self, model: &M, augment: bool) -> Result<ShardedStep> {
         let n = self.idx.len();
         let ranges = shard_ranges(n, self.shards);
         let single = ranges.len() == 1;
@@ -60,7 +65,7 @@ impl<T: Task> StepInputs<'_, T> {
                 let items: Vec<(usize, &T::Example)> =
                     self.idx[r].iter().map(|&i| (i, &self.train[i])).collect();
                 let mut aug = Rng::derive(shard_stream(self.seed ^ 0xA11CE, s), self.step as u64);
-                let batch = self.task.collate(&items, true, &mut aug, self.device)?;
+                let batch = self.task.collate(&items, augment, &mut aug, self.device)?;
                 let mut fwd = Fwd::train(Rng::derive(
                     shard_stream(self.seed ^ 0xD20, s),
                     self.step as u64,

@@ -1,0 +1,92 @@
+//! One-label image classification (MNIST, Fashion-MNIST): IDX or JSON files named by the
+//! preset's `[data]` table; see `classify::ClassifyConfig`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use classify::{ClassifyConfig, ClassifyExample, ClassifyTask};
+use ctc_core::task::Splits;
+use ctc_core::vocab::Vocab;
+use ctc_core::Task;
+
+use super::{section, Manifest, Registered};
+use crate::pipeline::ModelMeta;
+use crate::preset::Preset;
+
+pub struct Images;
+
+fn config(data: &toml::Table, what: &str) -> Result<ClassifyConfig> {
+    section(data, None, what)
+}
+
+/// The task of an exported model: its preset's data settings, its saved vocabulary.
+fn task_for(meta: &ModelMeta, vocab: &Vocab) -> Result<ClassifyTask> {
+    let task = ClassifyTask::new(&config(&meta.data, "the model's data settings")?)?;
+    if task.vocab() != vocab {
+        bail!("the model's vocabulary does not match its data settings' classes");
+    }
+    Ok(task)
+}
+
+impl Registered for Images {
+    type T = ClassifyTask;
+    const DECODE_VERB: &'static str = "classify";
+
+    fn build(
+        p: &Preset,
+        _cache: &Path,
+        _progress: bool,
+    ) -> Result<(ClassifyTask, Splits<ClassifyExample>)> {
+        Ok(ClassifyTask::load(&config(&p.data, "preset data")?)?)
+    }
+
+    fn for_model(meta: &ModelMeta, vocab: Vocab) -> Result<ClassifyTask> {
+        task_for(meta, &vocab)
+    }
+
+    /// A manifest is a file of examples in the JSON form (`[{"image": [...], "label": n}]`).
+    fn load_manifest(
+        task: &ClassifyTask,
+        _meta: &ModelMeta,
+        path: &Path,
+        _skip_bad: bool,
+    ) -> Result<Manifest<ClassifyExample>> {
+        // Relative to the working directory, not to the model's `data.dir`.
+        let path = std::path::absolute(path)
+            .with_context(|| format!("{}: cannot resolve the path", path.display()))?;
+        let examples = task.read(&[path.display().to_string()], "manifest")?;
+        Ok(Manifest {
+            examples,
+            skipped: 0,
+            reports: Vec::new(),
+        })
+    }
+
+    /// Grey images of exactly the task's size (PNG, JPEG, BMP).
+    fn load_inputs(
+        task: &ClassifyTask,
+        _meta: &ModelMeta,
+        files: &[PathBuf],
+    ) -> Result<Vec<ClassifyExample>> {
+        let (rows, cols) = (task.cfg.rows, task.cfg.cols);
+        files
+            .iter()
+            .map(|f| {
+                let img = image::open(f)
+                    .with_context(|| format!("{}: not a readable image", f.display()))?
+                    .into_luma8();
+                if (img.height() as usize, img.width() as usize) != (rows, cols) {
+                    bail!(
+                        "{}: {} x {} pixels, the model reads {rows} x {cols} images",
+                        f.display(),
+                        img.height(),
+                        img.width()
+                    );
+                }
+                let mut ex = task.example(img.into_raw(), 0);
+                ex.text.clear();
+                Ok(ex)
+            })
+            .collect()
+    }
+}

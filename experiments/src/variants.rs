@@ -1,0 +1,172 @@
+//! KD method variants, declared under `[student]` as `kd_variants`: a CLI KD method with its
+//! temperature changed, and optionally one label left out of the transfer set (the training
+//! examples containing it) with that label's output bias re-tuned on dev afterwards (Hinton et
+//! al. 2015, section 3, the omitted "3"). A variant is used by its name wherever a KD method
+//! name is (`kd = [...]`, `--kd`); the rows it writes carry that name in the kd column.
+//! Temperature is the only loss hyper-parameter exposed here on purpose: the others keep the
+//! defaults `parse_kd` documents.
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use student::losses::{parse_kd, KdObjective, KdTerm, KD_METHODS};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KdVariant {
+    /// The name the variant is used by; must not be a built-in KD method.
+    pub name: String,
+    /// The built-in KD method it modifies (`hinton`, `frame-kd`, ...).
+    pub method: String,
+    /// Temperature of the method's soft-target term (`hinton`, `frame-kd` only).
+    #[serde(default)]
+    pub tau: Option<f64>,
+    /// Leave every training example whose label sequence contains this token out of the
+    /// student's transfer set (teacher training is unaffected).
+    #[serde(default)]
+    pub omit_label: Option<String>,
+    /// After training, add to the omitted label's output score the shift (0 to 20 in steps of
+    /// 0.25) that minimises the dev error, and write a second row `<name>+bias`.
+    #[serde(default)]
+    pub bias_correction: bool,
+}
+
+/// The variant called `name`, if any.
+pub fn find<'a>(variants: &'a [KdVariant], name: &str) -> Option<&'a KdVariant> {
+    variants.iter().find(|v| v.name == name)
+}
+
+/// The objective of a KD method or variant name.
+pub fn objective(variants: &[KdVariant], name: &str) -> Result<KdObjective> {
+    let Some(v) = find(variants, name) else {
+        let known: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+        return parse_kd(name).map_err(|e| {
+            if known.is_empty() {
+                anyhow::anyhow!("{e}")
+            } else {
+                anyhow::anyhow!("{e}, or a kd_variants name: {}", known.join(", "))
+            }
+        });
+    };
+    let mut obj = parse_kd(&v.method)
+        .map_err(|e| anyhow::anyhow!("student.kd_variants {:?}: method: {e}", v.name))?;
+    if let Some(t) = v.tau {
+        let mut set = false;
+        for term in &mut obj.terms {
+            if let KdTerm::Hinton { tau, .. } | KdTerm::FrameKd { tau, .. } = term {
+                *tau = t;
+                set = true;
+            }
+        }
+        if !set {
+            bail!(
+                "student.kd_variants {:?}: method {} has no temperature (tau applies to hinton \
+                 and frame-kd)",
+                v.name,
+                v.method
+            );
+        }
+    }
+    obj.validate()
+        .map_err(|e| anyhow::anyhow!("student.kd_variants {:?}: {e}", v.name))?;
+    Ok(obj)
+}
+
+/// Whether an objective learns from the references alone (its student has no teacher).
+pub fn teacherless(obj: &KdObjective) -> bool {
+    obj.terms.iter().all(|t| matches!(t, KdTerm::Ctc { .. }))
+}
+
+/// Names unique and not built-in, each objective valid, `bias_correction` only with an
+/// omitted label.
+pub fn validate(variants: &[KdVariant]) -> Result<()> {
+    for (i, v) in variants.iter().enumerate() {
+        if v.name.is_empty() || v.name.contains(['/', ',', '+']) || v.name.trim() != v.name {
+            bail!(
+                "student.kd_variants: name {:?} must be non-empty, without spaces at its ends, \
+                 '/', ',' or '+'",
+                v.name
+            );
+        }
+        if KD_METHODS.contains(&v.name.as_str()) || v.name == "layerwise" {
+            bail!(
+                "student.kd_variants: {:?} is a built-in KD method; give the variant its own name",
+                v.name
+            );
+        }
+        if variants[..i].iter().any(|w| w.name == v.name) {
+            bail!("student.kd_variants: {:?} is declared twice", v.name);
+        }
+        if v.bias_correction && v.omit_label.is_none() {
+            bail!(
+                "student.kd_variants {:?}: bias_correction re-tunes the omitted label's bias and \
+                 needs omit_label",
+                v.name
+            );
+        }
+        if v.omit_label.as_deref() == Some("") {
+            bail!("student.kd_variants {:?}: omit_label is empty", v.name);
+        }
+        objective(variants, &v.name)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(name: &str, method: &str, tau: Option<f64>) -> KdVariant {
+        KdVariant {
+            name: name.into(),
+            method: method.into(),
+            tau,
+            omit_label: None,
+            bias_correction: false,
+        }
+    }
+
+    #[test]
+    fn a_variant_sets_the_temperature_of_its_method() {
+        let vs = [
+            v("hinton-t20", "hinton", Some(20.0)),
+            v("fk", "frame-kd", None),
+        ];
+        validate(&vs).unwrap();
+        let o = objective(&vs, "hinton-t20").unwrap();
+        assert_eq!(o.formula(), "L = 1.0*Hinton(tau=20, alpha=0.5)");
+        assert_eq!(objective(&vs, "fk").unwrap(), parse_kd("frame-kd").unwrap());
+        assert_eq!(
+            objective(&vs, "hinton").unwrap(),
+            parse_kd("hinton").unwrap()
+        );
+        assert!(teacherless(&objective(&vs, "ctc").unwrap()));
+        assert!(!teacherless(&o));
+        let e = objective(&vs, "nope").unwrap_err().to_string();
+        assert!(e.contains("kd_variants name: hinton-t20, fk"), "{e}");
+    }
+
+    #[test]
+    fn bad_variants_are_refused() {
+        let omit = |bias| KdVariant {
+            omit_label: None,
+            bias_correction: bias,
+            ..v("x", "hinton", None)
+        };
+        let cases: Vec<(Vec<KdVariant>, &str)> = vec![
+            (vec![v("hinton", "hinton", Some(2.0))], "built-in"),
+            (vec![v("a", "hinton", None), v("a", "ctc", None)], "twice"),
+            (vec![v("a", "guided-ctc", Some(2.0))], "no temperature"),
+            (
+                vec![v("a", "hinton", Some(0.0))],
+                "tau must be finite and > 0",
+            ),
+            (vec![v("a", "nope", None)], "method"),
+            (vec![v("a+b", "hinton", None)], "'+'"),
+            (vec![omit(true)], "needs omit_label"),
+        ];
+        for (vs, want) in cases {
+            let e = validate(&vs).unwrap_err().to_string();
+            assert!(e.contains(want), "{e:?} should say {want:?}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the image classification task (preset hinton-mnist) needs from Debian: the
 # Fashion-MNIST IDX files (70,000 real 28 x 28 images, 10 classes), which the package puts
-# under /usr/share/dataset-fashion-mnist/ (gzipped). Idempotent.
+# under /usr/share/datasets/fashion-mnist/ (gzipped). Idempotent.
 set -euo pipefail
 PACKAGE=dataset-fashion-mnist
 if dpkg-query -W -f='${Status}' "$PACKAGE" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,6 +1,9 @@
-"""The README's hinton-mnist table from a results.csv of the preset (every seed in the file).
+"""The README's hinton-mnist table from a results.csv of the preset (every seed in the file),
+then, with --summary, the figures of the "does the paper's pattern hold" paragraph (means over
+seeds): the share of the large-small gap each temperature recovers and what the bias correction
+repairs.
 
-    python3 docs/hinton-mnist/table.py docs/hinton-mnist/results.csv
+    python3 docs/hinton-mnist/table.py docs/hinton-mnist/results.csv [--summary]
 """
 import csv, statistics, sys
 
@@ -39,5 +42,24 @@ def main(path):
         dev = f"{statistics.mean(float(r['dev_cer']) for r in sel):.2f}"
         print(f"| {label} | {paper} | {mean_std(errs)} | {' / '.join(map(str, errs))} | {omitted} | {dev} |")
 
+def summary(path):
+    rows = list(csv.DictReader(open(path, newline="")))
+    m = lambda role, kd, col="test_errors": statistics.mean(
+        float(r[col]) for r in rows if r["role"] == role and r["kd"] == kd)
+    large, small = m("teacher", "ctc"), m("student", "ctc")
+    gap = small - large
+    print(f"seeds {sorted({int(r['seed']) for r in rows})}: large {large:.1f}, small {small:.1f}, gap {gap:.1f}")
+    for t in [1, 2, 5, 10, 20]:
+        e = m("student", f"hinton-t{t}")
+        print(f"T = {t}: {e:.1f} errors, recovers {100 * (small - e) / gap:.0f} % of the gap")
+    full, om, fixed = m("student", "hinton-t20"), m("student", "hinton-t20-omit3"), m("student", "hinton-t20-omit3+bias")
+    om_c, fixed_c = m("student", "hinton-t20-omit3", "omitted_errors"), m("student", "hinton-t20-omit3+bias", "omitted_errors")
+    print(f"omitted: {om:.1f} errors ({om_c:.1f} on the class) -> bias {fixed:.1f} ({fixed_c:.1f}); repairs "
+          f"{100 * (om_c - fixed_c) / om_c:.0f} % of the class's errors and {100 * (om - fixed) / (om - full):.0f} % "
+          f"of the excess over T = 20 on every class ({full:.1f})")
+
 if __name__ == "__main__":
     main(sys.argv[1])
+    if "--summary" in sys.argv[2:]:
+        print()
+        summary(sys.argv[1])

@@ -9,7 +9,7 @@ use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D,
 };
 
-use super::linear::fast_path;
+use super::linear::{check_bias, fast_path};
 use super::storage::slice_of;
 
 #[inline(always)]
@@ -22,14 +22,7 @@ pub fn bias_silu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
     if !fast_path(&[x, b]) {
         return bias_silu_composite(x, b);
     }
-    let d = x.dims().last().copied();
-    if b.rank() != 1 || d != Some(b.dim(0)?) {
-        bail!(
-            "bias_silu: input {:?} and bias {:?} do not match",
-            x.dims(),
-            b.dims()
-        )
-    }
+    check_bias("bias_silu", x, b)?;
     x.contiguous()?.apply_op2(&b.contiguous()?, BiasSilu)
 }
 

@@ -142,7 +142,7 @@ pub fn linear_composite(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> R
     candle_nn::Linear::new(weight.clone(), bias.cloned()).forward(x)
 }
 
-fn check_bias(op: &str, x: &Tensor, b: &Tensor) -> Result<()> {
+pub(crate) fn check_bias(op: &str, x: &Tensor, b: &Tensor) -> Result<()> {
     let d = x.dims().last().copied();
     if b.rank() != 1 || d != Some(b.dim(0)?) {
         bail!(

@@ -124,3 +124,78 @@ fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
     );
     Ok(())
 }
+
+/// Records the sources it is shown and answers with zero logits.
+struct Recorder {
+    seen: std::sync::Mutex<Vec<Vec<f32>>>,
+    vocab: usize,
+}
+
+impl Teacher for Recorder {
+    fn outputs(&self, b: &ctc_core::Batch, _collect: bool) -> Result<student::TeacherOut> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(b.src.flatten_all()?.to_vec1::<f32>()?);
+        let (n, t) = (b.len(), b.src.dim(1)?);
+        Ok(student::TeacherOut {
+            logits: candle_core::Tensor::zeros(
+                (n, t, self.vocab),
+                candle_core::DType::F32,
+                &Device::Cpu,
+            )?,
+            lens: b.src_lens.clone(),
+            hidden: Vec::new(),
+            attn: Vec::new(),
+        })
+    }
+}
+
+/// With clean teacher input a live teacher sees the batch's clean sources; with augmented
+/// input, the augmented batch the student trains on.
+#[test]
+fn the_live_teacher_sees_clean_or_augmented_sources_as_configured() -> Result<()> {
+    use ctc_core::train::Trainable;
+    let (task, s) = ToyTask::generate(&ToyConfig {
+        n_train: 4,
+        ..Default::default()
+    })?;
+    let items: Vec<(usize, &ToyExample)> = s.train.iter().enumerate().collect();
+    let mut batch = task.collate(&items, false, &mut ctc_core::Rng::new(0), &Device::Cpu)?;
+    let clean = batch.src.clone();
+    // Stand-in augmentation: the student's batch is shifted, its clean sources kept.
+    batch.src = (&clean + 1.0)?;
+    batch.clean_src = Some(clean.clone());
+    let store = ParamStore::new(2);
+    let model = CtcModel::new(&task, &enc(16, 1), store.vb(&Device::Cpu))?;
+    for (input, want) in [
+        (student::TeacherInput::Clean, &clean),
+        (student::TeacherInput::Augmented, &batch.src),
+    ] {
+        let rec = Recorder {
+            seen: Default::default(),
+            vocab: task.vocab().size(),
+        };
+        let d = Distiller {
+            student: &model,
+            objective: parse_kd("frame-kd")?,
+            cache: None,
+            teacher: Some(&rec),
+            heads: None,
+            hypotheses: None,
+            teacher_input: input,
+        };
+        d.loss(&batch, &mut ctc_core::Fwd::eval())?;
+        let seen = rec.seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "{input:?}");
+        assert_eq!(seen[0], want.flatten_all()?.to_vec1::<f32>()?, "{input:?}");
+    }
+    // A batch without augmentation is its own clean batch.
+    let plain = task.collate(&items, false, &mut ctc_core::Rng::new(0), &Device::Cpu)?;
+    assert!(plain.clean_src.is_none());
+    assert_eq!(
+        plain.clean().src.flatten_all()?.to_vec1::<f32>()?,
+        clean.flatten_all()?.to_vec1::<f32>()?
+    );
+    Ok(())
+}

@@ -240,3 +240,57 @@ fn no_label_position_oracle_is_invariant_to_permuting_its_labels() -> Result<()>
     );
     Ok(())
 }
+
+/// The oracle as a teacher: with fused features its hidden states are the source encoder's
+/// followed by each fusion block's output, and those last ones depend on the labels; with
+/// source features they are the encoder's alone, which the labels cannot change.
+#[test]
+fn oracle_features_for_feature_kd_come_after_the_fusion_by_default() -> Result<()> {
+    use student::{OracleAsTeacher, OracleFeatures, Teacher};
+    let (task, ex) = toy()?;
+    let items: Vec<(usize, &_)> = ex.iter().take(2).enumerate().collect();
+    let batch = task.collate(&items, false, &mut Rng::new(0), &Device::Cpu)?;
+    let mut relabelled = batch.clone();
+    relabelled.targets = vec![vec![3, 3, 1], vec![5]];
+    let store = ParamStore::new(0);
+    let cfg = OracleConfig {
+        encoder: enc(),
+        fusion_layers: 2,
+        anti_copy: AntiCopy::NoLabelPosition,
+        label_positions: None,
+        scale_embeddings: false,
+    };
+    let o = OracleTeacher::new(&task, &cfg, store.vb(&Device::Cpu))?;
+    let diff =
+        |a: &Tensor, b: &Tensor| -> Result<f32> { (a - b)?.abs()?.max_all()?.to_scalar::<f32>() };
+    let fused = OracleAsTeacher {
+        oracle: &o,
+        features: OracleFeatures::Fused,
+    };
+    let (x, y) = (
+        fused.outputs(&batch, true)?,
+        fused.outputs(&relabelled, true)?,
+    );
+    assert_eq!(x.hidden.len(), enc().layers + 2);
+    assert!(diff(x.hidden.last().unwrap(), y.hidden.last().unwrap())? > 1e-4);
+    assert_eq!(diff(&x.hidden[0], &y.hidden[0])?, 0.0);
+    // The plain oracle teacher is the fused one.
+    let plain = Teacher::outputs(&o, &batch, true)?;
+    assert_eq!(
+        diff(plain.hidden.last().unwrap(), x.hidden.last().unwrap())?,
+        0.0
+    );
+    let source = OracleAsTeacher {
+        oracle: &o,
+        features: OracleFeatures::Source,
+    };
+    let (s1, s2) = (
+        source.outputs(&batch, true)?,
+        source.outputs(&relabelled, true)?,
+    );
+    assert_eq!(s1.hidden.len(), enc().layers);
+    for (a, b) in s1.hidden.iter().zip(&s2.hidden) {
+        assert_eq!(diff(a, b)?, 0.0);
+    }
+    Ok(())
+}

@@ -102,7 +102,12 @@ fn a_kd_weight_grid_trains_shared_stages_once_and_pairs_students_per_cell() {
         assert!(p.is_file(), "{}", p.display());
     }
     for r in &rows {
-        assert!(r[col("scored_with")] == *"source" || r[col("role")] == *"oracle");
+        let want = if &r[col("role")] == "oracle" {
+            "source+labels"
+        } else {
+            "source"
+        };
+        assert_eq!(&r[col("scored_with")], want);
     }
 
     let cmp = ok(bin().arg("compare").arg(grid.join("results.csv")));

@@ -154,8 +154,7 @@ pub struct DevTest {
 /// run's models, at most half of dev (a model without `dev_subset` counts as half of dev).
 /// Models are selected (best checkpoint, bias shifts) on these alone, and the reported dev
 /// error is measured on the rest, so that selection and report never share an example.
-pub fn selection_len(ctx: &Ctx, dev_len: usize) -> usize {
-    let p = &ctx.preset;
+pub fn selection_len(p: &crate::preset::Preset, dev_len: usize) -> usize {
     let half = dev_len / 2;
     let subsets = [
         Some(&p.teacher.train),
@@ -173,12 +172,12 @@ pub fn selection_len(ctx: &Ctx, dev_len: usize) -> usize {
 
 /// The selection subset of `dev` (see `selection_len`).
 pub fn selection<'a, E>(ctx: &Ctx, dev: &'a [E]) -> &'a [E] {
-    &dev[..selection_len(ctx, dev.len())]
+    &dev[..selection_len(&ctx.preset, dev.len())]
 }
 
 /// The reported part of `dev`: what the selection subset leaves.
 pub fn reported<'a, E>(ctx: &Ctx, dev: &'a [E]) -> &'a [E] {
-    &dev[selection_len(ctx, dev.len())..]
+    &dev[selection_len(&ctx.preset, dev.len())..]
 }
 
 /// Scores on the reported part of dev and on test.
@@ -247,4 +246,34 @@ fn link_tree(from: &Path, to: &Path) -> Result<()> {
 
 pub fn ensure_dir(p: &Path) -> Result<()> {
     std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selection_len;
+
+    #[test]
+    fn the_selection_subset_is_the_largest_dev_subset_capped_at_half_of_dev() {
+        let p = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            crate::preset::load("asr-oracle", None, false, &sets).unwrap()
+        };
+        // Every model of the speech preset selects on 150 of its 300 dev utterances.
+        assert_eq!(selection_len(&p(&[]), 300), 150);
+        assert_eq!(
+            selection_len(&p(&["oracle.train.dev_subset=200"]), 300),
+            150
+        );
+        assert_eq!(
+            selection_len(&p(&["oracle.train.dev_subset=200"]), 500),
+            200
+        );
+        assert_eq!(selection_len(&p(&[]), 24), 12);
+        let none = p(&[
+            "teacher.train.dev_subset=20",
+            "oracle.train.dev_subset=20",
+            "student.train.dev_subset=20",
+        ]);
+        assert_eq!(selection_len(&none, 300), 20);
+    }
 }

@@ -187,16 +187,7 @@ pub fn compare(files: &[PathBuf], format: Format) -> Result<String> {
     let mut out = String::new();
     for task in tasks {
         let (table, error) = task_table(task, &per_file);
-        match format {
-            Format::Markdown => {
-                let _ = writeln!(out, "## {task}\n");
-                render_markdown(&table, &mut out);
-            }
-            Format::Plain => {
-                let _ = writeln!(out, "{task}");
-                render_plain(&table, &mut out);
-            }
-        }
+        render(format, &format!("## {task}\n"), task, &table, &mut out);
         if error.name == "word_err" && multi {
             let _ = writeln!(out, "word_err = 100 - word_acc (lower is better)");
         }
@@ -216,16 +207,8 @@ pub fn compare(files: &[PathBuf], format: Format) -> Result<String> {
                 "Paired comparisons{of}: test {} of A minus B (negative = A better); * = the 95 % interval excludes 0",
                 error.name
             );
-            match format {
-                Format::Markdown => {
-                    let _ = writeln!(out, "### {task}: paired\n\n{title}\n");
-                    render_markdown(&t, &mut out);
-                }
-                Format::Plain => {
-                    let _ = writeln!(out, "{title}");
-                    render_plain(&t, &mut out);
-                }
-            }
+            let heading = format!("### {task}: paired\n\n{title}\n");
+            render(format, &heading, &title, &t, &mut out);
             out.push('\n');
         }
     }
@@ -319,6 +302,20 @@ fn task_table(task: &str, per_file: &[Grouped]) -> (Vec<Vec<String>>, &'static M
         }
     }
     (table, error)
+}
+
+/// A table under its heading: the markdown heading, or the plain title line.
+fn render(format: Format, heading: &str, title: &str, table: &[Vec<String>], out: &mut String) {
+    match format {
+        Format::Markdown => {
+            let _ = writeln!(out, "{heading}");
+            render_markdown(table, out);
+        }
+        Format::Plain => {
+            let _ = writeln!(out, "{title}");
+            render_plain(table, out);
+        }
+    }
 }
 
 fn render_markdown(table: &[Vec<String>], out: &mut String) {

@@ -14,9 +14,10 @@ const ZT: [f64; 18] = [
 ];
 const LENS: [usize; 2] = [3, 2];
 
-/// f64 reference: tau^2 * mean over the kept frames of KL(q_T || q_S).
-fn reference(tau: f64, drop_blank: bool) -> f64 {
-    let (mut sum, mut n) = (0.0, 0usize);
+/// f64 KL(q_T || q_S) of every kept frame, with its example: valid frames, and with
+/// `drop_blank` only those whose teacher argmax is not the blank.
+fn kept_kl(tau: f64, drop_blank: bool) -> Vec<(usize, f64)> {
+    let mut out = Vec::new();
     for (b, &len) in LENS.iter().enumerate() {
         for t in 0..len {
             let o = (b * 3 + t) * 3;
@@ -25,11 +26,16 @@ fn reference(tau: f64, drop_blank: bool) -> f64 {
             if drop_blank && argmax == 0 {
                 continue;
             }
-            sum += kl_ref(&softmax_ref(zt, tau), &softmax_ref(zs, tau));
-            n += 1;
+            out.push((b, kl_ref(&softmax_ref(zt, tau), &softmax_ref(zs, tau))));
         }
     }
-    tau * tau * sum / n as f64
+    out
+}
+
+/// f64 reference: tau^2 * mean over the kept frames of KL(q_T || q_S).
+fn reference(tau: f64, drop_blank: bool) -> f64 {
+    let kept = kept_kl(tau, drop_blank);
+    tau * tau * kept.iter().map(|(_, k)| k).sum::<f64>() / kept.len() as f64
 }
 
 fn inputs() -> (Tensor, Tensor) {
@@ -170,21 +176,11 @@ fn bad_inputs_are_errors() {
 /// f64 reference of the per-label reduction: per example tau^2 * the sum of KL over its kept
 /// frames divided by its label count `labels[b]`, averaged over the batch.
 fn reference_per_label(tau: f64, drop_blank: bool, labels: [usize; 2]) -> f64 {
-    let mut total = 0.0;
-    for (b, &len) in LENS.iter().enumerate() {
-        let mut sum = 0.0;
-        for t in 0..len {
-            let o = (b * 3 + t) * 3;
-            let (zs, zt) = (&ZS[o..o + 3], &ZT[o..o + 3]);
-            let argmax = (0..3).max_by(|&i, &j| zt[i].total_cmp(&zt[j])).unwrap();
-            if drop_blank && argmax == 0 {
-                continue;
-            }
-            sum += kl_ref(&softmax_ref(zt, tau), &softmax_ref(zs, tau));
-        }
-        total += tau * tau * sum / labels[b] as f64;
+    let mut sums = [0.0; 2];
+    for (b, k) in kept_kl(tau, drop_blank) {
+        sums[b] += k;
     }
-    total / 2.0
+    tau * tau * (sums[0] / labels[0] as f64 + sums[1] / labels[1] as f64) / 2.0
 }
 
 #[test]

@@ -189,10 +189,10 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
                 teacher,
                 online,
             } => {
-                let frozen: Option<&dyn Teacher> = match (teacher, &conv, &orc) {
+                let frozen: Option<(&dyn Teacher, u64)> = match (teacher, &conv, &orc) {
                     (None, _, _) => None,
-                    (Some(TeacherKind::Conventional), Some(c), _) => Some(&c.model),
-                    (Some(TeacherKind::Oracle), _, Some(o)) => Some(&o.model),
+                    (Some(TeacherKind::Conventional), Some(c), _) => Some((&c.model, c.fingerprint)),
+                    (Some(TeacherKind::Oracle), _, Some(o)) => Some((&o.model, o.fingerprint)),
                     (Some(k), _, _) => {
                         bail!(
                             "stage {}: the {} teacher was not trained",

@@ -21,6 +21,8 @@ pub struct Trained<M> {
     pub row: ResultRow,
     pub example_posteriors: Vec<Vec<f32>>,
     pub example_text: String,
+    /// `export::weights_fingerprint` of the trained weights (what a student's cache is tied to).
+    pub fingerprint: u64,
 }
 
 impl<M> Trained<M> {
@@ -85,16 +87,17 @@ pub fn conventional<T: Task>(
     let preset = &ctx.preset.teacher;
     let stage = Stage::new(ctx, &spec.name)?;
     let (store, model) = conventional_init(ctx, task)?;
+    let meta = ctx.meta::<T>(spec, &preset.encoder, None);
     let report: StageReport<()> = if stage.done() {
-        stage.restore(&store)?
+        stage.restore(&store, &meta)?
     } else {
-        let run = stage.train_run(ctx, task, splits, &preset.train, &spec.name);
+        let id = super::stage::identity(&meta, None)?;
+        let run = stage.train_run(ctx, task, splits, &preset.train, &spec.name, id);
         let r = run.run(&model, store.vars())?;
         let rep = StageReport {
             train: vec![r],
             extra: (),
         };
-        let meta = ctx.meta::<T>(spec, &preset.encoder, None);
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
     };
@@ -118,6 +121,7 @@ pub fn conventional<T: Task>(
         row,
         example_posteriors,
         example_text,
+        fingerprint: ctc_core::export::weights_fingerprint(&store, super::PREFIX)?,
     })
 }
 
@@ -142,10 +146,12 @@ pub fn oracle<T: Task>(
     let stage_name = &spec.name;
     let stage = Stage::new(ctx, stage_name)?;
     let (store, model) = oracle_init(ctx, task, &cfg)?;
+    let meta = ctx.meta::<T>(spec, &cfg.encoder, Some(&cfg));
     let report: StageReport<Option<CopyDiagnostics>> = if stage.done() {
-        stage.restore(&store)?
+        stage.restore(&store, &meta)?
     } else {
-        let run = stage.train_run(ctx, task, splits, &preset.train, stage_name);
+        let id = super::stage::identity(&meta, None)?;
+        let run = stage.train_run(ctx, task, splits, &preset.train, stage_name, id);
         let r = run.run(&model, store.vars())?;
         let n = ctx
             .preset
@@ -160,7 +166,6 @@ pub fn oracle<T: Task>(
             train: vec![r],
             extra: Some(diag),
         };
-        let meta = ctx.meta::<T>(spec, &cfg.encoder, Some(&cfg));
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
     };
@@ -206,5 +211,6 @@ pub fn oracle<T: Task>(
         row,
         example_posteriors,
         example_text,
+        fingerprint: ctc_core::export::weights_fingerprint(&store, super::PREFIX)?,
     })
 }

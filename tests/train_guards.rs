@@ -19,7 +19,7 @@ use toy::{ToyConfig, ToyExample, ToyTask};
 enum Poison {
     /// The loss is NaN (and so is every gradient).
     Loss,
-    /// The loss is finite, one gradient is NaN (d sqrt(x)/dx at 0, times 0).
+    /// The loss is finite, one gradient is infinite (d sqrt(x)/dx at 0).
     Gradient,
 }
 
@@ -47,7 +47,10 @@ impl Trainable for Rigged<'_> {
             out.total = match self.poison {
                 Poison::Loss => out.total.affine(f64::NAN, 0.0)?,
                 Poison::Gradient => {
-                    let zero = (self.any_var.as_tensor().sum_all()? * 0.0)?;
+                    // Exactly 0, with gradient 1 for every element of the variable, so its
+                    // square root adds 0 to the loss and an infinity to that gradient.
+                    let sum = self.any_var.as_tensor().sum_all()?;
+                    let zero = (&sum - sum.detach())?;
                     (out.total + zero.sqrt()?)?
                 }
             };

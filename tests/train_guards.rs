@@ -165,7 +165,8 @@ fn non_finite_steps_are_skipped_counted_and_leave_weights_and_optimizer_alone() 
         let before = weights(&store);
         let c = cfg(4);
         let dir = tempfile::tempdir()?;
-        let r = run(&task, &s, &c, dir.path()).run(&rigged(&m, &store, &[0, 1, 2, 3], poison), store.vars())?;
+        let r = run(&task, &s, &c, dir.path())
+            .run(&rigged(&m, &store, &[0, 1, 2, 3], poison), store.vars())?;
         assert_eq!((r.steps, r.nonfinite_steps), (4, 4));
         assert_eq!(weights(&store), before);
         assert_eq!(optimizer_steps(dir.path()), 0);
@@ -174,7 +175,10 @@ fn non_finite_steps_are_skipped_counted_and_leave_weights_and_optimizer_alone() 
             Poison::Gradient => "gradient",
         };
         let l = log(dir.path());
-        assert!(l.contains(&format!("step 1 skipped: non-finite {what}")), "{l}");
+        assert!(
+            l.contains(&format!("step 1 skipped: non-finite {what}")),
+            "{l}"
+        );
         assert!(l.contains("4 non-finite steps skipped"), "{l}");
     }
     // Some poisoned: those are skipped, the others train, and the count is in the report.
@@ -182,8 +186,12 @@ fn non_finite_steps_are_skipped_counted_and_leave_weights_and_optimizer_alone() 
     let before = weights(&store);
     let c = cfg(8);
     let dir = tempfile::tempdir()?;
-    let r = run(&task, &s, &c, dir.path()).run(&rigged(&m, &store, &[2, 5], Poison::Loss), store.vars())?;
-    assert_eq!((r.steps, r.nonfinite_steps, r.nonfinite_in_a_row), (8, 2, 0));
+    let r = run(&task, &s, &c, dir.path())
+        .run(&rigged(&m, &store, &[2, 5], Poison::Loss), store.vars())?;
+    assert_eq!(
+        (r.steps, r.nonfinite_steps, r.nonfinite_in_a_row),
+        (8, 2, 0)
+    );
     assert_eq!(optimizer_steps(dir.path()), 6);
     assert_ne!(weights(&store), before);
     assert!(weights(&store).iter().flatten().all(|x| x.is_finite()));
@@ -217,7 +225,8 @@ fn too_many_in_a_row_stop_the_run_with_the_last_good_weights_checkpointed() -> R
     // The checkpoint is at step 9 and loads; its weights are those after the last good step (6).
     let (ck_store, ck) = model(&task)?;
     let mut opt = ctc_core::train::AdamW::new(ck_store.vars(), Default::default())?;
-    let meta = ctc_core::train::load_checkpoint(&dir.path().join("last"), &ck_store.vars(), &mut opt)?;
+    let meta =
+        ctc_core::train::load_checkpoint(&dir.path().join("last"), &ck_store.vars(), &mut opt)?;
     assert_eq!(meta.step, 9);
     let report: TrainReport = serde_json::from_value(meta.extra).unwrap();
     assert_eq!((report.nonfinite_steps, report.nonfinite_in_a_row), (4, 3));
@@ -232,7 +241,10 @@ fn too_many_in_a_row_stop_the_run_with_the_last_good_weights_checkpointed() -> R
         .run(&z, z_store.vars())
         .unwrap_err()
         .to_string();
-    assert!(e.contains("max_nonfinite_in_a_row must be at least 1"), "{e}");
+    assert!(
+        e.contains("max_nonfinite_in_a_row must be at least 1"),
+        "{e}"
+    );
     Ok(())
 }
 
@@ -253,7 +265,10 @@ fn a_stop_request_ends_at_a_step_boundary_and_resumes_bit_for_bit() -> Result<()
         .run_stoppable(&r, b_store.vars(), &stop)
         .unwrap_err()
         .to_string();
-    assert_eq!(e, "guard: interrupted at step 4; rerun the same command to resume");
+    assert_eq!(
+        e,
+        "guard: interrupted at step 4; rerun the same command to resume"
+    );
     assert!(log(db.path()).contains("interrupted at step 4"));
     assert_eq!(optimizer_steps(db.path()), 4);
     // The same run again, with a fresh model, picks up at step 4 and ends where A ended.
@@ -278,7 +293,10 @@ fn a_checkpoint_of_another_run_is_refused_naming_the_difference() -> Result<()> 
     other.model_config = Some(serde_json::json!({"heads": 4}));
     let (store2, m2) = model(&task)?;
     let e = other.run(&m2, store2.vars()).unwrap_err().to_string();
-    assert!(e.contains("last: the checkpoint belongs to another run"), "{e}");
+    assert!(
+        e.contains("last: the checkpoint belongs to another run"),
+        "{e}"
+    );
     assert!(e.contains("model.heads: 2 in the file, 4 here"), "{e}");
     let mut lr = c.clone();
     lr.lr *= 2.0;

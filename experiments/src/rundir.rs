@@ -41,7 +41,11 @@ pub fn lock(root: &Path) -> Result<File> {
             let mut pid = String::new();
             let _ = f.read_to_string(&mut pid);
             let pid = pid.trim();
-            let who = if pid.is_empty() { "unknown".to_string() } else { pid.to_string() };
+            let who = if pid.is_empty() {
+                "unknown".to_string()
+            } else {
+                pid.to_string()
+            };
             bail!(
                 "{} is in use by another `experiments run` (pid {who}); wait for it to finish or \
                  stop it, or give this run another --out",

@@ -19,9 +19,16 @@ const TIMING_COLUMNS: &[&str] = &["train_seconds"];
 /// The toy preset at smoke scale, one KD method (so: teacher, oracle, and a student from each),
 /// with a checkpoint every 2 steps so a kill always finds one.
 fn args(out: &Path) -> Vec<String> {
-    let mut a: Vec<String> = ["run", "toy-oracle", "--quick", "--no-progress", "--kd", "frame-kd"]
-        .map(String::from)
-        .to_vec();
+    let mut a: Vec<String> = [
+        "run",
+        "toy-oracle",
+        "--quick",
+        "--no-progress",
+        "--kd",
+        "frame-kd",
+    ]
+    .map(String::from)
+    .to_vec();
     for stage in ["teacher", "oracle", "student"] {
         a.push("--set".into());
         a.push(format!("{stage}.train.checkpoint_every=2"));
@@ -44,7 +51,12 @@ fn run_dir(out: &Path) -> PathBuf {
     std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("toy-oracle-"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("toy-oracle-")
+        })
         .unwrap_or_else(|| panic!("no run directory in {}", out.display()))
 }
 
@@ -59,7 +71,12 @@ fn wait_for_checkpoint(child: &mut Child, out: &Path, stage: &str, train: &str) 
         if let Some(dir) = std::fs::read_dir(out)
             .unwrap()
             .map(|e| e.unwrap().path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("toy-oracle-"))
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("toy-oracle-")
+            })
         {
             let st = dir.join("seed-0").join(stage);
             if st.join(train).join("last/COMPLETE").is_file() {
@@ -145,7 +162,10 @@ fn killed_twice_then_resumed_equals_the_uninterrupted_run() {
     );
     assert!(msg.contains(&format!("(pid {})", child.id())), "{msg}");
     kill(child);
-    assert!(!teacher.join("DONE").exists(), "the teacher finished before the kill");
+    assert!(
+        !teacher.join("DONE").exists(),
+        "the teacher finished before the kill"
+    );
     let killed_at = checkpoint_step(&teacher, "train");
 
     // 2. Resumed, and killed while the first student trains (the teachers are done by then).
@@ -157,24 +177,36 @@ fn killed_twice_then_resumed_equals_the_uninterrupted_run() {
         "train-stage1",
     );
     kill(child);
-    assert!(!student.join("DONE").exists(), "the student finished before the kill");
+    assert!(
+        !student.join("DONE").exists(),
+        "the student finished before the kill"
+    );
     let dir = run_dir(out);
     for s in ["teacher", "oracle"] {
         assert!(dir.join("seed-0").join(s).join("DONE").is_file(), "{s}");
     }
     let log = std::fs::read_to_string(teacher.join("train/log.txt")).unwrap();
-    assert!(log.contains(&format!("resumed at step {killed_at}")), "{log}");
+    assert!(
+        log.contains(&format!("resumed at step {killed_at}")),
+        "{log}"
+    );
     let killed_at = checkpoint_step(&student, "train-stage1");
 
     // 3. Resumed to the end. The lock left by the killed run does not block.
     ok(bin().args(args(out)));
     let log = std::fs::read_to_string(student.join("train-stage1/log.txt")).unwrap();
-    assert!(log.contains(&format!("resumed at step {killed_at}")), "{log}");
+    assert!(
+        log.contains(&format!("resumed at step {killed_at}")),
+        "{log}"
+    );
     let (ha, ra) = results(baseline());
     let (hb, rb) = results(&dir);
     assert_eq!(ha, hb);
     assert_eq!(ra.len(), 4, "{ra:?}");
-    assert_eq!(ra, rb, "an interrupted run's results differ from the uninterrupted run's");
+    assert_eq!(
+        ra, rb,
+        "an interrupted run's results differ from the uninterrupted run's"
+    );
 }
 
 #[test]

@@ -191,7 +191,9 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
             } => {
                 let frozen: Option<(&dyn Teacher, u64)> = match (teacher, &conv, &orc) {
                     (None, _, _) => None,
-                    (Some(TeacherKind::Conventional), Some(c), _) => Some((&c.model, c.fingerprint)),
+                    (Some(TeacherKind::Conventional), Some(c), _) => {
+                        Some((&c.model, c.fingerprint))
+                    }
                     (Some(TeacherKind::Oracle), _, Some(o)) => Some((&o.model, o.fingerprint)),
                     (Some(k), _, _) => {
                         bail!(

@@ -92,7 +92,11 @@ impl Stage {
     /// Reload a finished stage's weights and report. The exported model must be the one this
     /// run would export (`expected`, up to the revision that trained it) and load into `store`
     /// exactly: a stage marked done whose model is missing, damaged or another's is an error.
-    pub fn restore<R: DeserializeOwned>(&self, store: &ParamStore, expected: &ModelMeta) -> Result<R> {
+    pub fn restore<R: DeserializeOwned>(
+        &self,
+        store: &ParamStore,
+        expected: &ModelMeta,
+    ) -> Result<R> {
         let dir = self.model_dir();
         let redo = || {
             format!(
@@ -107,7 +111,8 @@ impl Stage {
             m.revision = None;
             serde_json::to_value(m)
         };
-        if let Some(d) = ctc_core::train::identity::first_difference(&json(&found)?, &json(expected)?)
+        if let Some(d) =
+            ctc_core::train::identity::first_difference(&json(&found)?, &json(expected)?)
         {
             anyhow::bail!(
                 "{}: the exported model is not this run's ({d}); {}",

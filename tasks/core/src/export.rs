@@ -102,17 +102,23 @@ fn recorded_hash(dir: &Path) -> Result<Option<String>> {
 pub fn load_weights(dir: &Path, store: &ParamStore, prefix: &str) -> Result<()> {
     let path = dir.join(WEIGHTS);
     let vars = store.vars_with_prefix(prefix);
-    let dev = vars.first().map_or(Device::Cpu, |(_, v)| v.device().clone());
+    let dev = vars
+        .first()
+        .map_or(Device::Cpu, |(_, v)| v.device().clone());
     let hash = recorded_hash(dir)?;
     let tensors = read_tensors(&path, &dev, hash.as_deref())?;
     let renamed: HashMap<String, Tensor> = tensors
         .into_iter()
         .map(|(k, v)| (format!("{prefix}{k}"), v))
         .collect();
-    let want: Vec<(String, &Tensor)> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor())).collect();
+    let want: Vec<(String, &Tensor)> = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor()))
+        .collect();
     check_tensors(&path, &renamed, &want)?;
     for (name, var) in &vars {
-        var.set(&renamed[name]).map_err(|e| msg(&path, format!("{name}: {e}")))?;
+        var.set(&renamed[name])
+            .map_err(|e| msg(&path, format!("{name}: {e}")))?;
     }
     Ok(())
 }

@@ -28,7 +28,13 @@ fn export_round_trip_and_every_mismatch_refused_by_name() -> Result<()> {
     let dir = tmp.path().join("model");
     let vocab = Vocab::chars("ab").map_err(|e| msg(&dir, e))?;
     let trained = store(1, 3)?;
-    export(&dir, &trained, "model.", &serde_json::json!({"d": 3}), &vocab)?;
+    export(
+        &dir,
+        &trained,
+        "model.",
+        &serde_json::json!({"d": 3}),
+        &vocab,
+    )?;
     for f in [WEIGHTS, CONFIG, VOCAB, CHECKSUMS] {
         assert!(dir.join(f).is_file(), "{f}");
     }
@@ -50,16 +56,23 @@ fn export_round_trip_and_every_mismatch_refused_by_name() -> Result<()> {
     let other = store(3, 4)?;
     let before = values(&other);
     let e = err(load_weights(&dir, &other, "model."));
-    assert!(e.contains("model.safetensors") && e.contains("\"model.b\""), "{e}");
+    assert!(
+        e.contains("model.safetensors") && e.contains("\"model.b\""),
+        "{e}"
+    );
     assert!(e.contains("[3]") && e.contains("[4]"), "{e}");
     assert_eq!(values(&other), before);
     // A model with a tensor the file lacks, and one lacking a tensor of the file.
     let bigger = store(3, 3)?;
-    bigger.vb(&Device::Cpu).get_with_hints(1, "model.c", Init::Const(0.0))?;
+    bigger
+        .vb(&Device::Cpu)
+        .get_with_hints(1, "model.c", Init::Const(0.0))?;
     let e = err(load_weights(&dir, &bigger, "model."));
     assert!(e.contains("lacks tensor \"model.c\""), "{e}");
     let smaller = ParamStore::new(4);
-    smaller.vb(&Device::Cpu).get_with_hints((2, 3), "model.a", Init::Const(0.0))?;
+    smaller
+        .vb(&Device::Cpu)
+        .get_with_hints((2, 3), "model.a", Init::Const(0.0))?;
     let e = err(load_weights(&dir, &smaller, "model."));
     assert!(e.contains("tensors the model lacks: [\"model.b\"]"), "{e}");
 
@@ -73,7 +86,10 @@ fn export_round_trip_and_every_mismatch_refused_by_name() -> Result<()> {
     std::fs::remove_file(dir.join(CHECKSUMS))?;
     std::fs::write(&w, b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage")?;
     let e = err(load_weights(&dir, &fresh, "model."));
-    assert!(e.contains("model.safetensors: unreadable safetensors"), "{e}");
+    assert!(
+        e.contains("model.safetensors: unreadable safetensors"),
+        "{e}"
+    );
     // Missing.
     std::fs::remove_file(&w)?;
     let e = err(load_weights(&dir, &fresh, "model."));

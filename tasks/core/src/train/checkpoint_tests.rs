@@ -130,7 +130,10 @@ fn missing_mismatched_corrupt_and_incomplete_are_named() -> Result<()> {
     let e = load_checkpoint(&dir, &f64s, &mut o)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("\"enc.a\" is F32") && e.contains("expects F64"), "{e}");
+    assert!(
+        e.contains("\"enc.a\" is F32") && e.contains("expects F64"),
+        "{e}"
+    );
 
     // A truncated optimizer file, then a garbage weights file: refused by their recorded
     // hashes, before anything is parsed or changed.

@@ -12,12 +12,7 @@ use super::TrainConfig;
 /// budget (`steps`, `max_seconds`) and what is only observed or selected (`eval_every`,
 /// `dev_subset`, `target_error`, `select_best`, `checkpoint_every`,
 /// `max_nonfinite_in_a_row`) are left out, so a finished run can be extended to more steps.
-pub fn run_identity(
-    cfg: &TrainConfig,
-    seed: u64,
-    examples: usize,
-    model: Option<&Value>,
-) -> Value {
+pub fn run_identity(cfg: &TrainConfig, seed: u64, examples: usize, model: Option<&Value>) -> Value {
     json!({
         "model": model.cloned().unwrap_or(Value::Null),
         "seed": seed,
@@ -47,14 +42,24 @@ fn show(v: Option<&Value>) -> String {
 }
 
 fn diff(found: &Value, want: &Value, path: String) -> Option<String> {
-    let here = |p: &str| if p.is_empty() { "(top level)".to_string() } else { p.to_string() };
+    let here = |p: &str| {
+        if p.is_empty() {
+            "(top level)".to_string()
+        } else {
+            p.to_string()
+        }
+    };
     match (found, want) {
         (Value::Object(a), Value::Object(b)) => {
             let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
             keys.sort();
             keys.dedup();
             keys.into_iter().find_map(|k| {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match (a.get(k), b.get(k)) {
                     (Some(x), Some(y)) => diff(x, y, p),
                     (x, y) => Some(format!("{p}: {} in the file, {} here", show(x), show(y))),
@@ -85,9 +90,15 @@ mod tests {
             "enc.heads: 4 in the file, 2 here"
         );
         let c = json!({"enc": {"heads": 4, "d": 64}, "seed": 1, "xs": [1, 3]});
-        assert_eq!(first_difference(&a, &c).unwrap(), "xs[1]: 2 in the file, 3 here");
+        assert_eq!(
+            first_difference(&a, &c).unwrap(),
+            "xs[1]: 2 in the file, 3 here"
+        );
         let d = json!({"enc": {"heads": 4, "d": 64}, "xs": [1, 2]});
-        assert_eq!(first_difference(&a, &d).unwrap(), "seed: 1 in the file, absent here");
+        assert_eq!(
+            first_difference(&a, &d).unwrap(),
+            "seed: 1 in the file, absent here"
+        );
         assert_eq!(
             first_difference(&json!([1]), &json!([1, 2])).unwrap(),
             "(top level): [1] in the file, [1,2] here"
@@ -107,7 +118,10 @@ mod tests {
             checkpoint_every: 9,
             ..cfg.clone()
         };
-        assert_eq!(first_difference(&id, &run_identity(&longer, 3, 100, None)), None);
+        assert_eq!(
+            first_difference(&id, &run_identity(&longer, 3, 100, None)),
+            None
+        );
         let other_lr = TrainConfig {
             lr: cfg.lr * 2.0,
             ..cfg.clone()

@@ -11,7 +11,8 @@ static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
 /// The process-wide stop request, for a signal handler to set.
 pub fn flag() -> Arc<AtomicBool> {
-    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false))).clone()
+    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
+        .clone()
 }
 
 /// Whether `stop` asks training to stop.

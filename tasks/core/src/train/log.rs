@@ -73,8 +73,7 @@ impl RunLog {
             self.ema_rate.unwrap_or(rate)
         ));
         if step.is_multiple_of(50) {
-            let mut parts: Vec<String> =
-                parts.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
+            let mut parts: Vec<String> = parts.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
             if nonfinite_steps > 0 {
                 parts.push(format!("nonfinite_steps={nonfinite_steps}"));
             }

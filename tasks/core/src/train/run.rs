@@ -18,9 +18,9 @@ use candle_core::{Device, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use super::identity::run_identity;
+use super::interrupt;
 use super::state::{self, Saved};
 use super::step::{apply_update, StepInputs};
-use super::interrupt;
 use super::{evaluate, AdamW, ParamsAdamW, RunLog, TrainConfig};
 use crate::batch::bucketed_batches;
 use crate::{Batch, Fwd, Rng, Task};
@@ -120,7 +120,10 @@ impl<T: Task> TrainRun<'_, T> {
             candle_core::bail!("{}: train.shards must be at least 1", self.name);
         }
         if cfg.max_nonfinite_in_a_row == 0 {
-            candle_core::bail!("{}: train.max_nonfinite_in_a_row must be at least 1", self.name);
+            candle_core::bail!(
+                "{}: train.max_nonfinite_in_a_row must be at least 1",
+                self.name
+            );
         }
         let identity = run_identity(cfg, self.seed, self.train.len(), self.model_config.as_ref());
         let mut opt = AdamW::new(
@@ -189,7 +192,11 @@ impl<T: Task> TrainRun<'_, T> {
             } else {
                 report.nonfinite_steps += 1;
                 report.nonfinite_in_a_row += 1;
-                let what = if loss_val.is_finite() { "gradient" } else { "loss" };
+                let what = if loss_val.is_finite() {
+                    "gradient"
+                } else {
+                    "loss"
+                };
                 log.line(&format!(
                     "step {step} skipped: non-finite {what} (loss {loss_val}); {} in a row, {} in all",
                     report.nonfinite_in_a_row, report.nonfinite_steps

@@ -29,8 +29,7 @@ pub fn save(
         step: report.steps,
         schedule: s.schedule.clone(),
         rng: s.rng.state(),
-        extra: serde_json::to_value(report)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?,
+        extra: serde_json::to_value(report).map_err(|e| candle_core::Error::Msg(e.to_string()))?,
         config: Some(s.identity.clone()),
     };
     checkpoint::save_checkpoint(dir, vars, opt, &meta)

@@ -236,3 +236,91 @@ fn ctrl_c_stops_at_a_step_boundary_with_a_checkpoint_and_the_rerun_resumes() {
     assert!(log.contains(&format!("resumed at step {step}")), "{log}");
     assert_eq!(results(baseline()), results(&run_dir(out)));
 }
+
+/// Copy a finished run directory (files only, recursively) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+fn fails(out: &Path) -> String {
+    let o = bin().args(args(out)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "the run succeeded:\n{err}");
+    err
+}
+
+#[test]
+fn a_finished_stage_with_a_foreign_damaged_or_missing_model_or_cache_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let base = baseline();
+    let dir = out.join(base.file_name().unwrap());
+    copy_dir(base, &dir);
+    let seed = dir.join("seed-0");
+
+    // The teacher's exported config differs from what this run would export.
+    let cfg = seed.join("teacher/model/config.json");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let mut meta: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let heads = meta["encoder"]["heads"].as_u64().unwrap();
+    meta["encoder"]["heads"] = (heads * 2).into();
+    std::fs::write(&cfg, meta.to_string()).unwrap();
+    let err = fails(out);
+    assert!(
+        err.contains(&format!(
+            "{}: the exported model is not this run's (encoder.heads: {} in the file, {heads} here)",
+            cfg.display(),
+            heads * 2
+        )),
+        "{err}"
+    );
+    assert!(err.contains("teacher/DONE to train it again"), "{err}");
+    std::fs::write(&cfg, &text).unwrap();
+
+    // Its weights are missing: an error, never a fresh teacher.
+    let w = seed.join("teacher/model/model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::remove_file(&w).unwrap();
+    let err = fails(out);
+    assert!(err.contains("model.safetensors: missing"), "{err}");
+    // Truncated.
+    std::fs::write(&w, &bytes[..bytes.len() - 100]).unwrap();
+    let err = fails(out);
+    assert!(err.contains("model.safetensors: corrupt"), "{err}");
+    std::fs::write(&w, &bytes).unwrap();
+
+    // A student to redo (its checkpoint is complete, so it only needs its teacher's cache),
+    // and that cache damaged: an error naming it.
+    std::fs::remove_file(seed.join("student-conventional-frame-kd/DONE")).unwrap();
+    let cache = seed.join("cache/conventional.safetensors");
+    let good_cache = std::fs::read(&cache).unwrap();
+    std::fs::write(&cache, b"garbage").unwrap();
+    let err = fails(out);
+    assert!(
+        err.contains(&format!("{}: unreadable teacher cache", cache.display())),
+        "{err}"
+    );
+    // A cache of other teacher weights (here: with another key) is recomputed, with a message,
+    // and the run ends as the uninterrupted one did.
+    std::fs::write(&cache, &good_cache).unwrap();
+    let (c, _) = student::cache::TeacherOutputs::load(&cache).unwrap();
+    c.save(&cache, 12345).unwrap();
+    let log = ok(bin().args(args(out)));
+    assert!(
+        log.contains(&format!(
+            "{}: made from other teacher weights",
+            cache.display()
+        )),
+        "{log}"
+    );
+    assert_eq!(results(base), results(&dir));
+}

@@ -58,6 +58,7 @@ fn run<'a>(
         out: out.to_path_buf(),
         name: "test".into(),
         progress: false,
+        model_config: None,
     }
 }
 

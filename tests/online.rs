@@ -121,6 +121,7 @@ fn one_loop_trains_both_and_the_teacher_as_if_alone() -> Result<()> {
         out: dir.path().join(name),
         name: name.into(),
         progress: false,
+        model_config: None,
     };
     let online = Online::new(&teacher, distiller(&student, "frame-kd")?)?;
     let report = run("online").run(&online, online_vars(tstore.vars(), sstore.vars()))?;

@@ -64,6 +64,7 @@ fn loss_falls<T: Task>(task: &T, s: &Splits<T::Example>, steps: usize) -> Result
         out: dir.path().to_path_buf(),
         name: task.name().into(),
         progress: false,
+        model_config: None,
     };
     run.run(&m, store.vars())?;
     Ok((before, train_loss(task, &s.train, &m)?))

@@ -1,4 +1,8 @@
 //! The `run` verb: resolve the preset, build the data once, run every seed, write results.
+//!
+//! Ctrl-C (SIGINT) asks training to stop: the step in progress finishes, a checkpoint is
+//! written and the run exits with an error saying to rerun the same command, which resumes
+//! there. A second Ctrl-C exits at once (the last checkpoint is then the periodic one).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -77,7 +81,19 @@ pub struct RunInputs<'a> {
     pub share: Vec<PathBuf>,
 }
 
+/// Route SIGINT to the training loop's stop request (`ctc_core::train::interrupt`).
+fn install_interrupt_handler() -> Result<()> {
+    use signal_hook::consts::SIGINT;
+    let flag = ctc_core::train::interrupt::flag();
+    // Registered first, so it sees the flag as the previous Ctrl-C left it: set means this is
+    // the second, and the process exits with the conventional status 128 + SIGINT.
+    signal_hook::flag::register_conditional_shutdown(SIGINT, 130, flag.clone())?;
+    signal_hook::flag::register(SIGINT, flag)?;
+    Ok(())
+}
+
 pub fn run(a: RunArgs, device: &Device) -> Result<()> {
+    install_interrupt_handler()?;
     if a.grids.is_empty() {
         return run_one(&a, &a.sets, String::new(), Vec::new(), device);
     }

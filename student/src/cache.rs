@@ -3,6 +3,10 @@
 //! Distillation reads the teacher's per-frame log-posteriors for every training step; the
 //! teacher is frozen, so they are computed once (in length-sorted batches, no augmentation)
 //! and stored as one flat buffer plus offsets in a safetensors file.
+//!
+//! The file carries a key (`key` tensor: a 64-bit value as two u32) naming what made it, e.g. a
+//! hash of the teacher's weights and the transfer set, so a reader can tell a cache of these
+//! weights from a stale one; and `load` refuses a damaged file with its name.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -102,8 +106,8 @@ impl TeacherOutputs {
         Tensor::from_vec(buf, (ids.len(), t, self.v), dev)
     }
 
-    /// Atomic save (temp file + rename).
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// Atomic save (temp file + rename), tagged with `key`.
+    pub fn save(&self, path: &Path, key: u64) -> Result<()> {
         let dev = Device::Cpu;
         let as_u32 = |xs: &[usize]| -> Result<Tensor> {
             let v: Vec<u32> = xs.iter().map(|&x| x as u32).collect();
@@ -117,12 +121,19 @@ impl TeacherOutputs {
         m.insert("offsets".to_string(), as_u32(&self.offsets)?);
         m.insert("frames".to_string(), as_u32(&self.frames)?);
         m.insert("v".to_string(), as_u32(&[self.v])?);
+        let halves = vec![(key >> 32) as u32, key as u32];
+        m.insert("key".to_string(), Tensor::from_vec(halves, 2, &dev)?);
         ctc_core::io::save_safetensors(path, &m)
     }
 
-    pub fn load(path: &Path) -> Result<Self> {
-        let m = candle_core::safetensors::load(path, &Device::Cpu)
-            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
+    /// Read a cache and the key it was saved with (`None` in caches written before keys were).
+    pub fn load(path: &Path) -> Result<(Self, Option<u64>)> {
+        let m = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
+            candle_core::Error::Msg(format!(
+                "{}: unreadable teacher cache (truncated or not a safetensors file): {e}",
+                path.display()
+            ))
+        })?;
         let get = |k: &str| {
             m.get(k).ok_or_else(|| {
                 candle_core::Error::Msg(format!("{}: missing tensor {k}", path.display()))
@@ -152,6 +163,54 @@ impl TeacherOutputs {
         if v == 0 || !consistent {
             candle_core::bail!("{}: inconsistent teacher cache", path.display());
         }
-        Ok(out)
+        let key = match m.get("key") {
+            None => None,
+            Some(_) => match usizes("key")?.as_slice() {
+                [hi, lo] => Some(((*hi as u64) << 32) | *lo as u64),
+                _ => candle_core::bail!("{}: teacher cache key is not 2 values", path.display()),
+            },
+        };
+        Ok((out, key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outputs() -> TeacherOutputs {
+        TeacherOutputs {
+            v: 2,
+            offsets: vec![0, 4],
+            frames: vec![2, 1],
+            data: vec![-0.1, -2.0, -0.5, -1.0, -3.0, -0.05],
+        }
+    }
+
+    #[test]
+    fn key_round_trips_and_damaged_files_are_refused_by_name() -> anyhow::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let p = tmp.path().join("teacher.safetensors");
+        let key = 0xDEAD_BEEF_0123_4567;
+        outputs().save(&p, key)?;
+        let (back, k) = TeacherOutputs::load(&p)?;
+        assert_eq!(k, Some(key));
+        assert_eq!((back.len(), back.vocab_size()), (2, 2));
+        assert_eq!(back.example(1), &[-3.0, -0.05]);
+
+        let bytes = std::fs::read(&p)?;
+        std::fs::write(&p, &bytes[..bytes.len() / 2])?;
+        let e = TeacherOutputs::load(&p).err().unwrap().to_string();
+        assert!(
+            e.contains("teacher.safetensors: unreadable teacher cache"),
+            "{e}"
+        );
+
+        let mut bad = outputs();
+        bad.offsets[1] = 5;
+        bad.save(&p, key)?;
+        let e = TeacherOutputs::load(&p).err().unwrap().to_string();
+        assert!(e.contains("teacher.safetensors: inconsistent"), "{e}");
+        Ok(())
     }
 }

@@ -206,10 +206,15 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
                     oracle: &o.model,
                     features: ctx.preset.student.oracle_features,
                 });
-                let frozen: Option<&dyn Teacher> = match (teacher, &conv, &as_teacher) {
+                let frozen: Option<(&dyn Teacher, u64)> = match (teacher, &conv, &as_teacher) {
                     (None, _, _) => None,
-                    (Some(TeacherKind::Conventional), Some(c), _) => Some(&c.model),
-                    (Some(TeacherKind::Oracle), _, Some(o)) => Some(o),
+                    (Some(TeacherKind::Conventional), Some(c), _) => {
+                        Some((&c.model, c.fingerprint))
+                    }
+                    (Some(TeacherKind::Oracle), _, Some(o)) => {
+                        let fp = orc.as_ref().map_or(0, |t| t.fingerprint);
+                        Some((o, fp))
+                    }
                     (Some(k), _, _) => {
                         bail!(
                             "stage {}: the {} teacher was not trained",

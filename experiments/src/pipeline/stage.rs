@@ -1,5 +1,7 @@
 //! Resumable stages: a finished stage leaves its exported model, its report and a DONE marker;
-//! a rerun loads them instead of training again.
+//! a rerun loads them instead of training again. What a stage restores or resumes is checked
+//! against what this run would build: the exported model's config, its tensors and hash, and
+//! the training checkpoint's identity; any mismatch is an error naming the file.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +12,7 @@ use ctc_core::train::{evaluate, Evaluation, TrainConfig, TrainReport, TrainRun};
 use ctc_core::Task;
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::Ctx;
+use super::{Ctx, ModelMeta};
 use crate::results::write_atomic;
 
 pub const MODEL: &str = "model";
@@ -68,6 +70,8 @@ impl Stage {
         self.dir.join(MODEL)
     }
 
+    /// The stage's training run; `identity`: what its checkpoints belong to besides the
+    /// training settings (the model's config, and for a student its teacher's weights).
     pub fn train_run<'a, T: Task>(
         &self,
         ctx: &'a Ctx,
@@ -75,6 +79,7 @@ impl Stage {
         splits: &'a Splits<T::Example>,
         cfg: &'a TrainConfig,
         name: &str,
+        identity: serde_json::Value,
     ) -> TrainRun<'a, T> {
         TrainRun {
             task,
@@ -86,6 +91,7 @@ impl Stage {
             out: self.dir.join("train"),
             name: name.to_string(),
             progress: ctx.progress,
+            model_config: Some(identity),
         }
     }
 
@@ -134,9 +140,38 @@ impl Stage {
             .into_owned())
     }
 
-    /// Reload a finished stage's weights and report.
-    pub fn restore<R: DeserializeOwned>(&self, store: &ParamStore) -> Result<R> {
-        ctc_core::export::load_weights(&self.model_dir(), store, PREFIX)?;
+    /// Reload a finished stage's weights and report. The exported model must be the one this
+    /// run would export (`expected`, up to the revision that trained it) and load into `store`
+    /// exactly: a stage marked done whose model is missing, damaged or another's is an error.
+    pub fn restore<R: DeserializeOwned>(
+        &self,
+        store: &ParamStore,
+        expected: &ModelMeta,
+    ) -> Result<R> {
+        let dir = self.model_dir();
+        let redo = || {
+            format!(
+                "stage {} is marked done (delete {} to train it again)",
+                self.dir.display(),
+                self.dir.join(DONE).display()
+            )
+        };
+        let (found, _): (ModelMeta, _) = ctc_core::export::read_config(&dir).with_context(redo)?;
+        let json = |m: &ModelMeta| {
+            let mut m = m.clone();
+            m.revision = None;
+            serde_json::to_value(m)
+        };
+        if let Some(d) =
+            ctc_core::train::identity::first_difference(&json(&found)?, &json(expected)?)
+        {
+            anyhow::bail!(
+                "{}: the exported model is not this run's ({d}); {}",
+                dir.join(ctc_core::export::CONFIG).display(),
+                redo()
+            );
+        }
+        ctc_core::export::load_weights(&dir, store, PREFIX).with_context(redo)?;
         let path = self.dir.join(REPORT);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -246,6 +281,19 @@ fn link_tree(from: &Path, to: &Path) -> Result<()> {
 
 pub fn ensure_dir(p: &Path) -> Result<()> {
     std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))
+}
+
+/// What a stage's training checkpoints belong to: its model's exported config (without the
+/// revision: a rebuilt binary may resume an interrupted run) and, for a student of a frozen
+/// teacher, that teacher's weights (`export::weights_fingerprint`).
+pub fn identity(meta: &ModelMeta, teacher: Option<u64>) -> Result<serde_json::Value> {
+    let mut m = meta.clone();
+    m.revision = None;
+    let mut v = serde_json::json!({ "model": m });
+    if let Some(f) = teacher {
+        v["teacher_weights"] = format!("{f:016x}").into();
+    }
+    Ok(v)
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ impl Caches {
         task: &T,
         splits: &Splits<T::Example>,
         kind: TeacherKind,
-        teacher: &dyn Teacher,
+        teacher: (&dyn Teacher, u64),
     ) -> Result<&TeacherOutputs> {
         if let Some(i) = self.0.iter().position(|(k, _)| *k == kind) {
             return Ok(&self.0[i].1);
@@ -45,30 +45,42 @@ impl Caches {
     }
 }
 
-/// Teacher posteriors over the training set, cached under the seed directory.
+/// Teacher posteriors over the training set, cached under the seed directory and keyed by the
+/// teacher's weights (`fingerprint`) and the transfer set's size: a cache of other weights
+/// (e.g. a retrained teacher) is recomputed, with a message; one that cannot be read is an
+/// error naming it, since only a damaged disk or a hand edit makes one.
 fn cache_for<T: Task>(
     ctx: &Ctx,
     task: &T,
     splits: &Splits<T::Example>,
     name: &str,
-    teacher: &dyn Teacher,
+    (teacher, fingerprint): (&dyn Teacher, u64),
 ) -> Result<TeacherOutputs> {
     let dir = ctx.dir.join("cache");
     ensure_dir(&dir)?;
     let path = dir.join(format!("{name}.safetensors"));
+    let mut h = ctc_core::io::Fnv1a::new();
+    h.update(&fingerprint.to_le_bytes());
+    h.update(&(splits.train.len() as u64).to_le_bytes());
+    h.update(&(task.vocab().size() as u64).to_le_bytes());
+    let key = h.finish();
     if path.exists() {
-        if let Ok(c) = TeacherOutputs::load(&path) {
-            if c.len() == splits.train.len() {
-                return Ok(c);
-            }
+        let (c, found) = TeacherOutputs::load(&path)
+            .with_context(|| format!("delete {} to recompute it", path.display()))?;
+        if found == Some(key) && c.len() == splits.train.len() {
+            return Ok(c);
         }
+        eprintln!(
+            "{}: made from other teacher weights or another transfer set; recomputing it",
+            path.display()
+        );
     }
     let bs = ctx.preset.teacher.train.batch_size;
     let c = TeacherOutputs::compute(task, &splits.train, bs, &ctx.device, |b| {
         let o = teacher.outputs(b, false)?;
         Ok((o.logits, o.lens))
     })?;
-    c.save(&path)?;
+    c.save(&path, key)?;
     Ok(c)
 }
 
@@ -90,7 +102,7 @@ pub fn student<T: Task>(
     spec: &StageSpec,
     kd: &str,
     kind: Option<TeacherKind>,
-    teacher: Option<&dyn Teacher>,
+    teacher: Option<(&dyn Teacher, u64)>,
     online: bool,
     caches: &mut Caches,
 ) -> Result<(Vec<ResultRow>, Vec<Vec<f32>>)> {
@@ -138,8 +150,9 @@ pub fn student<T: Task>(
     // Every student starts from the same weights for a seed: rows differ only in teaching.
     let store = ParamStore::new(Rng::derive(ctx.seed, 3).state()[0]);
     let model = CtcModel::new(task, &preset.encoder, store.vb(&ctx.device).pp("model"))?;
+    let meta = ctx.meta::<T>(spec, &preset.encoder, None);
     let report: StageReport<String> = if stage.done() {
-        stage.restore(&store)?
+        stage.restore(&store, &meta)?
     } else {
         // Online teachers start from the same initial weights as the offline ones.
         let conv_init;
@@ -176,8 +189,8 @@ pub fn student<T: Task>(
             &model,
             &objective,
             source,
+            &meta,
         )?;
-        let meta = ctx.meta::<T>(spec, &preset.encoder, None);
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
     };
@@ -257,8 +270,9 @@ fn bias_corrected<T: Task>(
 enum Source<'a> {
     /// CTC alone.
     None,
-    /// A frozen teacher and its cached posteriors over the training set.
-    Frozen(&'a dyn Teacher, &'a TeacherOutputs),
+    /// A frozen teacher (with its weights' fingerprint) and its cached posteriors over the
+    /// training set.
+    Frozen((&'a dyn Teacher, u64), &'a TeacherOutputs),
     /// A teacher trained in the same loop, with its parameters.
     Online(&'a dyn OnlineTeacher, &'a ParamStore),
 }
@@ -275,13 +289,15 @@ fn train<T: Task>(
     model: &CtcModel,
     objective: &KdObjective,
     source: Source,
+    meta: &super::ModelMeta,
 ) -> Result<StageReport<String>> {
     let preset = &ctx.preset.student;
-    let (teacher, cache, online) = match source {
-        Source::None => (None, None, None),
-        Source::Frozen(t, c) => (Some(t), Some(c), None),
-        Source::Online(t, s) => (Some(t.as_teacher()), None, Some((t, s))),
+    let (teacher, cache, online, fingerprint) = match source {
+        Source::None => (None, None, None, None),
+        Source::Frozen((t, f), c) => (Some(t), Some(c), None, Some(f)),
+        Source::Online(t, s) => (Some(t.as_teacher()), None, Some((t, s)), None),
     };
+    let id = super::stage::identity(meta, fingerprint)?;
     let heads_store = ParamStore::new(Rng::derive(ctx.seed, 4).state()[0]);
     let heads = layerwise_heads(
         ctx,
@@ -328,7 +344,7 @@ fn train<T: Task>(
             teacher_input: preset.teacher_input,
         };
         let log_name = format!("{}/{}", spec.teacher, spec.kd);
-        let mut run = stage.train_run(ctx, task, splits, &cfg, &log_name);
+        let mut run = stage.train_run(ctx, task, splits, &cfg, &log_name, id.clone());
         run.out = stage.dir.join(format!("train-stage{}", i + 1));
         let mut vars = store.vars();
         vars.extend(heads_store.vars());

@@ -21,6 +21,8 @@ pub struct Trained<M> {
     pub row: ResultRow,
     pub example_posteriors: Vec<Vec<f32>>,
     pub example_text: String,
+    /// `export::weights_fingerprint` of the trained weights (what a student's cache is tied to).
+    pub fingerprint: u64,
 }
 
 impl<M> Trained<M> {
@@ -94,16 +96,17 @@ pub fn conventional<T: Task>(
     let key = crate::grid::stage_key(&ctx.preset, ctx.seed, &spec.name, "");
     let stage = Stage::keyed(ctx, &spec.name, key)?;
     let (store, model) = conventional_init(ctx, task)?;
+    let meta = ctx.meta::<T>(spec, &preset.encoder, None);
     let report: StageReport<()> = if stage.done() {
-        stage.restore(&store)?
+        stage.restore(&store, &meta)?
     } else {
-        let run = stage.train_run(ctx, task, splits, &preset.train, &spec.name);
+        let id = super::stage::identity(&meta, None)?;
+        let run = stage.train_run(ctx, task, splits, &preset.train, &spec.name, id);
         let r = run.run(&model, store.vars())?;
         let rep = StageReport {
             train: vec![r],
             extra: (),
         };
-        let meta = ctx.meta::<T>(spec, &preset.encoder, None);
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
     };
@@ -129,6 +132,7 @@ pub fn conventional<T: Task>(
         row,
         example_posteriors,
         example_text,
+        fingerprint: ctc_core::export::weights_fingerprint(&store, super::PREFIX)?,
     })
 }
 
@@ -154,10 +158,12 @@ pub fn oracle<T: Task>(
     let key = crate::grid::stage_key(&ctx.preset, ctx.seed, stage_name, &key_line(&cfg));
     let stage = Stage::keyed(ctx, stage_name, key)?;
     let (store, model) = oracle_init(ctx, task, &cfg)?;
+    let meta = ctx.meta::<T>(spec, &cfg.encoder, Some(&cfg));
     let report: StageReport<Option<CopyDiagnostics>> = if stage.done() {
-        stage.restore(&store)?
+        stage.restore(&store, &meta)?
     } else {
-        let run = stage.train_run(ctx, task, splits, &preset.train, stage_name);
+        let id = super::stage::identity(&meta, None)?;
+        let run = stage.train_run(ctx, task, splits, &preset.train, stage_name, id);
         let r = run.run(&model, store.vars())?;
         let n = ctx
             .preset
@@ -172,7 +178,6 @@ pub fn oracle<T: Task>(
             train: vec![r],
             extra: Some(diag),
         };
-        let meta = ctx.meta::<T>(spec, &cfg.encoder, Some(&cfg));
         stage.finish(&store, &meta, task.vocab(), &rep)?;
         rep
     };
@@ -220,5 +225,6 @@ pub fn oracle<T: Task>(
         row,
         example_posteriors,
         example_text,
+        fingerprint: ctc_core::export::weights_fingerprint(&store, super::PREFIX)?,
     })
 }

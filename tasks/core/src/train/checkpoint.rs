@@ -6,6 +6,9 @@
 //! marker `COMPLETE`, written last. It is assembled in a hidden sibling directory and swapped
 //! in by renames; if a crash falls between the two renames, the previous checkpoint survives
 //! as `.<name>.old` and `load_checkpoint` uses it.
+//!
+//! `state.json` also records the FNV-1a hash of each tensor file, checked on load, so a file
+//! changed or damaged after it was written is refused rather than resumed from.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,6 +37,10 @@ pub struct TrainMeta {
     /// Anything else the trainer needs to resume (e.g. the best dev error so far).
     #[serde(default)]
     pub extra: serde_json::Value,
+    /// What the checkpoint belongs to (`identity::run_identity`), compared on resume; absent in
+    /// checkpoints written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
 }
 
 impl TrainMeta {
@@ -55,6 +62,9 @@ struct Sidecar {
     format: u32,
     train: TrainMeta,
     optimizer: OptimizerMeta,
+    /// File name -> FNV-1a (hex) of its bytes, for the tensor files.
+    #[serde(default)]
+    files: BTreeMap<String, String>,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> candle_core::Error {
@@ -67,9 +77,15 @@ fn sync_path(path: &Path) -> Result<()> {
         .map_err(|e| io_err(path, e))
 }
 
-fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
-    candle_core::safetensors::save(tensors, path).map_err(|e| io_err(path, e))?;
-    sync_path(path)
+/// Save `tensors` atomically and return the hash of the file written.
+fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<String> {
+    crate::io::save_safetensors(path, tensors)?;
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    Ok(file_hash(&bytes))
+}
+
+fn file_hash(bytes: &[u8]) -> String {
+    format!("{:016x}", crate::io::fnv1a(bytes))
 }
 
 /// Save the values of `vars` to one safetensors file, atomically (temp file + rename).
@@ -81,16 +97,35 @@ pub fn save_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
     crate::io::save_safetensors(path, &map)
 }
 
-fn read_tensors(path: &Path, dev: &Device) -> Result<HashMap<String, Tensor>> {
+/// Read a safetensors file; `hash`: the FNV-1a its bytes must have.
+pub(crate) fn read_tensors(
+    path: &Path,
+    dev: &Device,
+    hash: Option<&str>,
+) -> Result<HashMap<String, Tensor>> {
     if !path.exists() {
         candle_core::bail!("{}: missing", path.display());
     }
-    candle_core::safetensors::load(path, dev)
-        .map_err(|e| io_err(path, format!("unreadable safetensors: {e}")))
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    if let Some(want) = hash {
+        let got = file_hash(&bytes);
+        if got != want {
+            candle_core::bail!(
+                "{}: corrupt: its content hash is {got}, {want} when it was written",
+                path.display()
+            );
+        }
+    }
+    candle_core::safetensors::load_buffer(&bytes, dev).map_err(|e| {
+        io_err(
+            path,
+            format!("unreadable safetensors (truncated or not a safetensors file): {e}"),
+        )
+    })
 }
 
 /// Check that `tensors` has exactly the names in `want` (with the given shapes and dtypes).
-fn check_tensors(
+pub(crate) fn check_tensors(
     path: &Path,
     tensors: &HashMap<String, Tensor>,
     want: &[(String, &Tensor)],
@@ -131,7 +166,7 @@ fn device_of(vars: &[(String, Var)]) -> Device {
 /// Load a safetensors file written by `save_weights` into `vars` (by name). Every tensor is
 /// checked before any variable changes, so a failed load leaves the model as it was.
 pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<()> {
-    let tensors = read_tensors(path, &device_of(vars))?;
+    let tensors = read_tensors(path, &device_of(vars), None)?;
     let want: Vec<(String, &Tensor)> = vars
         .iter()
         .map(|(n, v)| (n.clone(), v.as_tensor()))
@@ -175,7 +210,9 @@ pub fn save_checkpoint(
         .iter()
         .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
         .collect();
-    save_tensors(&staging.join(WEIGHTS_FILE), &weights)?;
+    let mut files = BTreeMap::new();
+    let h = save_tensors(&staging.join(WEIGHTS_FILE), &weights)?;
+    files.insert(WEIGHTS_FILE.to_string(), h);
     let st = opt.state();
     let mut moments = HashMap::new();
     let mut var_steps = BTreeMap::new();
@@ -184,7 +221,8 @@ pub fn save_checkpoint(
         moments.insert(format!("v/{}", ms.name), ms.v.clone());
         var_steps.insert(ms.name.clone(), ms.step);
     }
-    save_tensors(&staging.join(OPTIMIZER_FILE), &moments)?;
+    let h = save_tensors(&staging.join(OPTIMIZER_FILE), &moments)?;
+    files.insert(OPTIMIZER_FILE.to_string(), h);
     let sidecar = Sidecar {
         format: FORMAT,
         train: meta.clone(),
@@ -193,6 +231,7 @@ pub fn save_checkpoint(
             params: st.params,
             var_steps,
         },
+        files,
     };
     let state_path = staging.join(STATE_FILE);
     let json = serde_json::to_vec_pretty(&sidecar).map_err(|e| io_err(&state_path, e))?;
@@ -222,9 +261,7 @@ pub fn complete_checkpoint(dir: &Path) -> Option<PathBuf> {
     old.join(COMPLETE_MARKER).is_file().then_some(old)
 }
 
-/// Restore `vars` and `opt` from the checkpoint at `dir` and return the training state
-/// (call `.rng()` on it for the generator). Everything is checked before anything changes.
-pub fn load_checkpoint(dir: &Path, vars: &[(String, Var)], opt: &mut AdamW) -> Result<TrainMeta> {
+fn read_sidecar(dir: &Path) -> Result<(PathBuf, Sidecar)> {
     let Some(src) = complete_checkpoint(dir) else {
         candle_core::bail!(
             "{}: no complete checkpoint (marker {COMPLETE_MARKER} missing: absent or interrupted save)",
@@ -241,9 +278,24 @@ pub fn load_checkpoint(dir: &Path, vars: &[(String, Var)], opt: &mut AdamW) -> R
             sc.format
         );
     }
+    Ok((src, sc))
+}
+
+/// The training state of the checkpoint at `dir` without loading its tensors (e.g. to check
+/// what it belongs to before restoring it).
+pub fn read_checkpoint_meta(dir: &Path) -> Result<TrainMeta> {
+    Ok(read_sidecar(dir)?.1.train)
+}
+
+/// Restore `vars` and `opt` from the checkpoint at `dir` and return the training state
+/// (call `.rng()` on it for the generator). Everything is checked before anything changes.
+pub fn load_checkpoint(dir: &Path, vars: &[(String, Var)], opt: &mut AdamW) -> Result<TrainMeta> {
+    let (src, sc) = read_sidecar(dir)?;
+    let state_path = src.join(STATE_FILE);
     let dev = device_of(vars);
+    let hash = |f: &str| sc.files.get(f).map(String::as_str);
     let wpath = src.join(WEIGHTS_FILE);
-    let weights = read_tensors(&wpath, &dev)?;
+    let weights = read_tensors(&wpath, &dev, hash(WEIGHTS_FILE))?;
     let want: Vec<(String, &Tensor)> = vars
         .iter()
         .map(|(n, v)| (n.clone(), v.as_tensor()))
@@ -251,7 +303,7 @@ pub fn load_checkpoint(dir: &Path, vars: &[(String, Var)], opt: &mut AdamW) -> R
     check_tensors(&wpath, &weights, &want)?;
 
     let opath = src.join(OPTIMIZER_FILE);
-    let mut moments = read_tensors(&opath, &dev)?;
+    let mut moments = read_tensors(&opath, &dev, hash(OPTIMIZER_FILE))?;
     let mut want = Vec::new();
     for (name, var) in opt.vars() {
         want.push((format!("m/{name}"), var.as_tensor()));

@@ -42,6 +42,7 @@ fn save_load_restores_weights_moments_and_rng_stream() -> Result<()> {
         schedule: schedule.clone(),
         rng: rng.state(),
         extra: serde_json::json!({"best_dev_error": 12.5}),
+        config: None,
     };
     // Saving twice exercises replacing an existing checkpoint.
     save_checkpoint(&dir, &vars, &opt, &meta)?;
@@ -89,6 +90,7 @@ fn missing_mismatched_corrupt_and_incomplete_are_named() -> Result<()> {
         schedule: Schedule::Constant,
         rng: Rng::new(1).state(),
         extra: serde_json::Value::Null,
+        config: None,
     };
     save_checkpoint(&dir, &vars, &opt, &meta)?;
 
@@ -119,13 +121,51 @@ fn missing_mismatched_corrupt_and_incomplete_are_named() -> Result<()> {
         "{e}"
     );
 
-    // Corrupt weights file.
-    std::fs::write(dir.join(WEIGHTS_FILE), b"not safetensors").map_err(|e| io_err(&dir, e))?;
+    // Wrong dtype.
+    let f64s = vec![
+        ("enc.a".to_string(), Var::new(&[0f64; 3], &dev)?),
+        ("head.b".to_string(), Var::new(&[[0f64; 2]; 2], &dev)?),
+    ];
+    let mut o = AdamW::new(f64s.clone(), ParamsAdamW::default())?;
+    let e = load_checkpoint(&dir, &f64s, &mut o)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"enc.a\" is F32") && e.contains("expects F64"),
+        "{e}"
+    );
+
+    // A truncated optimizer file, then a garbage weights file: refused by their recorded
+    // hashes, before anything is parsed or changed.
+    let opath = dir.join(OPTIMIZER_FILE);
+    let bytes = std::fs::read(&opath).map_err(|e| io_err(&opath, e))?;
+    std::fs::write(&opath, &bytes[..bytes.len() / 2]).map_err(|e| io_err(&opath, e))?;
     let mut o = AdamW::new(vars.clone(), ParamsAdamW::default())?;
     let e = load_checkpoint(&dir, &vars, &mut o)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("model.safetensors: unreadable"), "{e}");
+    assert!(e.contains("optimizer.safetensors: corrupt"), "{e}");
+    std::fs::write(&opath, &bytes).map_err(|e| io_err(&opath, e))?;
+    std::fs::write(dir.join(WEIGHTS_FILE), b"not safetensors").map_err(|e| io_err(&dir, e))?;
+    let e = load_checkpoint(&dir, &vars, &mut o)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model.safetensors: corrupt"), "{e}");
+    // Without recorded hashes (a checkpoint from before they were), the parser refuses it.
+    let spath = dir.join(STATE_FILE);
+    let mut sc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&spath).map_err(|e| io_err(&spath, e))?)
+            .map_err(|e| io_err(&spath, e))?;
+    sc.as_object_mut().unwrap().remove("files");
+    std::fs::write(&spath, sc.to_string()).map_err(|e| io_err(&spath, e))?;
+    let e = load_checkpoint(&dir, &vars, &mut o)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model.safetensors: unreadable safetensors (truncated or not"),
+        "{e}"
+    );
+    assert_eq!(flat(vars[0].1.as_tensor()), vec![1.0, 2.0, 3.0]);
 
     // No marker: never loaded.
     std::fs::remove_file(dir.join(COMPLETE_MARKER)).map_err(|e| io_err(&dir, e))?;
@@ -148,6 +188,7 @@ fn interrupted_swap_falls_back_to_the_previous_checkpoint() -> Result<()> {
         schedule: Schedule::Constant,
         rng: Rng::new(2).state(),
         extra: serde_json::Value::Null,
+        config: None,
     };
     save_checkpoint(&dir, &vars, &opt, &meta)?;
     // Simulate a crash after the old checkpoint was moved aside and before the new one

@@ -38,6 +38,19 @@ pub struct TrainConfig {
     /// saw). Not written when on, so existing presets keep their config hashes.
     #[serde(skip_serializing_if = "is_true")]
     pub augment: bool,
+    /// A step whose loss or any gradient is NaN or infinite is skipped (no update); this many
+    /// skipped in a row stop the run with an error, its last checkpoint holding the weights of
+    /// the last good step. At least 1 (1: stop at the first). Not written at its default, so
+    /// existing presets keep their config hashes.
+    #[serde(skip_serializing_if = "is_default_nonfinite")]
+    pub max_nonfinite_in_a_row: usize,
+}
+
+/// `TrainConfig::max_nonfinite_in_a_row` unless set.
+pub const DEFAULT_MAX_NONFINITE_IN_A_ROW: usize = 20;
+
+fn is_default_nonfinite(n: &usize) -> bool {
+    *n == DEFAULT_MAX_NONFINITE_IN_A_ROW
 }
 
 impl TrainConfig {
@@ -68,6 +81,7 @@ impl Default for TrainConfig {
             checkpoint_every: 200,
             shards: 2,
             augment: true,
+            max_nonfinite_in_a_row: DEFAULT_MAX_NONFINITE_IN_A_ROW,
         }
     }
 }

@@ -60,6 +60,7 @@ impl RunLog {
         parts: &[(String, f32)],
         utts: usize,
         secs: f64,
+        nonfinite_steps: usize,
     ) {
         self.ema_loss = Some(self.ema_loss.map_or(loss, |o| 0.9 * o + 0.1 * loss));
         let rate = utts as f64 / secs.max(1e-9);
@@ -72,7 +73,10 @@ impl RunLog {
             self.ema_rate.unwrap_or(rate)
         ));
         if step.is_multiple_of(50) {
-            let parts: Vec<String> = parts.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
+            let mut parts: Vec<String> = parts.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
+            if nonfinite_steps > 0 {
+                parts.push(format!("nonfinite_steps={nonfinite_steps}"));
+            }
             // The log file is best effort for per-step lines; evaluation lines propagate errors.
             let _ = writeln!(
                 self.file,
@@ -93,11 +97,12 @@ impl RunLog {
     pub fn finish(&mut self, r: &TrainReport) -> Result<()> {
         self.bar.finish_and_clear();
         self.line(&format!(
-            "done: {} steps, {:.1} s, best dev error {} at step {}",
+            "done: {} steps, {:.1} s, best dev error {} at step {}, {} non-finite steps skipped",
             r.steps,
             r.train_seconds,
             r.best_error.map_or("-".into(), |e| format!("{e:.2}")),
-            r.best_step.map_or("-".into(), |s| s.to_string())
+            r.best_step.map_or("-".into(), |s| s.to_string()),
+            r.nonfinite_steps
         ))
     }
 }

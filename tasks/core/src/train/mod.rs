@@ -9,6 +9,8 @@ pub mod clip;
 mod config;
 mod ctc_objective;
 pub mod eval;
+pub mod identity;
+pub mod interrupt;
 mod log;
 mod run;
 pub mod schedule;
@@ -18,10 +20,11 @@ pub mod step;
 
 pub use adamw::{AdamW, AdamWState, MomentState, ParamsAdamW};
 pub use checkpoint::{
-    complete_checkpoint, load_checkpoint, load_weights, save_checkpoint, save_weights, TrainMeta,
+    complete_checkpoint, load_checkpoint, load_weights, read_checkpoint_meta, save_checkpoint,
+    save_weights, TrainMeta,
 };
 pub use clip::{clip_grad_norm, grad_norm, group_scales, ClipScales};
-pub use config::TrainConfig;
+pub use config::{TrainConfig, DEFAULT_MAX_NONFINITE_IN_A_ROW};
 pub use ctc_objective::{ctc_term, train_ctc_options};
 pub use eval::{eval_batches, evaluate, map_eval_batches, Evaluation};
 pub use log::RunLog;

@@ -4,14 +4,22 @@
 //! Exact resume without storing a data-loader position: the batch order of epoch `e` comes
 //! from `Rng::derive(seed, e)` and every step's dropout/augmentation stream from the step
 //! number, so a run restarted from step `s` sees exactly what the uninterrupted run saw.
+//!
+//! Guards: a step whose loss or any gradient is NaN or infinite is skipped (no update) and
+//! counted; `max_nonfinite_in_a_row` of them in a row stop the run with an error. A stop request
+//! (`interrupt::flag`, Ctrl-C) is honoured after the step in progress. Both stops write a
+//! checkpoint first, so the same command resumes.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use candle_core::{Device, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use super::state;
+use super::identity::run_identity;
+use super::interrupt;
+use super::state::{self, Saved};
 use super::step::{apply_update, StepInputs};
 use super::{evaluate, AdamW, ParamsAdamW, RunLog, TrainConfig};
 use crate::batch::bucketed_batches;
@@ -55,6 +63,12 @@ pub struct TrainReport {
     /// The selection error (dev CER, on the selection subset) of the selected step.
     pub best_error: Option<f64>,
     pub best_step: Option<usize>,
+    /// Steps skipped because their loss or a gradient was NaN or infinite.
+    #[serde(default)]
+    pub nonfinite_steps: usize,
+    /// Of those, how many end the run so far in an unbroken row (for the stop rule on resume).
+    #[serde(default)]
+    pub nonfinite_in_a_row: usize,
 }
 
 /// Everything a training run needs besides the model.
@@ -69,6 +83,9 @@ pub struct TrainRun<'a, T: Task> {
     pub out: PathBuf,
     pub name: String,
     pub progress: bool,
+    /// The model's own config, recorded in checkpoints and compared on resume with everything
+    /// else that determines the run (`identity::run_identity`); `None` for a model without one.
+    pub model_config: Option<serde_json::Value>,
 }
 
 const LAST: &str = "last";
@@ -79,8 +96,19 @@ impl<T: Task> TrainRun<'_, T> {
         self.out.join(BEST)
     }
 
-    /// Train `vars` of `model` and leave the chosen weights (best-by-dev or last) loaded.
+    /// Train `vars` of `model` and leave the chosen weights (best-by-dev or last) loaded. A stop
+    /// request through `interrupt::flag()` ends it with a checkpoint and an error.
     pub fn run<M: Trainable>(&self, model: &M, vars: Vec<(String, Var)>) -> Result<TrainReport> {
+        self.run_stoppable(model, vars, &interrupt::flag())
+    }
+
+    /// `run`, stopped by `stop` instead of the process-wide flag.
+    pub fn run_stoppable<M: Trainable>(
+        &self,
+        model: &M,
+        vars: Vec<(String, Var)>,
+        stop: &AtomicBool,
+    ) -> Result<TrainReport> {
         std::fs::create_dir_all(&self.out).map_err(|e| io_err(&self.out, e))?;
         let mut log = RunLog::open(
             &self.out.join("log.txt"),
@@ -92,6 +120,13 @@ impl<T: Task> TrainRun<'_, T> {
         if cfg.shards == 0 {
             candle_core::bail!("{}: train.shards must be at least 1", self.name);
         }
+        if cfg.max_nonfinite_in_a_row == 0 {
+            candle_core::bail!(
+                "{}: train.max_nonfinite_in_a_row must be at least 1",
+                self.name
+            );
+        }
+        let identity = run_identity(cfg, self.seed, self.train.len(), self.model_config.as_ref());
         let mut opt = AdamW::new(
             vars.clone(),
             ParamsAdamW {
@@ -103,7 +138,8 @@ impl<T: Task> TrainRun<'_, T> {
         let schedule = cfg.schedule();
         let mut report = TrainReport::default();
         let mut rng = Rng::derive(self.seed, 0xC0FFEE);
-        if let Some(r) = state::resume(&self.out.join(LAST), &vars, &mut opt, &mut rng)? {
+        let last = self.out.join(LAST);
+        if let Some(r) = state::resume(&last, &vars, &mut opt, &mut rng, &identity)? {
             log.line(&format!("resumed at step {}", r.steps))?;
             report = r;
         }
@@ -115,6 +151,11 @@ impl<T: Task> TrainRun<'_, T> {
         let mut epoch_batches: Option<(usize, Vec<Vec<usize>>)> = None;
         let dev_n = cfg.dev_subset.unwrap_or(self.dev.len()).min(self.dev.len());
         let dev = &self.dev[..dev_n];
+        let saved = Saved {
+            schedule: &schedule,
+            rng: &rng,
+            identity: &identity,
+        };
         let mut step = report.steps;
         let clip_groups = model.clip_groups();
         while step < cfg.steps {
@@ -140,21 +181,51 @@ impl<T: Task> TrainRun<'_, T> {
             }
             .run_with(model, cfg.augment)?;
             let loss_val = sharded.loss;
-            if !loss_val.is_finite() {
-                candle_core::bail!("{}: non-finite loss {loss_val} at step {step}", self.name);
-            }
             opt.set_lr(schedule.lr(cfg.lr, step));
-            apply_update(&mut opt, &vars, &clip_groups, sharded.grads, cfg.clip)?;
+            // A non-finite loss skips the update without looking at its gradients.
+            let applied = loss_val.is_finite()
+                && apply_update(&mut opt, &vars, &clip_groups, sharded.grads, cfg.clip)?;
             step += 1;
             report.steps = step;
             report.train_seconds += t0.elapsed().as_secs_f64();
+            if applied {
+                report.nonfinite_in_a_row = 0;
+            } else {
+                report.nonfinite_steps += 1;
+                report.nonfinite_in_a_row += 1;
+                let what = if loss_val.is_finite() {
+                    "gradient"
+                } else {
+                    "loss"
+                };
+                log.line(&format!(
+                    "step {step} skipped: non-finite {what} (loss {loss_val}); {} in a row, {} in all",
+                    report.nonfinite_in_a_row, report.nonfinite_steps
+                ))?;
+            }
             log.step(
                 step,
                 loss_val,
                 &sharded.parts,
                 idx.len(),
                 t0.elapsed().as_secs_f64(),
+                report.nonfinite_steps,
             );
+            if report.nonfinite_in_a_row >= cfg.max_nonfinite_in_a_row {
+                state::save(&last, &vars, &opt, &saved, &report)?;
+                let msg = format!(
+                    "{}: {} non-finite steps in a row (steps {} to {step}, \
+                     train.max_nonfinite_in_a_row = {}): stopped; {} holds the weights of the \
+                     last good step",
+                    self.name,
+                    report.nonfinite_in_a_row,
+                    step + 1 - report.nonfinite_in_a_row,
+                    cfg.max_nonfinite_in_a_row,
+                    last.display()
+                );
+                log.line(&msg)?;
+                candle_core::bail!("{msg}");
+            }
             let at_end = step == cfg.steps;
             if step.is_multiple_of(cfg.eval_every.max(1)) || at_end {
                 let ev = evaluate(self.task, dev, cfg.batch_size, self.device, |b| {
@@ -164,12 +235,23 @@ impl<T: Task> TrainRun<'_, T> {
                 log.eval(step, ev.error, report.train_seconds)?;
             }
             // The final checkpoint is written after the loop (also after a time-budget stop).
-            if step.is_multiple_of(cfg.checkpoint_every.max(1)) && !at_end {
-                state::save(&self.out.join(LAST), &vars, &opt, &schedule, &rng, &report)?;
+            if at_end {
+                continue;
+            }
+            if interrupt::requested(stop) {
+                state::save(&last, &vars, &opt, &saved, &report)?;
+                let msg = interrupt::interrupted_message(&self.name, step);
+                log.line(&msg)?;
+                candle_core::bail!("{msg}");
+            }
+            if step.is_multiple_of(cfg.checkpoint_every.max(1)) {
+                state::save(&last, &vars, &opt, &saved, &report)?;
             }
         }
-        state::save(&self.out.join(LAST), &vars, &opt, &schedule, &rng, &report)?;
-        if cfg.select_best && self.best_dir().exists() {
+        state::save(&last, &vars, &opt, &saved, &report)?;
+        // A run that recorded a best step must end on its weights: a missing `best/` is an
+        // error, never a silent fall-back to the last weights.
+        if cfg.select_best && report.best_step.is_some() {
             state::load_weights(&self.best_dir(), &vars)?;
         }
         log.finish(&report)?;

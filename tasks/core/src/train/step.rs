@@ -108,19 +108,31 @@ impl<T: Task> StepInputs<'_, T> {
 
 /// Clip (`clip` > 0: each of `clip_groups` and the rest to that norm, see
 /// `Trainable::clip_groups`) and apply one AdamW update from the shards' gradients, summed in
-/// shard order inside the update. `vars` is the list the optimiser was built with.
+/// shard order inside the update. `vars` is the list the optimiser was built with. Returns
+/// false, and leaves the parameters and the optimiser untouched, when any gradient holds a NaN
+/// or an infinity (its group's norm, accumulated in f64 from f32 values, is then non-finite).
 pub fn apply_update(
     opt: &mut AdamW,
     vars: &[(String, Var)],
     clip_groups: &[String],
     shards: Vec<GradStore>,
     clip: f64,
-) -> Result<()> {
+) -> Result<bool> {
     let shards: Vec<&GradStore> = shards.iter().collect();
     let scales = if clip > 0.0 {
-        group_scales(vars, clip_groups, &shards, clip)?.scales
+        let cs = group_scales(vars, clip_groups, &shards, clip)?;
+        if cs.norms.iter().any(|n| !n.is_finite()) {
+            return Ok(false);
+        }
+        cs.scales
     } else {
+        // Unclipped, the norm is computed only for the check; max_norm 1 scales nothing here.
+        let cs = group_scales(vars, &[], &shards, 1.0)?;
+        if cs.norms.iter().any(|n| !n.is_finite()) {
+            return Ok(false);
+        }
         vec![1.0; vars.len()]
     };
-    opt.step_shards(&shards, &scales)
+    opt.step_shards(&shards, &scales)?;
+    Ok(true)
 }

@@ -17,6 +17,11 @@ mod run;
 mod rundir;
 mod variants;
 
+#[cfg(test)]
+mod bad_inputs_tests;
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::path::PathBuf;
 
 use anyhow::Result;

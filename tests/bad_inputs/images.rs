@@ -13,8 +13,8 @@ fn encode(img: DynamicImage, format: ImageFormat) -> Vec<u8> {
     buf.into_inner()
 }
 
-/// A PNG whose header (IHDR) declares `w x h` 8-bit grey, followed by `rest` (no pixels when
-/// empty): enough for the size check, which must come before any decoding.
+/// A PNG whose header (IHDR) declares `w x h` 8-bit grey, with no pixel data: enough for the
+/// size check, which must come before any decoding.
 fn png_header(w: u32, h: u32) -> Vec<u8> {
     let mut ihdr = b"IHDR".to_vec();
     ihdr.extend_from_slice(&w.to_be_bytes());
@@ -25,6 +25,12 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
     let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
     b.extend_from_slice(&13u32.to_be_bytes());
     b.extend_from_slice(&ihdr);
+    b.extend_from_slice(&crc.sum().to_be_bytes());
+    // The decoder reads the header chunks up to the first IDAT: give it an empty one.
+    let mut crc = flate2::Crc::new();
+    crc.update(b"IDAT");
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b.extend_from_slice(b"IDAT");
     b.extend_from_slice(&crc.sum().to_be_bytes());
     b
 }

@@ -80,7 +80,29 @@ pub fn decode_bytes(
     decode_source(Box::new(src), ext, name, max_seconds)
 }
 
+/// symphonia panics on some malformed headers (a WAV sample rate of 0 builds a zero time base);
+/// such a file is a decode error naming it, not a crash of the whole load.
 fn decode_source(
+    src: Box<dyn MediaSource>,
+    ext: Option<&str>,
+    path: &Path,
+    max_seconds: f64,
+) -> Result<Decoded> {
+    let run = std::panic::AssertUnwindSafe(|| decode_unguarded(src, ext, path, max_seconds));
+    std::panic::catch_unwind(run).unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(AsrError::Decode {
+            path: path.to_path_buf(),
+            detail: format!("the decoder failed on this file ({why})"),
+        })
+    })
+}
+
+fn decode_unguarded(
     src: Box<dyn MediaSource>,
     ext: Option<&str>,
     path: &Path,

@@ -267,7 +267,6 @@ pub fn run(
         failures.len(),
         failures[..failures.len().min(10)].join("\n")
     );
-    eprintln!("{tally}");
     println!("{tally}");
     tally
 }

@@ -177,13 +177,6 @@ fn validate(c: &SynthConfig) -> Result<()> {
     if !(c.min_secs > 0.0 && c.min_secs < c.max_secs) {
         return bad("need 0 < min_secs < max_secs");
     }
-    // Models trained on it would refuse their own kind of audio in `eval` and `transcribe`.
-    if c.max_secs as f64 > c.features.max_seconds {
-        return bad(&format!(
-            "max_secs {} exceeds features.max_seconds {}",
-            c.max_secs, c.features.max_seconds
-        ));
-    }
     if c.rate_min > c.rate_max || c.rate_min < 80 || c.rate_max > 450 {
         return bad("need 80 <= rate_min <= rate_max <= 450");
     }
@@ -203,7 +196,15 @@ fn validate(c: &SynthConfig) -> Result<()> {
     if c.dev_text_frac + c.test_text_frac >= 0.9 {
         return bad("held-out text fractions must leave most sentences for training");
     }
-    c.features.validate()
+    c.features.validate()?;
+    // Models trained on it would refuse their own kind of audio in `eval` and `transcribe`.
+    if c.max_secs as f64 > c.features.max_seconds {
+        return bad(&format!(
+            "max_secs {} exceeds features.max_seconds {}",
+            c.max_secs, c.features.max_seconds
+        ));
+    }
+    Ok(())
 }
 
 /// Partition voice variants and quotations into train/dev/test, deterministically from the seed.

@@ -278,6 +278,7 @@ fn bench_task<T: Task>(
         teacher: None,
         heads: None,
         hypotheses: None,
+        teacher_input: student::TeacherInput::Clean,
     };
     train("student-frame-kd", &kd_store, &distiller, &p.student.train)?;
 

@@ -91,6 +91,7 @@ fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
             teacher: None,
             heads: None,
             hypotheses: None,
+            teacher_input: student::TeacherInput::Clean,
         };
         run(&task, &s, &sc, &dir.path().join(kd)).run(&d, store.vars())?;
         let err = dev_error(&task, &s.dev, &student)?;

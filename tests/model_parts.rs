@@ -203,3 +203,40 @@ fn padded_labels_get_zero_cross_attention() -> Result<()> {
     assert!((rows - ones)?.abs()?.max_all()?.to_scalar::<f32>()? < 1e-5);
     Ok(())
 }
+
+/// Without label positions the fusion sees the labels as a set: permuting an example's label
+/// input leaves the oracle's output unchanged (attention is permutation invariant over its
+/// keys), so it cannot read the order off its input; with positions it can.
+#[test]
+fn no_label_position_oracle_is_invariant_to_permuting_its_labels() -> Result<()> {
+    let (task, ex) = toy()?;
+    let items: Vec<(usize, &_)> = ex.iter().take(2).enumerate().collect();
+    let batch = task.collate(&items, false, &mut Rng::new(0), &Device::Cpu)?;
+    let labels = vec![vec![1, 2, 3, 4, 5], vec![2, 1, 3]];
+    let permuted = vec![vec![4, 1, 5, 3, 2], vec![3, 2, 1]];
+    let max_diff = |strategy: AntiCopy| -> Result<f32> {
+        let store = ParamStore::new(0);
+        let cfg = OracleConfig {
+            encoder: enc(),
+            fusion_layers: 2,
+            anti_copy: strategy,
+            label_positions: None,
+            scale_embeddings: false,
+        };
+        let o = OracleTeacher::new(&task, &cfg, store.vb(&Device::Cpu))?;
+        let a = o.forward(&batch.src, &batch.src_lens, &labels, &mut Fwd::eval())?;
+        let b = o.forward(&batch.src, &batch.src_lens, &permuted, &mut Fwd::eval())?;
+        (a.logits - b.logits)?.abs()?.max_all()?.to_scalar::<f32>()
+    };
+    let without = max_diff(AntiCopy::NoLabelPosition)?;
+    assert!(
+        without < 1e-5,
+        "no-label-position: outputs moved by {without}"
+    );
+    let with = max_diff(AntiCopy::Structural)?;
+    assert!(
+        with > 1e-3,
+        "structural (label positions on): outputs moved only by {with}"
+    );
+    Ok(())
+}

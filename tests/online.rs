@@ -35,6 +35,7 @@ fn distiller<'a>(student: &'a CtcModel, kd: &str) -> Result<Distiller<'a>> {
         teacher: None,
         heads: None,
         hypotheses: None,
+        teacher_input: student::TeacherInput::Clean,
     })
 }
 

@@ -4,6 +4,7 @@
 use asr::task::AsrTask;
 use asr::{synth_corpus, SynthConfig, ENGLISH_CHARS};
 use candle_core::{Device, Result};
+use ctc_core::admit::Purpose;
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::task::Splits;
@@ -84,15 +85,15 @@ fn small_ctc_model_learns_generated_speech() -> Result<()> {
         80,
         None,
     );
-    let ex = |u| {
-        task.examples(u, true)
-            .map(|(e, _)| e)
+    let ex = |u, purpose| {
+        task.examples(u, true, purpose)
+            .map(|a| a.examples)
             .map_err(candle_core::Error::Msg)
     };
     let s = Splits {
-        train: ex(c.train)?,
-        dev: ex(c.dev)?,
-        test: ex(c.test)?,
+        train: ex(c.train, Purpose::Train)?,
+        dev: ex(c.dev, Purpose::Score)?,
+        test: ex(c.test, Purpose::Score)?,
     };
     let (before, after) = loss_falls(&task, &s, 150)?;
     println!("speech CTC loss {before:.3} -> {after:.3}");
@@ -112,15 +113,15 @@ fn small_ctc_model_learns_rendered_words() -> Result<()> {
     let c = generate_corpus(&cfg, cache.path())?;
     let alphabet: String = c.alphabet.chars().iter().collect();
     let task = StrTask::new(Vocab::chars(&alphabet).map_err(candle_core::Error::wrap)?);
-    let ex = |u| {
-        task.examples(u, false)
-            .map(|(e, _)| e)
+    let ex = |u, purpose| {
+        task.examples(u, false, purpose)
+            .map(|a| a.examples)
             .map_err(candle_core::Error::Msg)
     };
     let s = Splits {
-        train: ex(c.train)?,
-        dev: ex(c.dev)?,
-        test: ex(c.test)?,
+        train: ex(c.train, Purpose::Train)?,
+        dev: ex(c.dev, Purpose::Score)?,
+        test: ex(c.test, Purpose::Score)?,
     };
     let (before, after) = loss_falls(&task, &s, 150)?;
     println!("word-image CTC loss {before:.3} -> {after:.3}");

@@ -3,7 +3,7 @@
 //! and the problem.
 
 use crate::preset::load;
-use crate::results::read_rows;
+use crate::results::{read_rows, write_rows, ResultRow};
 
 fn preset_error(sets: &[&str]) -> String {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -125,43 +125,55 @@ fn bad_preset_files_name_the_file() {
 fn bad_results_cells_name_the_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("results.csv");
-    let header = crate::results::columns().join(",");
-    let row = "asr,p,0,student,oracle,ctc,-,10,5,1.5,,41.0,,40.0,,,,,abc,abc,1,10,,";
+    let good = ResultRow {
+        task: "asr".into(),
+        preset: "p".into(),
+        role: "student".into(),
+        teacher: "oracle".into(),
+        kd: "ctc".into(),
+        anti_copy: "-".into(),
+        train_seconds: 1.5,
+        test_cer: Some(40.0),
+        revision: "abc".into(),
+        ..Default::default()
+    };
+    write_rows(&p, &[good]).unwrap();
+    assert_eq!(read_rows(&p).unwrap().len(), 1);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let (header, row) = text.trim_end().split_once('\n').unwrap();
+    let (header, row) = (header.to_string(), row.to_string());
+    let cols = crate::results::columns();
+    // The row with one cell replaced.
+    let with = |name: &str, value: &str| {
+        let mut cells: Vec<&str> = row.split(',').collect();
+        cells[cols.iter().position(|c| *c == name).unwrap()] = value;
+        cells.join(",")
+    };
     let error = |text: String| {
         std::fs::write(&p, text).unwrap();
         format!("{:#}", read_rows(&p).unwrap_err())
     };
-    assert_eq!(
-        read_rows(&{
-            std::fs::write(&p, format!("{header}\n{row}\n")).unwrap();
-            p.clone()
-        })
-        .unwrap()
-        .len(),
-        1
-    );
-    let nan = row.replace(",40.0,", ",NaN,");
+    let nan = with("test_cer", "NaN");
     says(
         &error(format!("{header}\n{row}\n{nan}\n")),
         &["results.csv: line 3", "test_cer = NaN"],
     );
-    let neg = row.replace(",1.5,", ",-1.5,");
+    let neg = with("train_seconds", "-1.5");
     says(
         &error(format!("{header}\n{neg}\n")),
         &["line 2", "train_seconds = -1.5"],
     );
     let short = row.rsplitn(3, ',').nth(2).unwrap().to_string();
+    let fields = format!("found {} fields, expected {}", cols.len() - 2, cols.len());
+    says(&error(format!("{header}\n{short}\n")), &["line 2", &fields]);
+    let renamed = header.replace("test_cer", "test_err");
     says(
-        &error(format!("{header}\n{short}\n")),
-        &["line 2", "found 22 fields, expected 24"],
-    );
-    let header_only: String = header.replace("test_cer", "test_err");
-    says(
-        &error(format!("{header_only}\n")),
+        &error(format!("{renamed}\n")),
         &["line 1", "header does not match"],
     );
+    let pupil = with("role", "pupil");
     says(
-        &error(format!("{header}\n{}\n", row.replace("student", "pupil"))),
+        &error(format!("{header}\n{pupil}\n")),
         &["line 2", "role 'pupil'"],
     );
     says(&error(String::new()), &["results.csv", "empty file"]);

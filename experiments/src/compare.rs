@@ -19,9 +19,9 @@ pub enum Format {
     Plain,
 }
 
-struct Metric {
-    name: &'static str,
-    get: fn(&ResultRow) -> Option<f64>,
+pub(crate) struct Metric {
+    pub name: &'static str,
+    pub get: fn(&ResultRow) -> Option<f64>,
     decimals: usize,
 }
 
@@ -46,6 +46,7 @@ const OMITTED_ERRORS: Metric = metric("omitted_errors", |r| r.omitted_errors.map
 const OMITTED_EXAMPLES: Metric = metric("of", |r| r.omitted_examples.map(|n| n as f64), 0);
 const TRAIN_SECONDS: Metric = metric("train_seconds", |r| Some(r.train_seconds), 1);
 const STEPS_TO_TARGET: Metric = metric("steps_to_target", |r| r.steps_to_target, 0);
+const SECONDS_TO_TARGET: Metric = metric("seconds_to_target", |r| r.seconds_to_target, 1);
 
 /// Task-specific columns and the test error the file difference is taken on (the same error
 /// the task uses for model selection: CER where words are sentences, 100 - word accuracy where
@@ -62,13 +63,15 @@ fn task_metrics(task: &str) -> (Vec<&'static Metric>, &'static Metric) {
 /// teacher-less baseline, then go by teacher, kd and anti-copy strategy, so the students of one
 /// teacher sit together below the baseline they are measured against.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct GroupKey {
+pub(crate) struct GroupKey {
+    /// A grid cell's assignments (empty outside grids): cells are listed one after another.
+    pub overrides: String,
     role_rank: u8,
     has_teacher: bool,
-    teacher: String,
-    kd: String,
+    pub teacher: String,
+    pub kd: String,
     anti_copy: String,
-    role: String,
+    pub role: String,
 }
 
 impl GroupKey {
@@ -79,6 +82,7 @@ impl GroupKey {
             _ => 2,
         };
         Self {
+            overrides: r.overrides.clone(),
             role_rank,
             has_teacher: r.teacher != "none",
             teacher: r.teacher.clone(),
@@ -197,6 +201,33 @@ pub fn compare(files: &[PathBuf], format: Format) -> Result<String> {
             let _ = writeln!(out, "word_err = 100 - word_acc (lower is better)");
         }
         out.push('\n');
+        for (i, (f, g)) in files.iter().zip(&per_file).enumerate() {
+            let Some(groups) = g.get(task) else { continue };
+            let dir = f.parent().unwrap_or(std::path::Path::new("."));
+            let Some(t) = crate::paired::table(dir, groups, error)? else {
+                continue;
+            };
+            let of = if multi {
+                format!(" of [{}]", i + 1)
+            } else {
+                String::new()
+            };
+            let title = format!(
+                "Paired comparisons{of}: test {} of A minus B (negative = A better); * = the 95 % interval excludes 0",
+                error.name
+            );
+            match format {
+                Format::Markdown => {
+                    let _ = writeln!(out, "### {task}: paired\n\n{title}\n");
+                    render_markdown(&t, &mut out);
+                }
+                Format::Plain => {
+                    let _ = writeln!(out, "{title}");
+                    render_plain(&t, &mut out);
+                }
+            }
+            out.push('\n');
+        }
     }
     if multi {
         for (i, f) in files.iter().enumerate() {
@@ -236,11 +267,14 @@ fn task_table(task: &str, per_file: &[Grouped]) -> (Vec<Vec<String>>, &'static M
     if keys.iter().any(|k| k.role == "oracle") {
         metrics.extend([&ABLATED_CER, &SPIKE_OFFSET]);
     }
-    metrics.extend([&TRAIN_SECONDS, &STEPS_TO_TARGET]);
+    metrics.extend([&TRAIN_SECONDS, &STEPS_TO_TARGET, &SECONDS_TO_TARGET]);
 
-    let mut header: Vec<String> = ["role", "teacher", "kd", "anti_copy"]
-        .map(String::from)
-        .to_vec();
+    let grid = keys.iter().any(|k| !k.overrides.is_empty());
+    let mut header: Vec<String> = Vec::new();
+    if grid {
+        header.push("overrides".into());
+    }
+    header.extend(["role", "teacher", "kd", "anti_copy"].map(String::from));
     if multi {
         header.push("file".into());
     }
@@ -259,12 +293,16 @@ fn task_table(task: &str, per_file: &[Grouped]) -> (Vec<Vec<String>>, &'static M
             let Some(rows) = rows.and_then(|m| m.get(key)) else {
                 continue;
             };
-            let mut line = vec![
+            let mut line = Vec::new();
+            if grid {
+                line.push(key.overrides.clone());
+            }
+            line.extend([
                 key.role.clone(),
                 key.teacher.clone(),
                 key.kd.clone(),
                 key.anti_copy.clone(),
-            ];
+            ]);
             if multi {
                 line.push(format!("[{}]", i + 1));
             }
@@ -385,15 +423,15 @@ mod tests {
         let f = write(dir.path(), "a.csv", &rows);
         let out = compare(&[f], Format::Markdown).unwrap();
         // mean 42, std sqrt(((40-42)^2 + (44-42)^2) / 1) = sqrt(8) = 2.83; dev = test + 1; wer = 2 test.
-        // train_seconds 10, 20 -> 15 ± 7.1; steps_to_target missing in both -> "-".
+        // train_seconds 10, 20 -> 15 ± 7.1; steps and seconds to target missing in both -> "-".
         assert_eq!(
             line(&out, "| teacher |"),
-            "| teacher | conventional | none | none | 2 | 43.00 ± 2.83 | 42.00 ± 2.83 | 84.00 ± 5.66 | - | - | 15.0 ± 7.1 | - |"
+            "| teacher | conventional | none | none | 2 | 43.00 ± 2.83 | 42.00 ± 2.83 | 84.00 ± 5.66 | - | - | 15.0 ± 7.1 | - | - |"
         );
         // One seed: the mean alone. Oracle columns appear because an oracle row exists.
         assert_eq!(
             line(&out, "| oracle |"),
-            "| oracle | oracle | none | no-label-position | 1 | 31.00 | 30.00 | 60.00 | 95.00 | - | 10.0 | - |"
+            "| oracle | oracle | none | no-label-position | 1 | 31.00 | 30.00 | 60.00 | 95.00 | - | 10.0 | - | - |"
         );
         // Students: 46, 48, 50 -> 48 ± 2; target reached by 2 of 3 seeds: 200 ± 141.
         assert!(line(&out, "| student | none | ctc |")

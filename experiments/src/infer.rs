@@ -90,7 +90,8 @@ pub fn eval(a: EvalArgs, dev: &Device) -> Result<()> {
     let (meta, vocab) = read(&a.model)?;
     let entry = registry::find(&meta.task)
         .with_context(|| format!("the model in {}", a.model.display()))?;
-    let (scores, skipped) = entry.eval(&a, &meta, vocab, dev)?;
+    let scored = entry.eval(&a, &meta, vocab, dev)?;
+    let (scores, skipped) = (&scored.scores, scored.skipped);
     let mut row = ResultRow {
         task: meta.task.clone(),
         preset: meta.preset.clone(),
@@ -104,14 +105,24 @@ pub fn eval(a: EvalArgs, dev: &Device) -> Result<()> {
             .map_or("-".into(), |o| o.anti_copy.name().to_string()),
         revision: meta.trained_revision(),
         scored_revision: crate::rundir::revision().to_string(),
+        scored_with: crate::pipeline::scored_with(&meta.role).to_string(),
         ..Default::default()
     };
     row.test_cer = Some(scores.cer);
-    let of = if skipped > 0 {
+    row.test_examples = Some(scores.n as u64);
+    row.test_skipped = Some(skipped as u64);
+    row.test_untrainable = Some(scored.untrainable as u64);
+    let mut of = if skipped > 0 {
         format!(" of {} ({skipped} skipped)", scores.n + skipped)
     } else {
         String::new()
     };
+    if scored.untrainable > 0 {
+        of.push_str(&format!(
+            "; {} of them CTC training could not use",
+            scored.untrainable
+        ));
+    }
     match entry.words() {
         WordMetric::WordAccuracy => {
             row.word_acc = Some(scores.word_acc);

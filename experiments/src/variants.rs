@@ -3,12 +3,14 @@
 //! examples containing it) with that label's output bias re-tuned on dev afterwards (Hinton et
 //! al. 2015, section 3, the omitted "3"). A variant is used by its name wherever a KD method
 //! name is (`kd = [...]`, `--kd`); the rows it writes carry that name in the kd column.
-//! Temperature is the only loss hyper-parameter exposed here on purpose: the others keep the
-//! defaults `parse_kd` documents.
+//! A variant sets only the temperature; every other hyper-parameter is set under
+//! `[student.kd.<name>]` (`kd_overrides`).
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use student::losses::{parse_kd, KdObjective, KdTerm, KD_METHODS};
+
+use crate::kd_overrides::{self, KdOverrides};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,20 +37,28 @@ pub fn find<'a>(variants: &'a [KdVariant], name: &str) -> Option<&'a KdVariant> 
     variants.iter().find(|v| v.name == name)
 }
 
-/// The objective of a KD method or variant name.
-pub fn objective(variants: &[KdVariant], name: &str) -> Result<KdObjective> {
+/// The objective of a KD method or variant name, with the `[student.kd]` overrides applied:
+/// those of the method, then (for a variant) the variant's temperature, then those under the
+/// variant's own name.
+pub fn objective(
+    variants: &[KdVariant],
+    overrides: &KdOverrides,
+    name: &str,
+) -> Result<KdObjective> {
     let Some(v) = find(variants, name) else {
         let known: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
-        return parse_kd(name).map_err(|e| {
+        let obj = parse_kd(name).map_err(|e| {
             if known.is_empty() {
                 anyhow::anyhow!("{e}")
             } else {
                 anyhow::anyhow!("{e}, or a kd_variants name: {}", known.join(", "))
             }
-        });
+        })?;
+        return with_overrides(obj, name, overrides, name);
     };
-    let mut obj = parse_kd(&v.method)
+    let obj = parse_kd(&v.method)
         .map_err(|e| anyhow::anyhow!("student.kd_variants {:?}: method: {e}", v.name))?;
+    let mut obj = with_overrides(obj, &v.method, overrides, &v.method)?;
     if let Some(t) = v.tau {
         let mut set = false;
         for term in &mut obj.terms {
@@ -68,7 +78,30 @@ pub fn objective(variants: &[KdVariant], name: &str) -> Result<KdObjective> {
     }
     obj.validate()
         .map_err(|e| anyhow::anyhow!("student.kd_variants {:?}: {e}", v.name))?;
-    Ok(obj)
+    with_overrides(obj, &v.method, overrides, &v.name)
+}
+
+fn with_overrides(
+    obj: KdObjective,
+    method: &str,
+    overrides: &KdOverrides,
+    key: &str,
+) -> Result<KdObjective> {
+    match overrides.get(key) {
+        None => Ok(obj),
+        Some(t) => kd_overrides::apply(&obj, method, t, &format!("student.kd.{key}")),
+    }
+}
+
+/// Every `[student.kd]` table names a KD method or a variant.
+pub fn validate_overrides(variants: &[KdVariant], overrides: &KdOverrides) -> Result<()> {
+    for key in overrides.keys() {
+        if find(variants, key).is_none() {
+            parse_kd(key).map_err(|e| anyhow::anyhow!("student.kd.{key}: {e}"))?;
+        }
+        objective(variants, overrides, key)?;
+    }
+    Ok(())
 }
 
 /// Whether an objective learns from the references alone (its student has no teacher).
@@ -106,7 +139,7 @@ pub fn validate(variants: &[KdVariant]) -> Result<()> {
         if v.omit_label.as_deref() == Some("") {
             bail!("student.kd_variants {:?}: omit_label is empty", v.name);
         }
-        objective(variants, &v.name)?;
+        objective(variants, &KdOverrides::new(), &v.name)?;
     }
     Ok(())
 }
@@ -132,17 +165,44 @@ mod tests {
             v("fk", "frame-kd", None),
         ];
         validate(&vs).unwrap();
-        let o = objective(&vs, "hinton-t20").unwrap();
+        let o = objective(&vs, &KdOverrides::new(), "hinton-t20").unwrap();
         assert_eq!(o.formula(), "L = 1.0*Hinton(tau=20, alpha=0.5)");
-        assert_eq!(objective(&vs, "fk").unwrap(), parse_kd("frame-kd").unwrap());
         assert_eq!(
-            objective(&vs, "hinton").unwrap(),
+            objective(&vs, &KdOverrides::new(), "fk").unwrap(),
+            parse_kd("frame-kd").unwrap()
+        );
+        assert_eq!(
+            objective(&vs, &KdOverrides::new(), "hinton").unwrap(),
             parse_kd("hinton").unwrap()
         );
-        assert!(teacherless(&objective(&vs, "ctc").unwrap()));
+        assert!(teacherless(
+            &objective(&vs, &KdOverrides::new(), "ctc").unwrap()
+        ));
         assert!(!teacherless(&o));
-        let e = objective(&vs, "nope").unwrap_err().to_string();
+        let e = objective(&vs, &KdOverrides::new(), "nope")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("kd_variants name: hinton-t20, fk"), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply_to_methods_then_variants() {
+        let vs = [v("hinton-t20", "hinton", Some(20.0))];
+        let mut o = KdOverrides::new();
+        o.insert(
+            "hinton".into(),
+            toml::from_str("alpha = 0.9\ntau = 3.0").unwrap(),
+        );
+        o.insert("hinton-t20".into(), toml::from_str("weight = 2.0").unwrap());
+        validate_overrides(&vs, &o).unwrap();
+        let f = |name| objective(&vs, &o, name).unwrap().formula();
+        assert_eq!(f("hinton"), "L = 1.0*Hinton(tau=3, alpha=0.9)");
+        // The variant's temperature wins over its method's; its own table comes last.
+        assert_eq!(f("hinton-t20"), "L = 2.0*Hinton(tau=20, alpha=0.9)");
+        assert_eq!(f("frame-kd"), "L = 1.0*CTC + 1.0*FrameKD(tau=1)");
+        o.insert("framekd".into(), toml::Table::new());
+        let e = validate_overrides(&vs, &o).unwrap_err().to_string();
+        assert!(e.contains("student.kd.framekd: unknown KD method"), "{e}");
     }
 
     #[test]

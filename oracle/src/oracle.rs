@@ -56,6 +56,9 @@ pub struct OracleForward {
     pub enc: Encoded,
     /// Cross-attention weights per fusion block, (B, heads, T, U).
     pub cross_attn: Vec<Tensor>,
+    /// Each fusion block's output (B, T, d): the label-informed hidden states; filled only
+    /// when `Fwd::collect` is set.
+    pub fused: Vec<Tensor>,
 }
 
 impl OracleTeacher {
@@ -114,16 +117,21 @@ impl OracleTeacher {
         let (e, bias) = self.embed_labels(labels, src.device())?;
         let mut z = enc.frames.clone();
         let mut cross_attn = Vec::new();
+        let mut fused = Vec::new();
         for block in &self.fusion {
             let (y, w) = block.forward(&z, &e, &bias, fwd)?;
             z = y;
             cross_attn.push(w);
+            if fwd.collect {
+                fused.push(z.clone());
+            }
         }
         let logits = self.head.forward(&z)?;
         Ok(OracleForward {
             logits,
             enc,
             cross_attn,
+            fused,
         })
     }
 

@@ -1,7 +1,10 @@
 //! A student trained under a KD objective, as a `Trainable` for the shared loop.
 //!
-//! Teacher posteriors come from the on-disk cache (computed once); hidden states and attention
-//! maps, which would be too large to cache, come from a live frozen teacher forward.
+//! With clean teacher input (the default), teacher posteriors come from the on-disk cache
+//! (computed once, without augmentation) and hidden states and attention maps, too large to
+//! cache, from a live frozen teacher forward on the batch's clean sources; with augmented
+//! teacher input, everything comes from a live teacher forward on the same augmented batch the
+//! student sees.
 
 use candle_core::{Result, Tensor};
 use ctc_core::train::{ctc_term, LossOut, Trainable};
@@ -11,11 +14,21 @@ use ctc_core::model::CtcModel;
 use ctc_core::{Batch, Fwd};
 
 use crate::losses::attention::attention_map_l2;
-use crate::losses::guided::guided_ctc;
 use crate::losses::layerwise::{layerwise_loss, PredictionHeads};
-use crate::losses::soft::{frame_kd, hinton};
-use crate::losses::{KdObjective, KdTerm};
+use crate::losses::soft::{frame_kd_norm, hinton_norm};
+use crate::losses::{guided_ctc_norm, KdObjective, KdTerm, Norm};
 use crate::teacher::Teacher;
+
+/// What the frozen teacher is shown while a student trains on an augmented batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TeacherInput {
+    /// The sources without augmentation (posteriors from the cache).
+    #[default]
+    Clean,
+    /// The student's own augmented batch (a live teacher forward every step).
+    Augmented,
+}
 
 pub struct Distiller<'a> {
     pub student: &'a CtcModel,
@@ -26,6 +39,7 @@ pub struct Distiller<'a> {
     pub heads: Option<&'a PredictionHeads>,
     /// Sequence-level KD: the teacher's hypothesis for each training example id.
     pub hypotheses: Option<&'a [Vec<u32>]>,
+    pub teacher_input: TeacherInput,
 }
 
 impl Distiller<'_> {
@@ -36,8 +50,17 @@ impl Distiller<'_> {
             .any(|t| matches!(t, KdTerm::AttentionMap { .. } | KdTerm::Layerwise { .. }))
     }
 
+    fn needs_logits(&self) -> bool {
+        self.objective.terms.iter().any(|t| {
+            matches!(
+                t,
+                KdTerm::Hinton { .. } | KdTerm::FrameKd { .. } | KdTerm::GuidedCtc { .. }
+            )
+        })
+    }
+
     fn teacher_logits(&self, batch: &Batch, t: usize, lens: &[usize]) -> Result<Tensor> {
-        if let Some(cache) = self.cache {
+        if let (Some(cache), TeacherInput::Clean) = (self.cache, self.teacher_input) {
             for (&id, &l) in batch.ids.iter().zip(lens) {
                 if cache.frames(id) != l {
                     candle_core::bail!(
@@ -50,8 +73,16 @@ impl Distiller<'_> {
             return cache.batch(&batch.ids, t, batch.src.device());
         }
         match self.teacher {
-            Some(teacher) => Ok(teacher.outputs(batch, false)?.logits),
+            Some(teacher) => Ok(teacher.outputs(&self.teacher_batch(batch), false)?.logits),
             None => candle_core::bail!("distillation needs a teacher cache or a live teacher"),
+        }
+    }
+
+    /// The batch a live teacher is run on.
+    fn teacher_batch(&self, batch: &Batch) -> Batch {
+        match self.teacher_input {
+            TeacherInput::Clean => batch.clean(),
+            TeacherInput::Augmented => batch.clone(),
         }
     }
 }
@@ -66,14 +97,20 @@ impl Trainable for Distiller<'_> {
         let t = out.logits.dim(1)?;
         let (ctc, mut parts) = ctc_term(&out.logits, lens, &batch.targets)?;
         let teacher_out = match (live, self.teacher) {
-            (true, Some(teacher)) => Some(teacher.outputs(batch, true)?),
+            (true, Some(teacher)) => Some(teacher.outputs(&self.teacher_batch(batch), true)?),
             (true, None) => {
                 candle_core::bail!("attention-map and layer-wise KD need a live teacher")
             }
             _ => None,
         };
+        // The posterior terms on the scale of the CTC term: per utterance over its labels.
+        let norm = Norm::PerLabel(batch.targets.iter().map(Vec::len).collect());
         let mut values: Vec<(&str, Tensor)> = Vec::new();
-        let mut teacher_logits: Option<Tensor> = None;
+        // A live forward made for the feature terms also gives the posteriors of its input.
+        let mut teacher_logits: Option<Tensor> = match (&teacher_out, self.teacher_input) {
+            (Some(o), TeacherInput::Augmented) if self.needs_logits() => Some(o.logits.clone()),
+            _ => None,
+        };
         for term in &self.objective.terms {
             let mut logits = || -> Result<Tensor> {
                 if teacher_logits.is_none() {
@@ -84,13 +121,13 @@ impl Trainable for Distiller<'_> {
             let v = match term {
                 KdTerm::Ctc { .. } => ctc.clone(),
                 KdTerm::Hinton { tau, alpha, .. } => {
-                    hinton(&out.logits, &logits()?, lens, *tau, *alpha, &ctc)?
+                    hinton_norm(&out.logits, &logits()?, lens, *tau, *alpha, &ctc, &norm)?
                 }
                 KdTerm::FrameKd {
                     tau, drop_blank, ..
-                } => frame_kd(&out.logits, &logits()?, lens, *tau, *drop_blank)?,
+                } => frame_kd_norm(&out.logits, &logits()?, lens, *tau, *drop_blank, &norm)?,
                 KdTerm::GuidedCtc { exclude_blank, .. } => {
-                    guided_ctc(&out.logits, &logits()?, lens, *exclude_blank)?
+                    guided_ctc_norm(&out.logits, &logits()?, lens, *exclude_blank, &norm)?
                 }
                 KdTerm::AttentionMap { .. } => {
                     let to = teacher_out.as_ref().expect("live teacher checked above");

@@ -8,5 +8,5 @@ pub mod losses;
 pub mod online;
 pub mod teacher;
 
-pub use distill::Distiller;
-pub use teacher::{Teacher, TeacherOut};
+pub use distill::{Distiller, TeacherInput};
+pub use teacher::{OracleAsTeacher, OracleFeatures, Teacher, TeacherOut};

@@ -10,7 +10,8 @@ pub struct TeacherOut {
     /// (B, T, V') scores.
     pub logits: Tensor,
     pub lens: Vec<usize>,
-    /// Per-layer hidden states and self-attention maps of the source encoder (when collected).
+    /// Per-layer hidden states and self-attention maps (when collected): the source encoder's,
+    /// and for the oracle the fusion blocks' outputs after them (`OracleFeatures`).
     pub hidden: Vec<Tensor>,
     pub attn: Vec<Tensor>,
 }
@@ -44,21 +45,55 @@ impl Teacher for CtcModel {
     }
 }
 
-/// The oracle is fed the true labels at distillation time (the canonical form of every
-/// anti-copy strategy: no masks, no expansion).
-impl Teacher for OracleTeacher {
+/// Which of the oracle's hidden states layer-wise KD distils.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OracleFeatures {
+    /// The source encoder's layers followed by the fusion blocks' outputs: the last layers
+    /// have seen the labels.
+    #[default]
+    Fused,
+    /// The source encoder's layers only (before any label is fused in).
+    Source,
+}
+
+/// The oracle as a frozen teacher. It is fed the true labels at distillation time (the
+/// canonical form of every anti-copy strategy: no masks, no expansion). Its self-attention maps
+/// are its source encoder's (the fusion blocks attend to labels, not frames), so attention-map
+/// KD from the oracle transfers no label-informed map.
+pub struct OracleAsTeacher<'a> {
+    pub oracle: &'a OracleTeacher,
+    pub features: OracleFeatures,
+}
+
+impl Teacher for OracleAsTeacher<'_> {
     fn outputs(&self, batch: &Batch, collect: bool) -> Result<TeacherOut> {
-        let out = self.forward(
+        let out = self.oracle.forward(
             &batch.src,
             &batch.src_lens,
             &batch.targets,
             &mut fwd(collect),
         )?;
+        let mut hidden = out.enc.hidden;
+        if self.features == OracleFeatures::Fused {
+            hidden.extend(out.fused);
+        }
         Ok(TeacherOut {
             logits: out.logits.detach(),
             lens: out.enc.lens,
-            hidden: detach_all(out.enc.hidden),
+            hidden: detach_all(hidden),
             attn: detach_all(out.enc.attn),
         })
+    }
+}
+
+/// The oracle with its default features (`OracleFeatures::Fused`).
+impl Teacher for OracleTeacher {
+    fn outputs(&self, batch: &Batch, collect: bool) -> Result<TeacherOut> {
+        OracleAsTeacher {
+            oracle: self,
+            features: OracleFeatures::Fused,
+        }
+        .outputs(batch, collect)
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use ctc_core::admit::Purpose;
 use image::{DynamicImage, GrayImage, ImageBuffer, ImageFormat, Luma};
 use scene_text::{decode_image, load_folder, load_lmdb, Alphabet, NormConfig, SkipReason};
 
@@ -150,10 +151,10 @@ fn index_lines_are_named_errors_or_counted_skips() {
     for (line, reason, needle) in cases {
         std::fs::write(&tsv, format!("ok.png\tfine\n{line}\n")).unwrap();
         says(
-            &text(load_folder(&tsv, &cfg, &a, false)),
+            &text(load_folder(&tsv, &cfg, &a, Purpose::Score, false)),
             &["labels.tsv:2", needle],
         );
-        let (ims, rep) = load_folder(&tsv, &cfg, &a, true).unwrap();
+        let (ims, rep) = load_folder(&tsv, &cfg, &a, Purpose::Score, true).unwrap();
         assert_eq!(
             (ims.len(), rep.count(reason), rep.total()),
             (1, 1, 1),
@@ -162,16 +163,22 @@ fn index_lines_are_named_errors_or_counted_skips() {
     }
     let abs = format!("{}\tword\n", dir.path().join("out.png").display());
     std::fs::write(&tsv, abs).unwrap();
-    assert_eq!(load_folder(&tsv, &cfg, &a, false).unwrap().0.len(), 1);
+    assert_eq!(
+        load_folder(&tsv, &cfg, &a, Purpose::Score, false)
+            .unwrap()
+            .0
+            .len(),
+        1
+    );
     std::fs::write(&tsv, b"ok.png\tfine\nok.png\tfi\xffne\n").unwrap();
     says(
-        &text(load_folder(&tsv, &cfg, &a, true)),
+        &text(load_folder(&tsv, &cfg, &a, Purpose::Score, true)),
         &["labels.tsv:2", "not valid UTF-8"],
     );
     // A line without its label column is malformed: an error even with skip_bad.
     std::fs::write(&tsv, "ok.png\tfine\nok.png\n").unwrap();
     says(
-        &text(load_folder(&tsv, &cfg, &a, true)),
+        &text(load_folder(&tsv, &cfg, &a, Purpose::Score, true)),
         &["labels.tsv:2", "path<TAB>label"],
     );
 }
@@ -221,7 +228,7 @@ fn lmdb_counts_that_disagree_with_the_entries_are_errors() {
         entries.extend(pair);
         write_lmdb(dir.path(), &entries);
         says(
-            &text(load_lmdb(dir.path(), &cfg, &a, true)),
+            &text(load_lmdb(dir.path(), &cfg, &a, Purpose::Score, true)),
             &["[num-samples]", needle],
         );
     }
@@ -230,10 +237,10 @@ fn lmdb_counts_that_disagree_with_the_entries_are_errors() {
     let mut entries = vec![("num-samples", &b"2"[..])];
     entries.extend(pair);
     write_lmdb(dir.path(), &entries);
-    let (ims, rep) = load_lmdb(dir.path(), &cfg, &a, true).unwrap();
+    let (ims, rep) = load_lmdb(dir.path(), &cfg, &a, Purpose::Score, true).unwrap();
     assert_eq!((ims.len(), rep.count(SkipReason::MissingKey)), (1, 1));
     says(
-        &text(load_lmdb(dir.path(), &cfg, &a, false)),
+        &text(load_lmdb(dir.path(), &cfg, &a, Purpose::Score, false)),
         &["missing key \"label-000000002\""],
     );
 }

@@ -4,11 +4,21 @@
 
 use std::path::Path;
 
+use ctc_core::admit::Purpose;
 use image::{DynamicImage, GrayImage, ImageBuffer, ImageFormat, Luma, Rgb, Rgba};
 use scene_text::{load_folder, load_lmdb, Alphabet, NormConfig};
 
 use super::mutate::{cases, mutate_bytes, mutate_lines, run, INTERESTING_FIELDS};
 use super::{named, DEFAULT_CASES};
+
+/// Training and scoring keep different examples: fuzz both.
+fn purpose(rng: &mut ctc_core::rng::Rng) -> Purpose {
+    if rng.bernoulli(0.5) {
+        Purpose::Train
+    } else {
+        Purpose::Score
+    }
+}
 
 fn encode(img: DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());
@@ -50,7 +60,7 @@ fn fuzz_image_files() {
             cfg.max_pixels = 500;
             cfg.max_side = 35;
         }
-        load_folder(&tsv, &cfg, &alphabet, false)
+        load_folder(&tsv, &cfg, &alphabet, purpose(rng), false)
             .map(|_| ())
             .map_err(|e| named(e, "labels.tsv:1"))
     });
@@ -72,8 +82,14 @@ fn fuzz_word_image_indexes() {
     run("word-image-index", 0x75f, cases(DEFAULT_CASES), |rng| {
         std::fs::write(&tsv, mutate_lines(seed, '\t', rng)).unwrap();
         let skip_bad = rng.bernoulli(0.5);
-        let (ims, rep) = load_folder(&tsv, &NormConfig::default(), &alphabet, skip_bad)
-            .map_err(|e| named(e, "labels.tsv"))?;
+        let (ims, rep) = load_folder(
+            &tsv,
+            &NormConfig::default(),
+            &alphabet,
+            purpose(rng),
+            skip_bad,
+        )
+        .map_err(|e| named(e, "labels.tsv"))?;
         assert_eq!(rep.kept, ims.len());
         assert!(skip_bad || rep.total() == 0, "skips without skip_bad");
         Ok(())
@@ -146,7 +162,13 @@ fn fuzz_lmdb_datasets() {
         std::fs::create_dir(&dir).unwrap();
         write_lmdb(&dir, &entries);
         let skip_bad = rng.bernoulli(0.5);
-        let r = load_lmdb(&dir, &NormConfig::default(), &alphabet, skip_bad);
+        let r = load_lmdb(
+            &dir,
+            &NormConfig::default(),
+            &alphabet,
+            purpose(rng),
+            skip_bad,
+        );
         std::fs::remove_dir_all(&dir).unwrap();
         let (ims, rep) = r.map_err(|e| named(e, &format!("db-{n}")))?;
         assert_eq!(rep.kept, ims.len());

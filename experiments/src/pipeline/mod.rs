@@ -3,6 +3,7 @@
 //! results rows and what the plots need.
 
 mod bias;
+pub mod edits;
 mod plan;
 mod stage;
 mod students;
@@ -17,7 +18,7 @@ use ctc_core::task::{Splits, WordMetric};
 use ctc_core::{EncoderConfig, Task};
 use oracle::OracleTeacher;
 use serde::{Deserialize, Serialize};
-use student::Teacher;
+use student::{OracleAsTeacher, Teacher};
 
 use crate::preset::Preset;
 use crate::results::ResultRow;
@@ -69,6 +70,9 @@ pub struct Ctx {
     /// Also train each KD student online: a fresh teacher of each kind trained alongside it.
     pub online: bool,
     pub revision: String,
+    /// This seed's directories in the other cells of a grid: finished stages of the same
+    /// key are reused from them (`Stage::keyed`).
+    pub share: Vec<PathBuf>,
 }
 
 /// Per-seed outputs besides the rows: dev curves of both teachers and one example's posteriors.
@@ -94,6 +98,7 @@ impl Ctx {
             // A restored stage replaces `revision` with the one stored with its model.
             revision: self.revision.clone(),
             scored_revision: self.revision.clone(),
+            scored_with: scored_with(spec.role).to_string(),
             ..Default::default()
         }
     }
@@ -123,6 +128,14 @@ impl Ctx {
             kd: spec.kd.clone(),
             revision: Some(self.revision.clone()),
         }
+    }
+}
+
+/// What a model of `role` is given when scored (the `scored_with` column).
+pub fn scored_with(role: &str) -> &'static str {
+    match role {
+        "oracle" => "source+labels",
+        _ => "source",
     }
 }
 
@@ -189,10 +202,14 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
                 teacher,
                 online,
             } => {
-                let frozen: Option<&dyn Teacher> = match (teacher, &conv, &orc) {
+                let as_teacher = orc.as_ref().map(|o| OracleAsTeacher {
+                    oracle: &o.model,
+                    features: ctx.preset.student.oracle_features,
+                });
+                let frozen: Option<&dyn Teacher> = match (teacher, &conv, &as_teacher) {
                     (None, _, _) => None,
                     (Some(TeacherKind::Conventional), Some(c), _) => Some(&c.model),
-                    (Some(TeacherKind::Oracle), _, Some(o)) => Some(&o.model),
+                    (Some(TeacherKind::Oracle), _, Some(o)) => Some(o),
                     (Some(k), _, _) => {
                         bail!(
                             "stage {}: the {} teacher was not trained",

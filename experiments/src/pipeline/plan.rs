@@ -5,6 +5,7 @@
 use oracle::AntiCopy;
 use student::online::runs_online;
 
+use crate::kd_overrides::KdOverrides;
 use crate::variants::{objective, teacherless, KdVariant};
 
 /// Which frozen (or online) teacher a student learns from.
@@ -154,7 +155,8 @@ fn students(
     let mut online_skipped = Vec::new();
     let mut with_teacher = Vec::new();
     for k in kd {
-        let obj = objective(variants, k)?;
+        // Which terms a method has (all that matters here) no override can change.
+        let obj = objective(variants, &KdOverrides::new(), k)?;
         if teacherless(&obj) {
             stages.push(student(k, None, false));
         } else {

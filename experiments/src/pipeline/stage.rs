@@ -20,15 +20,44 @@ const REPORT: &str = "report.json";
 /// Prefix of every model parameter inside its store (exported without it).
 pub const PREFIX: &str = "model.";
 
+const KEY: &str = "stage-key.txt";
+
 pub struct Stage {
     pub dir: PathBuf,
+    /// What the stage's result depends on (`grid::stage_key`), written with it when it
+    /// finishes; a grid cell adopts another cell's finished stage of the same key.
+    key: Option<String>,
 }
 
 impl Stage {
     pub fn new(ctx: &Ctx, name: &str) -> Result<Self> {
         let dir = ctx.dir.join(name);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self { dir })
+        Ok(Self { dir, key: None })
+    }
+
+    /// A stage identified by `key`. Unless it is done already, a finished stage of the same
+    /// name and key in one of `ctx.share` (the other cells of a grid) is linked in (files hard
+    /// linked, or copied where links fail) and used as if it had been trained here.
+    pub fn keyed(ctx: &Ctx, name: &str, key: String) -> Result<Self> {
+        let mut stage = Self::new(ctx, name)?;
+        if !stage.done() {
+            for other in &ctx.share {
+                let cand = other.join(name);
+                let same = cand.join(DONE).exists()
+                    && std::fs::read_to_string(cand.join(KEY)).is_ok_and(|k| k == key);
+                if same {
+                    link_tree(&cand, &stage.dir)?;
+                    eprintln!(
+                        "[{name}] reusing the identical finished stage {}",
+                        cand.display()
+                    );
+                    break;
+                }
+            }
+        }
+        stage.key = Some(key);
+        Ok(stage)
     }
 
     pub fn done(&self) -> bool {
@@ -50,7 +79,7 @@ impl Stage {
         TrainRun {
             task,
             train: &splits.train,
-            dev: &splits.dev,
+            dev: selection(ctx, &splits.dev),
             cfg,
             seed: ctx.seed,
             device: &ctx.device,
@@ -73,6 +102,9 @@ impl Stage {
             &self.dir.join(REPORT),
             serde_json::to_string_pretty(report)?.as_bytes(),
         )?;
+        if let Some(key) = &self.key {
+            write_atomic(&self.dir.join(KEY), key.as_bytes())?;
+        }
         write_atomic(&self.dir.join(DONE), b"done\n")?;
         Ok(())
     }
@@ -81,6 +113,25 @@ impl Stage {
     pub fn trained_revision(&self) -> Result<String> {
         let (meta, _): (super::ModelMeta, _) = ctc_core::export::read_config(&self.model_dir())?;
         Ok(meta.trained_revision())
+    }
+
+    /// Write the per-example edit counts of `scores` (`edits-dev<suffix>.csv`,
+    /// `edits-test<suffix>.csv`) and return the test file's path relative to the run directory,
+    /// for the row's `test_edits`.
+    pub fn save_edits(&self, ctx: &Ctx, scores: &DevTest, suffix: &str) -> Result<String> {
+        for (split, ev) in [("dev", &scores.dev), ("test", &scores.test)] {
+            let name = super::edits::file_name(&format!("{split}{suffix}"));
+            super::edits::write(&self.dir.join(name), &super::edits::of(ev))?;
+        }
+        let test = self
+            .dir
+            .join(super::edits::file_name(&format!("test{suffix}")));
+        let run_dir = ctx.dir.parent().unwrap_or(&ctx.dir);
+        Ok(test
+            .strip_prefix(run_dir)
+            .unwrap_or(&test)
+            .to_string_lossy()
+            .into_owned())
     }
 
     /// Reload a finished stage's weights and report.
@@ -99,6 +150,38 @@ pub struct DevTest {
     pub test: Evaluation,
 }
 
+/// How many leading dev examples form the selection subset: the largest `dev_subset` of the
+/// run's models, at most half of dev (a model without `dev_subset` counts as half of dev).
+/// Models are selected (best checkpoint, bias shifts) on these alone, and the reported dev
+/// error is measured on the rest, so that selection and report never share an example.
+pub fn selection_len(ctx: &Ctx, dev_len: usize) -> usize {
+    let p = &ctx.preset;
+    let half = dev_len / 2;
+    let subsets = [
+        Some(&p.teacher.train),
+        p.oracle.as_ref().map(|o| &o.train),
+        Some(&p.student.train),
+    ];
+    subsets
+        .into_iter()
+        .flatten()
+        .map(|t| t.dev_subset.unwrap_or(half))
+        .max()
+        .unwrap_or(half)
+        .min(half)
+}
+
+/// The selection subset of `dev` (see `selection_len`).
+pub fn selection<'a, E>(ctx: &Ctx, dev: &'a [E]) -> &'a [E] {
+    &dev[..selection_len(ctx, dev.len())]
+}
+
+/// The reported part of `dev`: what the selection subset leaves.
+pub fn reported<'a, E>(ctx: &Ctx, dev: &'a [E]) -> &'a [E] {
+    &dev[selection_len(ctx, dev.len())..]
+}
+
+/// Scores on the reported part of dev and on test.
 pub fn dev_test<T: Task>(
     ctx: &Ctx,
     task: &T,
@@ -107,7 +190,13 @@ pub fn dev_test<T: Task>(
     f: impl Fn(&ctc_core::Batch) -> candle_core::Result<(candle_core::Tensor, Vec<usize>)> + Sync,
 ) -> Result<DevTest> {
     Ok(DevTest {
-        dev: evaluate(task, &splits.dev, batch_size, &ctx.device, &f)?,
+        dev: evaluate(
+            task,
+            reported(ctx, &splits.dev),
+            batch_size,
+            &ctx.device,
+            &f,
+        )?,
         test: evaluate(task, &splits.test, batch_size, &ctx.device, &f)?,
     })
 }
@@ -117,6 +206,43 @@ pub fn dev_test<T: Task>(
 pub struct StageReport<X> {
     pub train: Vec<TrainReport>,
     pub extra: X,
+}
+
+/// Recreate the files of `from` under `to` (existing files are replaced), as hard links where
+/// the file system allows, else as copies; `DONE` last, so an interrupted link leaves a stage
+/// that is not done.
+fn link_tree(from: &Path, to: &Path) -> Result<()> {
+    fn walk(from: &Path, to: &Path, done: &mut Option<(PathBuf, PathBuf)>) -> Result<()> {
+        ensure_dir(to)?;
+        for entry in
+            std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))?
+        {
+            let entry = entry?;
+            let (src, dst) = (entry.path(), to.join(entry.file_name()));
+            if entry.file_type()?.is_dir() {
+                walk(&src, &dst, done)?;
+            } else if entry.file_name() == DONE {
+                *done = Some((src, dst));
+            } else {
+                link_file(&src, &dst)?;
+            }
+        }
+        Ok(())
+    }
+    fn link_file(src: &Path, dst: &Path) -> Result<()> {
+        let _ = std::fs::remove_file(dst);
+        if std::fs::hard_link(src, dst).is_err() {
+            std::fs::copy(src, dst)
+                .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+        }
+        Ok(())
+    }
+    let mut done = None;
+    walk(from, to, &mut done)?;
+    if let Some((src, dst)) = done {
+        link_file(&src, &dst)?;
+    }
+    Ok(())
 }
 
 pub fn ensure_dir(p: &Path) -> Result<()> {

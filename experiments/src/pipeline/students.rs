@@ -16,7 +16,7 @@ use student::{Distiller, Teacher};
 
 use super::bias;
 use super::plan::{StageSpec, TeacherKind};
-use super::stage::{dev_test, ensure_dir, Stage, StageReport};
+use super::stage::{dev_test, ensure_dir, selection, Stage, StageReport};
 use super::teachers::{conventional_init, example_posteriors, oracle_init};
 use super::{fill_scores, Ctx};
 use crate::results::{write_atomic, ResultRow};
@@ -95,7 +95,7 @@ pub fn student<T: Task>(
     caches: &mut Caches,
 ) -> Result<(Vec<ResultRow>, Vec<Vec<f32>>)> {
     let preset = &ctx.preset.student;
-    let objective = variants::objective(&preset.kd_variants, kd)?;
+    let objective = preset.objective(kd)?;
     let variant = variants::find(&preset.kd_variants, kd);
     // The omitted-label experiment: the transfer set lacks every example with the label.
     let omit = match variant.and_then(|v| v.omit_label.as_deref()) {
@@ -124,7 +124,17 @@ pub fn student<T: Task>(
             &transfer
         }
     };
-    let stage = Stage::new(ctx, &spec.name)?;
+    let key = crate::grid::stage_key(
+        &ctx.preset,
+        ctx.seed,
+        &spec.name,
+        &format!(
+            "objective = {:?}\nvariant = {:?}\n",
+            objective.formula(),
+            serde_json::to_string(&variant).unwrap_or_default()
+        ),
+    );
+    let stage = Stage::keyed(ctx, &spec.name, key)?;
     // Every student starts from the same weights for a seed: rows differ only in teaching.
     let store = ParamStore::new(Rng::derive(ctx.seed, 3).state()[0]);
     let model = CtcModel::new(task, &preset.encoder, store.vb(&ctx.device).pp("model"))?;
@@ -181,6 +191,7 @@ pub fn student<T: Task>(
     row.train_steps = report.train.iter().map(|r| r.steps as u64).sum();
     row.train_seconds = report.train.iter().map(|r| r.train_seconds).sum();
     fill_scores::<T>(&mut row, &scores);
+    row.test_edits = stage.save_edits(ctx, &scores, "")?;
     row.revision = stage.trained_revision()?;
     let mut rows = vec![row];
     if let Some((label, id)) = omit {
@@ -211,7 +222,14 @@ fn bias_corrected<T: Task>(
     eval: impl Fn(&Batch) -> candle_core::Result<(candle_core::Tensor, Vec<usize>)> + Sync,
 ) -> Result<ResultRow> {
     let bs = ctx.preset.student.train.batch_size;
-    let choice = bias::choose(task, &splits.dev, bs, &ctx.device, id, &eval)?;
+    let choice = bias::choose(
+        task,
+        selection(ctx, &splits.dev),
+        bs,
+        &ctx.device,
+        id,
+        &eval,
+    )?;
     write_atomic(
         &stage.dir.join("bias.json"),
         serde_json::to_string_pretty(&choice)?.as_bytes(),
@@ -228,6 +246,7 @@ fn bias_corrected<T: Task>(
     let mut out = row.clone();
     out.kd = format!("{}+bias", row.kd);
     fill_scores::<T>(&mut out, &scores);
+    out.test_edits = stage.save_edits(ctx, &scores, "+bias")?;
     let (e, n) = bias::omitted_counts(&scores.test, label);
     out.omitted_errors = Some(e);
     out.omitted_examples = Some(n);
@@ -281,17 +300,20 @@ fn train<T: Task>(
         (Some(b), Some(c)) => Some(hypotheses(c, b)),
         _ => None,
     };
+    eprintln!(
+        "[{}/{}] objective: {}",
+        spec.teacher,
+        spec.kd,
+        objective.formula()
+    );
     let stages = objective.stages();
+    let steps = objective.stage_steps(preset.train.steps);
     let mut reports: Vec<TrainReport> = Vec::new();
     for (i, obj) in stages.iter().enumerate() {
         let mut cfg = preset.train.clone();
         if stages.len() > 1 {
-            // Attention-map KD: a quarter of the budget initialises, the rest trains.
-            cfg.steps = if i == 0 {
-                preset.train.steps / 4
-            } else {
-                preset.train.steps - preset.train.steps / 4
-            };
+            // Attention-map KD: the first stage initialises, the second trains.
+            cfg.steps = steps[i];
             cfg.warmup = cfg.warmup.min(cfg.steps / 2);
             // The initialisation stage's dev error is not a selection criterion.
             cfg.select_best = cfg.select_best && i + 1 == stages.len();
@@ -303,6 +325,7 @@ fn train<T: Task>(
             teacher,
             heads: heads.as_ref(),
             hypotheses: hyps.as_deref(),
+            teacher_input: preset.teacher_input,
         };
         let log_name = format!("{}/{}", spec.teacher, spec.kd);
         let mut run = stage.train_run(ctx, task, splits, &cfg, &log_name);

@@ -58,6 +58,14 @@ fn bs(ctx: &Ctx) -> usize {
 
 /// The conventional teacher's initial weights for this seed (online students start from them
 /// too).
+/// A config as one line of a stage key.
+fn key_line<X: serde::Serialize>(x: &X) -> String {
+    format!(
+        "strategy = {:?}\n",
+        serde_json::to_string(x).unwrap_or_default()
+    )
+}
+
 pub fn conventional_init<T: Task>(ctx: &Ctx, task: &T) -> Result<(ParamStore, CtcModel)> {
     let store = ParamStore::new(Rng::derive(ctx.seed, 1).state()[0]);
     let enc = &ctx.preset.teacher.encoder;
@@ -83,7 +91,8 @@ pub fn conventional<T: Task>(
     spec: &StageSpec,
 ) -> Result<Trained<CtcModel>> {
     let preset = &ctx.preset.teacher;
-    let stage = Stage::new(ctx, &spec.name)?;
+    let key = crate::grid::stage_key(&ctx.preset, ctx.seed, &spec.name, "");
+    let stage = Stage::keyed(ctx, &spec.name, key)?;
     let (store, model) = conventional_init(ctx, task)?;
     let report: StageReport<()> = if stage.done() {
         stage.restore(&store)?
@@ -109,7 +118,9 @@ pub fn conventional<T: Task>(
     row.train_steps = report.steps as u64;
     row.train_seconds = report.train_seconds;
     row.steps_to_target = report.steps_to_target.map(|s| s as f64);
+    row.seconds_to_target = report.seconds_to_target;
     fill_scores::<T>(&mut row, &scores);
+    row.test_edits = stage.save_edits(ctx, &scores, "")?;
     row.revision = stage.trained_revision()?;
     let (example_posteriors, example_text) = example_posteriors(ctx, task, splits, eval)?;
     Ok(Trained {
@@ -140,7 +151,8 @@ pub fn oracle<T: Task>(
     let mut cfg = preset.model.clone();
     cfg.anti_copy = strategy.clone();
     let stage_name = &spec.name;
-    let stage = Stage::new(ctx, stage_name)?;
+    let key = crate::grid::stage_key(&ctx.preset, ctx.seed, stage_name, &key_line(&cfg));
+    let stage = Stage::keyed(ctx, stage_name, key)?;
     let (store, model) = oracle_init(ctx, task, &cfg)?;
     let report: StageReport<Option<CopyDiagnostics>> = if stage.done() {
         stage.restore(&store)?
@@ -176,7 +188,9 @@ pub fn oracle<T: Task>(
     row.train_steps = report.steps as u64;
     row.train_seconds = report.train_seconds;
     row.steps_to_target = report.steps_to_target.map(|s| s as f64);
+    row.seconds_to_target = report.seconds_to_target;
     fill_scores::<T>(&mut row, &scores);
+    row.test_edits = stage.save_edits(ctx, &scores, "")?;
     row.revision = stage.trained_revision()?;
     if let Some(d) = &diag {
         row.ablated_cer = Some(d.error_zeroed);

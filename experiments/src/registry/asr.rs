@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use asr::task::{AsrExample, AsrTask};
 use asr::{load_manifest_corpus, synth_corpus, SpecAugConfig, SynthConfig, Utterance};
+use ctc_core::admit::Purpose;
 use ctc_core::task::Splits;
 use ctc_core::vocab::{Vocab, VocabSpec};
 
@@ -20,8 +21,8 @@ impl Registered for Speech {
 
     /// `[data.synth]` is a `SynthConfig`, `[data.specaug]` a `SpecAugConfig` for training
     /// batches, `[data.vocab]` a `VocabSpec` (characters by default; a BPE learns its merges
-    /// from the training transcripts only). Utterances too short for their labels under CTC
-    /// are skipped and counted.
+    /// from the training transcripts only). Training utterances too short for their labels
+    /// under CTC are skipped and counted; dev and test keep every utterance.
     fn build(p: &Preset, cache: &Path, progress: bool) -> Result<(AsrTask, Splits<AsrExample>)> {
         check_data_keys(&p.data, &["synth", "specaug", "vocab"], "speech")?;
         let mut cfg: SynthConfig = section(&p.data, Some("synth"), "preset data")?;
@@ -49,20 +50,19 @@ impl Registered for Speech {
             );
         }
         let task = AsrTask::new(vocab, cfg.features.n_mels, specaug);
-        let split = |name: &str, utts| -> Result<Vec<AsrExample>> {
-            let (ex, skipped) = task.examples(utts, true).map_err(anyhow::Error::msg)?;
-            if let Some(first) = skipped.first() {
-                eprintln!(
-                    "{name}: skipped {} utterances (first: {first})",
-                    skipped.len()
-                );
+        let split = |name: &str, utts, purpose| -> Result<Vec<AsrExample>> {
+            let a = task
+                .examples(utts, true, purpose)
+                .map_err(anyhow::Error::msg)?;
+            if let Some(s) = a.summary(name, "utterances") {
+                eprintln!("{s}");
             }
-            Ok(ex)
+            Ok(a.examples)
         };
         let splits = Splits {
-            train: split("train", corpus.train)?,
-            dev: split("dev", corpus.dev)?,
-            test: split("test", corpus.test)?,
+            train: split("train", corpus.train, Purpose::Train)?,
+            dev: split("dev", corpus.dev, Purpose::Score)?,
+            test: split("test", corpus.test, Purpose::Score)?,
         };
         Ok((task, splits))
     }
@@ -80,18 +80,15 @@ impl Registered for Speech {
     ) -> Result<Manifest<AsrExample>> {
         let synth: SynthConfig = section(&meta.data, Some("synth"), "model config data")?;
         let (utts, report) = load_manifest_corpus(path, &synth.features, skip_bad)?;
-        let (examples, bad) = task.examples(utts, skip_bad).map_err(anyhow::Error::msg)?;
-        let mut m = Manifest {
-            examples,
-            skipped: report.total(),
-            reports: if report.is_empty() {
-                Vec::new()
-            } else {
-                vec![report.to_string()]
-            },
+        let admitted = task
+            .examples(utts, skip_bad, Purpose::Score)
+            .map_err(anyhow::Error::msg)?;
+        let reports = if report.is_empty() {
+            Vec::new()
+        } else {
+            vec![report.to_string()]
         };
-        m.skip_examples("utterances", bad);
-        Ok(m)
+        Ok(Manifest::scored(admitted, report.total(), reports))
     }
 
     fn load_inputs(task: &AsrTask, meta: &ModelMeta, files: &[PathBuf]) -> Result<Vec<AsrExample>> {

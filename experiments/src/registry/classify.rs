@@ -58,6 +58,7 @@ impl Registered for Images {
         Ok(Manifest {
             examples,
             skipped: 0,
+            untrainable: 0,
             reports: Vec::new(),
         })
     }

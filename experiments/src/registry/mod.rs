@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use candle_core::Device;
+use ctc_core::admit::Admitted;
 use ctc_core::metrics::Scores;
 use ctc_core::task::{Splits, WordMetric};
 use ctc_core::train::evaluate;
@@ -23,25 +24,36 @@ use crate::infer::{decode_files, EvalArgs, Loaded};
 use crate::pipeline::ModelMeta;
 use crate::run::{run_seeds, RunInputs};
 
-/// A manifest's examples, and the entries left out with `--skip-bad`: how many, and the
-/// loaders' reports of why.
+/// A manifest's examples, the entries left out with `--skip-bad` (how many, and the loaders'
+/// reports of why) and the entries scored although CTC training could not use them.
 pub struct Manifest<E> {
     pub examples: Vec<E>,
     pub skipped: usize,
+    pub untrainable: usize,
     pub reports: Vec<String>,
 }
 
 impl<E> Manifest<E> {
-    /// Add examples rejected by the task (vocabulary, CTC length), one message each.
-    pub fn skip_examples(&mut self, what: &str, messages: Vec<String>) {
-        if let Some(first) = messages.first() {
-            self.reports.push(format!(
-                "skipped {} {what} (vocabulary or CTC length), first: {first}",
-                messages.len()
-            ));
-            self.skipped += messages.len();
+    /// A manifest of what the task admitted for scoring, after the loader skipped `skipped`
+    /// entries (its report in `reports`).
+    pub fn scored(admitted: Admitted<E>, skipped: usize, mut reports: Vec<String>) -> Self {
+        reports.extend(admitted.summary("manifest", "entries"));
+        Self {
+            skipped: skipped + admitted.skipped.len(),
+            untrainable: admitted.untrainable.len(),
+            examples: admitted.examples,
+            reports,
         }
     }
+}
+
+/// A model's scores on a manifest: entries skipped with `--skip-bad`, and entries scored that
+/// CTC training could not have used (too short for their labels, characters outside the
+/// vocabulary, empty references).
+pub struct Scored {
+    pub scores: Scores,
+    pub skipped: usize,
+    pub untrainable: usize,
 }
 
 /// What a task contributes to the binary.
@@ -76,13 +88,7 @@ pub trait Entry: Sync {
     fn decode_verb(&self) -> &'static str;
     fn run(&self, inputs: &RunInputs) -> Result<()>;
     /// Scores of a model on a manifest, and how many entries were skipped.
-    fn eval(
-        &self,
-        a: &EvalArgs,
-        meta: &ModelMeta,
-        vocab: Vocab,
-        dev: &Device,
-    ) -> Result<(Scores, usize)>;
+    fn eval(&self, a: &EvalArgs, meta: &ModelMeta, vocab: Vocab, dev: &Device) -> Result<Scored>;
     fn decode(
         &self,
         model_dir: &Path,
@@ -112,13 +118,7 @@ impl<R: Registered> Entry for Reg<R> {
         run_seeds(inputs, &task, &splits)
     }
 
-    fn eval(
-        &self,
-        a: &EvalArgs,
-        meta: &ModelMeta,
-        vocab: Vocab,
-        dev: &Device,
-    ) -> Result<(Scores, usize)> {
+    fn eval(&self, a: &EvalArgs, meta: &ModelMeta, vocab: Vocab, dev: &Device) -> Result<Scored> {
         let task = R::for_model(meta, vocab)?;
         let m = R::load_manifest(&task, meta, &a.manifest, a.skip_bad)?;
         if m.skipped > 0 {
@@ -128,13 +128,17 @@ impl<R: Registered> Entry for Reg<R> {
                 m.skipped,
                 m.skipped + m.examples.len()
             );
-            for r in &m.reports {
-                eprintln!("{r}");
-            }
+        }
+        for r in &m.reports {
+            eprintln!("{r}");
         }
         let model = Loaded::new(&task, meta, &a.model, dev)?;
         let ev = evaluate(&task, &m.examples, a.batch_size, dev, |b| model.logits(b))?;
-        Ok((ev.scores, m.skipped))
+        Ok(Scored {
+            scores: ev.scores,
+            skipped: m.skipped,
+            untrainable: m.untrainable,
+        })
     }
 
     fn decode(

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use ctc_core::admit::Purpose;
 use ctc_core::task::Splits;
 use ctc_core::vocab::Vocab;
 use scene_text::task::{StrExample, StrTask};
@@ -37,15 +38,17 @@ impl Registered for WordImages {
         );
         let alphabet: String = corpus.alphabet.chars().iter().collect();
         let task = StrTask::new(Vocab::chars(&alphabet)?);
-        let split = |images| -> Result<Vec<StrExample>> {
+        let split = |images, purpose| -> Result<Vec<StrExample>> {
             // Rendered images always fit their labels; a failure here is a bug worth stopping for.
-            let (ex, _) = task.examples(images, false).map_err(anyhow::Error::msg)?;
-            Ok(ex)
+            let a = task
+                .examples(images, false, purpose)
+                .map_err(anyhow::Error::msg)?;
+            Ok(a.examples)
         };
         let splits = Splits {
-            train: split(corpus.train)?,
-            dev: split(corpus.dev)?,
-            test: split(corpus.test)?,
+            train: split(corpus.train, Purpose::Train)?,
+            dev: split(corpus.dev, Purpose::Score)?,
+            test: split(corpus.test, Purpose::Score)?,
         };
         Ok((task, splits))
     }
@@ -66,21 +69,22 @@ impl Registered for WordImages {
         } else {
             load_folder
         };
-        let (images, report) = load(path, &render.norm, &render.alphabet(), skip_bad)?;
-        let (examples, bad) = task
-            .examples(images, skip_bad)
+        let (images, report) = load(
+            path,
+            &render.norm,
+            &render.alphabet(),
+            Purpose::Score,
+            skip_bad,
+        )?;
+        let admitted = task
+            .examples(images, skip_bad, Purpose::Score)
             .map_err(anyhow::Error::msg)?;
-        let mut m = Manifest {
-            examples,
-            skipped: report.total(),
-            reports: if report.total() > 0 {
-                vec![report.to_string()]
-            } else {
-                Vec::new()
-            },
+        let reports = if report.total() > 0 {
+            vec![report.to_string()]
+        } else {
+            Vec::new()
         };
-        m.skip_examples("images", bad);
-        Ok(m)
+        Ok(Manifest::scored(admitted, report.total(), reports))
     }
 
     fn load_inputs(
@@ -97,6 +101,7 @@ impl Registered for WordImages {
                 String::new(),
                 &render.norm,
                 f.display().to_string(),
+                Purpose::Score,
             )?;
             items.push(StrExample {
                 image,

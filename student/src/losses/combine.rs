@@ -17,6 +17,10 @@ fn hinton_tau() -> f64 {
 fn hinton_alpha() -> f64 {
     0.5
 }
+/// Attention-map KD: the share of the student's steps that the map-matching stage takes.
+fn stage1_fraction() -> f64 {
+    0.25
+}
 /// Kim & Rush (2016) decode the teacher with beam 5 for sequence-level KD.
 fn seq_beam() -> usize {
     5
@@ -58,10 +62,14 @@ pub enum KdTerm {
         #[serde(default)]
         exclude_blank: bool,
     },
-    /// `attention::attention_map_l2`; trained as a separate first stage (see `stages`).
+    /// `attention::attention_map_l2`; trained as a separate first stage (see `stages`) that
+    /// takes `stage1_fraction` of the student's steps (default 0.25), the rest going to the
+    /// second stage.
     AttentionMap {
         #[serde(default = "one")]
         weight: f64,
+        #[serde(default = "stage1_fraction")]
+        stage1_fraction: f64,
     },
     /// `layerwise::layerwise_loss`. `layers` are 1-based teacher layers; empty (the default)
     /// means 1/3, 2/3, 3/3 of the teacher's depth (`LayerwiseConfig::resolve`).
@@ -101,7 +109,7 @@ impl KdTerm {
             | Self::Hinton { weight, .. }
             | Self::FrameKd { weight, .. }
             | Self::GuidedCtc { weight, .. }
-            | Self::AttentionMap { weight }
+            | Self::AttentionMap { weight, .. }
             | Self::Layerwise { weight, .. }
             | Self::SequenceKd { weight, .. } => weight,
         }
@@ -154,6 +162,13 @@ impl KdTerm {
             .validate(None)?,
             Self::SequenceKd { beam: 0, .. } => {
                 candle_core::bail!("KD term sequence-kd: beam must be >= 1")
+            }
+            Self::AttentionMap {
+                stage1_fraction: f, ..
+            } if !(*f > 0.0 && *f < 1.0) => {
+                candle_core::bail!(
+                    "KD term attention-map: stage1_fraction must lie strictly between 0 and 1, got {f}"
+                )
             }
             _ => {}
         }
@@ -223,8 +238,27 @@ impl KdObjective {
         }
     }
 
+    /// The steps of each of `stages()` out of a budget of `steps`: all of them for one stage;
+    /// for attention-map KD `stage1_fraction` of them (rounded down, at least 1) first, the rest
+    /// after.
+    pub fn stage_steps(&self, steps: usize) -> Vec<usize> {
+        let f = self.terms.iter().find_map(|t| match t {
+            KdTerm::AttentionMap {
+                stage1_fraction, ..
+            } => Some(*stage1_fraction),
+            _ => None,
+        });
+        match f {
+            None => vec![steps],
+            Some(f) => {
+                let first = ((steps as f64 * f).floor() as usize).clamp(1, steps.max(1));
+                vec![first, steps.saturating_sub(first)]
+            }
+        }
+    }
+
     /// E.g. `L = 1.0*CTC + 0.5*FrameKD(tau=1)`; two-stage objectives print
-    /// `stage 1: L = 1.0*AttnMapL2; stage 2: L = 1.0*CTC + 1.0*GuidedCTC`.
+    /// `stage 1 (25 % of steps): L = 1.0*AttnMapL2; stage 2: L = 1.0*CTC + 1.0*GuidedCTC`.
     pub fn formula(&self) -> String {
         let one = |o: &KdObjective| {
             let parts: Vec<String> = o
@@ -241,7 +275,17 @@ impl KdObjective {
         let parts: Vec<String> = stages
             .iter()
             .enumerate()
-            .map(|(i, s)| format!("stage {}: {}", i + 1, one(s)))
+            .map(|(i, s)| {
+                match s.terms.iter().find_map(|t| match t {
+                    KdTerm::AttentionMap {
+                        stage1_fraction, ..
+                    } => Some(*stage1_fraction),
+                    _ => None,
+                }) {
+                    Some(f) => format!("stage {} ({} % of steps): {}", i + 1, f * 100.0, one(s)),
+                    None => format!("stage {}: {}", i + 1, one(s)),
+                }
+            })
             .collect();
         parts.join("; ")
     }
@@ -316,7 +360,14 @@ pub fn parse_kd(name: &str) -> Result<KdObjective> {
             },
         ],
         "guided-ctc" => vec![ctc, guided],
-        "attention-map" => vec![AttentionMap { weight: 1.0 }, ctc, guided],
+        "attention-map" => vec![
+            AttentionMap {
+                weight: 1.0,
+                stage1_fraction: stage1_fraction(),
+            },
+            ctc,
+            guided,
+        ],
         "layer-wise" | "layerwise" => vec![
             ctc,
             Layerwise {

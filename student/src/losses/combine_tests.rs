@@ -10,7 +10,7 @@ fn formulas_of_the_cli_names() {
     assert_eq!(f("guided-ctc"), "L = 1.0*CTC + 1.0*GuidedCTC");
     assert_eq!(
         f("attention-map"),
-        "stage 1: L = 1.0*AttnMapL2; stage 2: L = 1.0*CTC + 1.0*GuidedCTC"
+        "stage 1 (25 % of steps): L = 1.0*AttnMapL2; stage 2: L = 1.0*CTC + 1.0*GuidedCTC"
     );
     assert_eq!(f("layer-wise"), "L = 1.0*CTC + 1.0*LayerWise(thirds)");
     assert_eq!(f("sequence-kd"), "L = 1.0*SeqKD(beam=5)");
@@ -123,7 +123,10 @@ fn validation_rejects_bad_objectives() {
         weight: 1.0,
         layers: vec![0]
     }]));
-    assert!(bad(vec![KdTerm::AttentionMap { weight: 1.0 }]));
+    assert!(bad(vec![KdTerm::AttentionMap {
+        weight: 1.0,
+        stage1_fraction: 0.25,
+    }]));
 }
 
 #[test]
@@ -131,7 +134,13 @@ fn stages_split_the_attention_term() {
     let obj = parse_kd("attention-map").unwrap();
     let stages = obj.stages();
     assert_eq!(stages.len(), 2);
-    assert_eq!(stages[0].terms, vec![KdTerm::AttentionMap { weight: 1.0 }]);
+    assert_eq!(
+        stages[0].terms,
+        vec![KdTerm::AttentionMap {
+            weight: 1.0,
+            stage1_fraction: 0.25,
+        }]
+    );
     assert_eq!(stages[1], parse_kd("guided-ctc").unwrap());
     assert_eq!(parse_kd("frame-kd").unwrap().stages().len(), 1);
 }
@@ -153,4 +162,23 @@ fn combine_weights_named_values() {
     assert!((got - (3.0 + 0.5 * 0.8)).abs() < 1e-12);
     let err = obj.combine(&values[..1]).unwrap_err().to_string();
     assert!(err.contains("ctc"), "{err}");
+}
+
+#[test]
+fn stage_steps_split_the_budget_by_the_attention_fraction() {
+    let obj = parse_kd("attention-map").unwrap();
+    assert_eq!(obj.stage_steps(1200), vec![300, 900]);
+    assert_eq!(obj.stage_steps(30), vec![7, 23]);
+    assert_eq!(obj.stage_steps(2), vec![1, 1]);
+    let half = KdObjective {
+        terms: vec![
+            KdTerm::AttentionMap {
+                weight: 1.0,
+                stage1_fraction: 0.5,
+            },
+            KdTerm::Ctc { weight: 1.0 },
+        ],
+    };
+    assert_eq!(half.stage_steps(9), vec![4, 5]);
+    assert_eq!(parse_kd("frame-kd").unwrap().stage_steps(9), vec![9]);
 }

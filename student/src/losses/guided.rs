@@ -5,7 +5,7 @@
 use candle_core::{DType, Result, Tensor, D};
 use candle_nn::ops::softmax;
 
-use super::{check_lens, check_pair, frame_mask, weighted_frame_mean, zero_padding};
+use super::{check_lens, check_pair, frame_mask, reduce_frames, zero_padding, Norm};
 
 /// The guiding mask M, `(B, T, V')` in the teacher's dtype: M[b, t, k] = 1 where
 /// k = argmax_k' z_T[b, t, k'] (ties: the lowest index), for valid frames only; with
@@ -34,13 +34,24 @@ pub fn guided_mask(teacher: &Tensor, lens: &[usize], exclude_blank: bool) -> Res
 /// P_S = softmax of the student logits (probabilities, as in the paper, not log-probabilities)
 /// and N the number of frames with a non-zero mask row (valid frames, minus blank-argmax frames
 /// when `exclude_blank`); 0 when N = 0. The value lies in [-1, 0]. Kurata & Audhkhasi add the
-/// unnormalised sum over frames to the CTC loss with weight 1; here it is a frame mean, so its
-/// weight is relative to a CTC loss normalised per frame. Returns a scalar.
+/// unnormalised sum over frames to the CTC loss with weight 1: `guided_ctc_norm` with
+/// `Norm::PerLabel` keeps that ratio to a CTC loss reduced per label. Returns a scalar.
 pub fn guided_ctc(
     student: &Tensor,
     teacher: &Tensor,
     lens: &[usize],
     exclude_blank: bool,
+) -> Result<Tensor> {
+    guided_ctc_norm(student, teacher, lens, exclude_blank, &Norm::Frames)
+}
+
+/// `guided_ctc` with the sum over guided frames reduced by `norm` instead of divided by N.
+pub fn guided_ctc_norm(
+    student: &Tensor,
+    teacher: &Tensor,
+    lens: &[usize],
+    exclude_blank: bool,
+    norm: &Norm,
 ) -> Result<Tensor> {
     let (_, t, _) = check_pair("guided_ctc", student, teacher, lens)?;
     let mask = guided_mask(teacher, lens, exclude_blank)?.to_dtype(student.dtype())?;
@@ -48,7 +59,7 @@ pub fn guided_ctc(
     let p_s = softmax(&zero_padding(student, &valid)?, D::Minus1)?;
     let picked = (p_s * &mask)?.sum(D::Minus1)?; // (B, T)
     let rows = mask.sum(D::Minus1)?; // 1 on guided frames, 0 elsewhere
-    weighted_frame_mean(&picked, &rows)?.neg()
+    reduce_frames(&picked, &rows, norm)?.neg()
 }
 
 #[cfg(test)]
@@ -122,6 +133,27 @@ mod tests {
         let got32 = guided_ctc(&s32, &t, &LENS, true).unwrap();
         assert_eq!(got32.dtype(), DType::F32);
         assert!((scalar(&got32) - reference(true)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn per_label_reduction_sums_each_example_over_its_labels() {
+        let (s, t) = (tensor(&ZS, (2, 3, 3)), tensor(&ZT, (2, 3, 3)));
+        // Example 0 has 4 labels, example 1 has 1: -(1/2) (sum_0 / 4 + sum_1 / 1).
+        let frames = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)];
+        for ex in [false, true] {
+            let mut sums = [0.0; 2];
+            for (&(b, t), &k) in frames.iter().zip(&BEST) {
+                if !(ex && k == 0) {
+                    sums[b] += softmax_ref(&ZS[(b * 3 + t) * 3..(b * 3 + t) * 3 + 3], 1.0)[k];
+                }
+            }
+            let want = -(sums[0] / 4.0 + sums[1]) / 2.0;
+            let norm = Norm::PerLabel(vec![4, 1]);
+            let got = scalar(&guided_ctc_norm(&s, &t, &LENS, ex, &norm).unwrap());
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+            let f = |x: &Tensor| guided_ctc_norm(x, &t, &LENS, ex, &norm);
+            check_grad(&f, &s, 1e-5, 1e-7);
+        }
     }
 
     #[test]

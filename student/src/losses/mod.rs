@@ -8,11 +8,14 @@
 //! - `lens[b]` is the number of valid frames of example `b`. Frames at or beyond it are padding:
 //!   they are replaced by zeros *before* any arithmetic (`where_cond`), so garbage in them
 //!   (even NaN or inf) changes neither the loss nor the gradient;
-//! - normalisation: unless a function says otherwise, a frame-level loss is the **sum over the
-//!   contributing frames of the whole batch divided by the number of those frames** (a
-//!   frame-weighted mean; 0 when no frame contributes). A term is therefore O(1) per frame
-//!   whatever the utterance length; a CTC loss reduced per utterance is O(T), so weights should
-//!   be read against the CTC reduction the trainer uses.
+//! - normalisation: the posterior terms (`frame_kd`, `hinton`, `guided_ctc`) take a `Norm`.
+//!   `Norm::Frames` is the **sum over the contributing frames of the whole batch divided by
+//!   the number of those frames** (a frame-weighted mean; 0 when no frame contributes), O(1)
+//!   per frame whatever the utterance length. `Norm::PerLabel` divides each example's sum over
+//!   frames by its label count and averages over the batch: the scale of the trainer's CTC
+//!   loss (per utterance, over target length), which is what the distiller uses, so that weight
+//!   1 is the papers' lambda = 1 (they add per-utterance sums). The feature terms (attention
+//!   maps, layer-wise) are means over frames and features, as their papers define them.
 //!
 //! Sequence-level KD has no tensor loss: the student is trained with CTC on the teacher's
 //! hypotheses, so only its `KdTerm` exists (in `combine`).
@@ -28,9 +31,9 @@ mod testutil;
 
 pub use attention::attention_map_l2;
 pub use combine::{parse_kd, KdObjective, KdTerm, KD_METHODS};
-pub use guided::{guided_ctc, guided_mask};
+pub use guided::{guided_ctc, guided_ctc_norm, guided_mask};
 pub use layerwise::{layerwise_loss, log_sigmoid, LayerwiseConfig, PredictionHeads};
-pub use soft::{frame_kd, hinton, soft_kl};
+pub use soft::{frame_kd, frame_kd_norm, hinton, hinton_norm, soft_kl};
 
 use candle_core::{DType, Device, Error, Result, Tensor, D};
 
@@ -101,13 +104,46 @@ pub(crate) fn zero_padding(x: &Tensor, mask: &Tensor) -> Result<Tensor> {
     m.where_cond(x, &x.zeros_like()?)
 }
 
-/// Sum of `per_frame * weights` (both `(B, T)`) divided by the number of frames with weight 1;
-/// 0 (still attached to the graph) when no frame has weight 1. `weights` must be 0/1.
-pub(crate) fn weighted_frame_mean(per_frame: &Tensor, weights: &Tensor) -> Result<Tensor> {
-    let n = weights
-        .to_dtype(DType::F64)?
-        .sum_all()?
-        .to_scalar::<f64>()?;
-    let total = (per_frame * weights)?.sum_all()?;
-    total.affine(1.0 / n.max(1.0), 0.0)
+/// How a frame-level term is reduced to a scalar.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Norm {
+    /// The sum over contributing frames of the batch divided by their number (a frame mean).
+    Frames,
+    /// Per example, the sum over its contributing frames divided by its number of labels;
+    /// then the mean over the batch: the reduction of the CTC loss the trainer uses (PyTorch's
+    /// `reduction = "mean"`, per-utterance loss over target length), so that a KD term and CTC
+    /// stand in the ratio of the papers' per-utterance sums and weight 1 is their lambda = 1.
+    /// One label count per example (0 counts as 1).
+    PerLabel(Vec<usize>),
+}
+
+/// `per_frame` (B, T) reduced over the frames of 0/1 `weights` (B, T) by `norm`; 0 (still
+/// attached to the graph) when no frame has weight 1.
+pub(crate) fn reduce_frames(per_frame: &Tensor, weights: &Tensor, norm: &Norm) -> Result<Tensor> {
+    match norm {
+        Norm::Frames => {
+            let n = weights
+                .to_dtype(DType::F64)?
+                .sum_all()?
+                .to_scalar::<f64>()?;
+            let total = (per_frame * weights)?.sum_all()?;
+            total.affine(1.0 / n.max(1.0), 0.0)
+        }
+        Norm::PerLabel(labels) => {
+            let b = per_frame.dim(0)?;
+            if labels.len() != b {
+                return Err(msg(format!(
+                    "per-label reduction: {} label counts for a batch of {b}",
+                    labels.len()
+                )));
+            }
+            let scale: Vec<f64> = labels
+                .iter()
+                .map(|&u| 1.0 / (b as f64 * u.max(1) as f64))
+                .collect();
+            let scale = Tensor::new(scale, per_frame.device())?.to_dtype(per_frame.dtype())?;
+            let sums = (per_frame * weights)?.sum(1)?;
+            (sums * scale)?.sum_all()
+        }
+    }
 }

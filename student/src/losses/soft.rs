@@ -5,7 +5,7 @@
 use candle_core::{DType, Result, Tensor, D};
 use candle_nn::ops::log_softmax;
 
-use super::{check_pair, frame_mask, weighted_frame_mean, zero_padding};
+use super::{check_pair, frame_mask, reduce_frames, zero_padding, Norm};
 
 /// Per-frame KL(softmax(z_T/tau) || softmax(z_S/tau)), shape `(B, T)`, with padded frames
 /// zeroed in both inputs first (so their KL is exactly 0 and carries no gradient).
@@ -69,10 +69,23 @@ pub fn hinton(
     alpha: f64,
     hard: &Tensor,
 ) -> Result<Tensor> {
+    hinton_norm(student, teacher, lens, tau, alpha, hard, &Norm::Frames)
+}
+
+/// `hinton` with the soft term reduced by `norm`.
+pub fn hinton_norm(
+    student: &Tensor,
+    teacher: &Tensor,
+    lens: &[usize],
+    tau: f64,
+    alpha: f64,
+    hard: &Tensor,
+    norm: &Norm,
+) -> Result<Tensor> {
     if !(0.0..=1.0).contains(&alpha) {
         candle_core::bail!("hinton: alpha must lie in [0, 1], got {alpha}");
     }
-    let soft = soft_kl(student, teacher, lens, tau)?;
+    let soft = frame_kd_norm(student, teacher, lens, tau, false, norm)?;
     let hard = hard.sum_all()?.to_dtype(soft.dtype())?;
     soft.affine(alpha, 0.0)? + hard.affine(1.0 - alpha, 0.0)?
 }
@@ -89,12 +102,31 @@ pub fn frame_kd(
     tau: f64,
     drop_blank_frames: bool,
 ) -> Result<Tensor> {
+    frame_kd_norm(
+        student,
+        teacher,
+        lens,
+        tau,
+        drop_blank_frames,
+        &Norm::Frames,
+    )
+}
+
+/// `frame_kd` with the sum over F reduced by `norm` instead of divided by |F|.
+pub fn frame_kd_norm(
+    student: &Tensor,
+    teacher: &Tensor,
+    lens: &[usize],
+    tau: f64,
+    drop_blank_frames: bool,
+    norm: &Norm,
+) -> Result<Tensor> {
     let (_, t, _) = check_pair("frame_kd", student, teacher, lens)?;
     check_tau("frame_kd", tau)?;
     let mask = frame_mask(lens, t, DType::U8, student.device())?;
     let kl = kl_frames(student, teacher, &mask, tau)?;
     let weights = kd_weights(teacher, lens, t, drop_blank_frames)?.to_dtype(kl.dtype())?;
-    weighted_frame_mean(&kl, &weights)?.affine(tau * tau, 0.0)
+    reduce_frames(&kl, &weights, norm)?.affine(tau * tau, 0.0)
 }
 
 #[cfg(test)]

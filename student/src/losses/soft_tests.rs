@@ -166,3 +166,55 @@ fn bad_inputs_are_errors() {
         0.0
     );
 }
+
+/// f64 reference of the per-label reduction: per example tau^2 * the sum of KL over its kept
+/// frames divided by its label count `labels[b]`, averaged over the batch.
+fn reference_per_label(tau: f64, drop_blank: bool, labels: [usize; 2]) -> f64 {
+    let mut total = 0.0;
+    for (b, &len) in LENS.iter().enumerate() {
+        let mut sum = 0.0;
+        for t in 0..len {
+            let o = (b * 3 + t) * 3;
+            let (zs, zt) = (&ZS[o..o + 3], &ZT[o..o + 3]);
+            let argmax = (0..3).max_by(|&i, &j| zt[i].total_cmp(&zt[j])).unwrap();
+            if drop_blank && argmax == 0 {
+                continue;
+            }
+            sum += kl_ref(&softmax_ref(zt, tau), &softmax_ref(zs, tau));
+        }
+        total += tau * tau * sum / labels[b] as f64;
+    }
+    total / 2.0
+}
+
+#[test]
+fn per_label_reduction_matches_reference_values_and_gradients() {
+    let (s, t) = inputs();
+    let labels = [2usize, 1];
+    let norm = Norm::PerLabel(labels.to_vec());
+    for (tau, drop) in [(1.0, false), (2.0, false), (1.0, true)] {
+        let got = scalar(&frame_kd_norm(&s, &t, &LENS, tau, drop, &norm).unwrap());
+        let want = reference_per_label(tau, drop, labels);
+        assert!(
+            (got - want).abs() < 1e-12,
+            "tau {tau} drop {drop}: {got} vs {want}"
+        );
+    }
+    // Even with as many labels as frames it is not the frame mean: it weighs examples
+    // equally (a mean of per-example means), not frames.
+    let same = Norm::PerLabel(LENS.to_vec());
+    let per_label = scalar(&frame_kd_norm(&s, &t, &LENS, 1.0, false, &same).unwrap());
+    let frames = scalar(&frame_kd(&s, &t, &LENS, 1.0, false).unwrap());
+    assert!((per_label - frames).abs() > 1e-6, "{per_label} {frames}");
+    let f = |x: &Tensor| frame_kd_norm(x, &t, &LENS, 2.0, false, &norm);
+    check_grad(&f, &s, 1e-6, 1e-7);
+    // Hinton's soft term uses the same reduction.
+    let hard = tensor(&[0.7], (1,));
+    let h = scalar(&hinton_norm(&s, &t, &LENS, 2.0, 0.25, &hard, &norm).unwrap());
+    let want = 0.25 * reference_per_label(2.0, false, labels) + 0.75 * 0.7;
+    assert!((h - want).abs() < 1e-12, "{h} vs {want}");
+    let e = frame_kd_norm(&s, &t, &LENS, 1.0, false, &Norm::PerLabel(vec![1]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("1 label counts for a batch of 2"), "{e}");
+}

@@ -6,14 +6,12 @@ use candle_nn::VarBuilder;
 use super::corpus::Utterance;
 use super::encoder::AsrEncoder;
 use super::specaug::SpecAugConfig;
-use ctc_core::ctc::min_frames;
+use ctc_core::admit::{admit, label_ids, Admitted, Purpose};
 use ctc_core::rng::Rng;
-use ctc_core::task::{
-    keep_or_skip, pad_frames, Batch, EncoderConfig, SourceEncoder, Task, WordMetric,
-};
+use ctc_core::task::{pad_frames, Batch, EncoderConfig, SourceEncoder, Task, WordMetric};
 use ctc_core::vocab::Vocab;
 
-/// An utterance with its label ids, checked against the vocabulary and CTC feasibility.
+/// An utterance with its label ids (checked for CTC feasibility when it is for training).
 #[derive(Debug, Clone)]
 pub struct AsrExample {
     pub utt: Utterance,
@@ -36,26 +34,21 @@ impl AsrTask {
         }
     }
 
-    /// Encode transcripts and check that each utterance is long enough for CTC, counted in
-    /// label ids (a BPE token is one label) against the encoder's own output length. Bad ones
-    /// are an error naming the utterance, or with `skip_bad` counted skips returned as messages.
+    /// Encode transcripts. For training each utterance must be long enough for CTC, counted
+    /// in label ids (a BPE token is one label) against the encoder's own output length, with
+    /// a non-empty transcript in the vocabulary: a bad one is an error naming the utterance,
+    /// or with `skip_bad` a counted skip. For scoring every utterance is kept (see
+    /// `ctc_core::admit`).
     pub fn examples(
         &self,
         utts: Vec<Utterance>,
         skip_bad: bool,
-    ) -> std::result::Result<(Vec<AsrExample>, Vec<String>), String> {
-        keep_or_skip(utts, skip_bad, |utt| match self.vocab.encode(&utt.text) {
-            Err(e) => Err(format!("{}: {e}", utt.id)),
-            Ok(t) if t.is_empty() => Err(format!("{}: empty transcript", utt.id)),
-            Ok(t) if AsrEncoder::output_frames(utt.n_frames) < min_frames(&t) => Err(format!(
-                "{}: too short for its transcript under CTC ({} frames after subsampling, {} \
-                 needed for its {} labels)",
-                utt.id,
-                AsrEncoder::output_frames(utt.n_frames),
-                min_frames(&t),
-                t.len()
-            )),
-            Ok(targets) => Ok(AsrExample { utt, targets }),
+        purpose: Purpose,
+    ) -> std::result::Result<Admitted<AsrExample>, String> {
+        admit(utts, skip_bad, |utt| {
+            let frames = AsrEncoder::output_frames(utt.n_frames);
+            let (targets, note) = label_ids(&self.vocab, &utt.text, frames, purpose, &utt.id)?;
+            Ok((AsrExample { utt, targets }, note))
         })
     }
 }
@@ -108,12 +101,22 @@ impl Task for AsrTask {
             })
             .collect();
         let targets: Vec<Vec<u32>> = items.iter().map(|(_, e)| e.targets.clone()).collect();
+        let clean_src = if augmented.is_empty() {
+            None
+        } else {
+            let clean: Vec<(&[f32], usize)> = items
+                .iter()
+                .map(|(_, e)| (e.utt.feats.as_slice(), e.utt.n_frames))
+                .collect();
+            Some(pad_frames(&clean, self.n_mels, dev)?)
+        };
         Ok(Batch {
             src: pad_frames(&frames, self.n_mels, dev)?,
             src_lens: items.iter().map(|(_, e)| e.utt.n_frames).collect(),
             targets,
             texts: items.iter().map(|(_, e)| e.utt.text.clone()).collect(),
             ids: items.iter().map(|(i, _)| *i).collect(),
+            clean_src,
         })
     }
 

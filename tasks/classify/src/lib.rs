@@ -339,12 +339,24 @@ impl Task for ClassifyTask {
             }
             self.pixels(ex, train, rng, &mut buf[b * n..(b + 1) * n]);
         }
+        let augments = train && (self.cfg.jitter > 0 || self.cfg.input_dropout > 0.0);
+        let clean_src = if augments {
+            let mut clean = vec![0f32; items.len() * n];
+            for (b, (_, ex)) in items.iter().enumerate() {
+                // Without augmentation nothing is drawn from the generator.
+                self.pixels(ex, false, rng, &mut clean[b * n..(b + 1) * n]);
+            }
+            Some(Tensor::from_vec(clean, (items.len(), 1, n), dev)?)
+        } else {
+            None
+        };
         Ok(Batch {
             src: Tensor::from_vec(buf, (items.len(), 1, n), dev)?,
             src_lens: vec![1; items.len()],
             targets: items.iter().map(|(_, e)| e.target.to_vec()).collect(),
             texts: items.iter().map(|(_, e)| e.text.clone()).collect(),
             ids: items.iter().map(|(i, _)| *i).collect(),
+            clean_src,
         })
     }
     fn encoder(&self, cfg: &EncoderConfig, vb: VarBuilder) -> Result<Box<dyn SourceEncoder>> {

@@ -3,6 +3,7 @@
 //! with the training loop every model uses, checkpoints, and export of any trained model.
 //! Each recognition task is a crate of its own built on this one.
 
+pub mod admit;
 pub mod alloc;
 pub mod batch;
 pub mod ctc;

@@ -105,6 +105,16 @@ impl std::fmt::Display for Scores {
     }
 }
 
+/// One example's character and word edit operations (characters as `char`s, spaces included;
+/// words split on whitespace): what `score_corpus` sums.
+pub fn example_ops(r: &str, h: &str) -> (EditOps, EditOps) {
+    let rc: Vec<char> = r.chars().collect();
+    let hc: Vec<char> = h.chars().collect();
+    let rw: Vec<&str> = r.split_whitespace().collect();
+    let hw: Vec<&str> = h.split_whitespace().collect();
+    (edit_ops(&rc, &hc), edit_ops(&rw, &hw))
+}
+
 /// Score hypotheses against references, pairwise. Panics if the lists differ in length (a
 /// bug in the caller, not bad data).
 pub fn score_corpus(refs: &[String], hyps: &[String]) -> Scores {
@@ -121,15 +131,11 @@ pub fn score_corpus(refs: &[String], hyps: &[String]) -> Scores {
     };
     let (mut exact, mut sim) = (0usize, 0f64);
     for (r, h) in refs.iter().zip(hyps) {
-        let rc: Vec<char> = r.chars().collect();
-        let hc: Vec<char> = h.chars().collect();
-        let c = edit_ops(&rc, &hc);
+        let (c, w) = example_ops(r, h);
         s.char_ops.add(c);
-        let rw: Vec<&str> = r.split_whitespace().collect();
-        let hw: Vec<&str> = h.split_whitespace().collect();
-        s.word_ops.add(edit_ops(&rw, &hw));
+        s.word_ops.add(w);
         exact += usize::from(r == h);
-        let longest = rc.len().max(hc.len());
+        let longest = c.ref_len.max(h.chars().count());
         sim += if longest == 0 {
             1.0
         } else {

@@ -26,6 +26,9 @@ pub struct Batch {
     pub texts: Vec<String>,
     /// Index of each example in its split: the key of cached teacher outputs.
     pub ids: Vec<usize>,
+    /// The sources without augmentation, when `src` is augmented (`None` when `src` is
+    /// already clean): what a frozen teacher sees when students distil from clean inputs.
+    pub clean_src: Option<Tensor>,
 }
 
 impl Batch {
@@ -34,6 +37,18 @@ impl Batch {
     }
     pub fn is_empty(&self) -> bool {
         self.src_lens.is_empty()
+    }
+
+    /// This batch with its clean sources (itself when it is not augmented).
+    pub fn clean(&self) -> Batch {
+        match &self.clean_src {
+            None => self.clone(),
+            Some(c) => Batch {
+                src: c.clone(),
+                clean_src: None,
+                ..self.clone()
+            },
+        }
     }
 }
 
@@ -138,25 +153,6 @@ pub struct Splits<E> {
     pub train: Vec<E>,
     pub dev: Vec<E>,
     pub test: Vec<E>,
-}
-
-/// Turn raw items into examples with `check`; an item it rejects (with a message naming it) is
-/// an error, or with `skip_bad` a skip whose message is returned, so nothing is dropped silently.
-pub fn keep_or_skip<I, E>(
-    items: Vec<I>,
-    skip_bad: bool,
-    mut check: impl FnMut(I) -> std::result::Result<E, String>,
-) -> std::result::Result<(Vec<E>, Vec<String>), String> {
-    let mut out = Vec::with_capacity(items.len());
-    let mut skipped = Vec::new();
-    for item in items {
-        match check(item) {
-            Ok(e) => out.push(e),
-            Err(p) if skip_bad => skipped.push(p),
-            Err(p) => return Err(p),
-        }
-    }
-    Ok((out, skipped))
 }
 
 /// Pad variable-length (frames x dim) feature buffers into a (B, T_max, dim) tensor.

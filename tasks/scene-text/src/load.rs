@@ -7,13 +7,16 @@
 //!   i = 1..=n `image-%09d` (encoded image bytes) and `label-%09d` (UTF-8).
 //!
 //! Each bad example is an error naming its file and line (or key); with `skip_bad` it is
-//! counted in the returned `SkipReport` instead.
+//! counted in the returned `SkipReport` instead. Loaded for scoring, an example is bad only
+//! when its entry cannot be read: any label is kept (lower-cased as the alphabet says).
 
 use std::path::Path;
 
 use heed::types::Bytes;
 use heed::{Database, EnvFlags, EnvOpenOptions};
 use rayon::prelude::*;
+
+use ctc_core::admit::Purpose;
 
 use super::alphabet::Alphabet;
 use super::error::{Result, SkipReport, StrError};
@@ -61,17 +64,22 @@ pub fn read_image(path: &Path, cfg: &NormConfig) -> Result<image::DynamicImage> 
     decode_image(&bytes, cfg, &at)
 }
 
-/// Check the label first (cheap, and the most common real-data fault), then decode.
+/// Check the label first (cheap, and the most common real-data fault), then decode. For
+/// scoring the label is only normalised: `StrTask::examples` counts what training would refuse.
 fn example(
     bytes: &[u8],
     raw_label: &str,
     at: String,
     cfg: &NormConfig,
     alphabet: &Alphabet,
+    purpose: Purpose,
 ) -> Result<WordImage> {
-    let label = alphabet.check(raw_label, &at)?;
+    let label = match purpose {
+        Purpose::Train => alphabet.check(raw_label, &at)?,
+        Purpose::Score => alphabet.normalize(raw_label),
+    };
     let img = decode_image(bytes, cfg, &at)?;
-    word_image(&img, label, cfg, at)
+    word_image(&img, label, cfg, at, purpose)
 }
 
 fn collect(
@@ -95,6 +103,7 @@ pub fn load_folder(
     tsv_path: &Path,
     cfg: &NormConfig,
     alphabet: &Alphabet,
+    purpose: Purpose,
     skip_bad: bool,
 ) -> Result<(Vec<WordImage>, SkipReport)> {
     let bytes = std::fs::read(tsv_path).map_err(|e| StrError::Io {
@@ -144,7 +153,7 @@ pub fn load_folder(
                 at: at.clone(),
                 msg: e.to_string(),
             })?;
-            example(&bytes, &label, at, cfg, alphabet)
+            example(&bytes, &label, at, cfg, alphabet, purpose)
         })
         .collect();
     collect(results, skip_bad)
@@ -163,6 +172,7 @@ pub fn load_lmdb(
     dir: &Path,
     cfg: &NormConfig,
     alphabet: &Alphabet,
+    purpose: Purpose,
     skip_bad: bool,
 ) -> Result<(Vec<WordImage>, SkipReport)> {
     if !dir.join("data.mdb").is_file() {
@@ -180,7 +190,7 @@ pub fn load_lmdb(
             .open(dir)
     }
     .map_err(lmdb_err(dir))?;
-    let result = read_all(&env, dir, cfg, alphabet, skip_bad);
+    let result = read_all(&env, dir, cfg, alphabet, purpose, skip_bad);
     env.prepare_for_closing().wait();
     result
 }
@@ -190,6 +200,7 @@ fn read_all(
     dir: &Path,
     cfg: &NormConfig,
     alphabet: &Alphabet,
+    purpose: Purpose,
     skip_bad: bool,
 ) -> Result<(Vec<WordImage>, SkipReport)> {
     let rtxn = env.read_txn().map_err(lmdb_err(dir))?;
@@ -262,7 +273,7 @@ fn read_all(
     drop(rtxn);
     let results: Vec<Result<WordImage>> = raw
         .into_par_iter()
-        .map(|r| r.and_then(|(img, label, at)| example(&img, &label, at, cfg, alphabet)))
+        .map(|r| r.and_then(|(img, label, at)| example(&img, &label, at, cfg, alphabet, purpose)))
         .collect();
     collect(results, skip_bad)
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::encoder::CrnnEncoder;
 use super::error::{Result, StrError};
+use ctc_core::admit::Purpose;
 use ctc_core::ctc::min_frames;
 
 /// Image height after normalisation.
@@ -188,16 +189,20 @@ pub fn check_fits(label: &str, width: usize, at: &str) -> Result<()> {
     Ok(())
 }
 
-/// Normalise a decoded image with an already checked label into a `WordImage`.
+/// Normalise a decoded image with an already checked label into a `WordImage`. For training
+/// the label must fit the normalised width under CTC; for scoring any label is kept.
 pub fn word_image(
     img: &DynamicImage,
     label: String,
     cfg: &NormConfig,
     source: String,
+    purpose: Purpose,
 ) -> Result<WordImage> {
     let g = normalize_grey(img, cfg, 0, &source)?;
     let width = g.width() as usize;
-    check_fits(&label, width, &source)?;
+    if purpose == Purpose::Train {
+        check_fits(&label, width, &source)?;
+    }
     Ok(WordImage {
         text: label,
         pixels: Arc::new(to_pixels(&g)),
@@ -309,7 +314,8 @@ mod tests {
         ));
         // 32 x 20 -> 5 frames: "hello" needs 6 (the double l).
         let img = DynamicImage::ImageLuma8(GrayImage::new(20, 32));
-        let e = word_image(&img, "hello".into(), &cfg, "a.png:3".into()).unwrap_err();
+        let e =
+            word_image(&img, "hello".into(), &cfg, "a.png:3".into(), Purpose::Train).unwrap_err();
         assert!(e.to_string().contains("a.png:3"), "{e}");
         assert!(matches!(
             e,
@@ -319,7 +325,10 @@ mod tests {
                 ..
             }
         ));
-        assert!(word_image(&img, "helo".into(), &cfg, "a.png:3".into()).is_ok());
+        assert!(word_image(&img, "helo".into(), &cfg, "a.png:3".into(), Purpose::Train).is_ok());
+        // Scoring keeps a label the width cannot emit.
+        let w = word_image(&img, "hello".into(), &cfg, "a.png:3".into(), Purpose::Score).unwrap();
+        assert_eq!((w.text.as_str(), w.width), ("hello", 20));
     }
 
     #[test]

@@ -5,9 +5,9 @@ use candle_nn::VarBuilder;
 
 use super::encoder::CrnnEncoder;
 use super::normalize::{pad_batch, standardize_in_batch, WordImage, FRAME_STRIDE, HEIGHT};
-use ctc_core::ctc::min_frames;
+use ctc_core::admit::{admit, label_ids, Admitted, Purpose};
 use ctc_core::rng::Rng;
-use ctc_core::task::{keep_or_skip, Batch, EncoderConfig, SourceEncoder, Task, WordMetric};
+use ctc_core::task::{Batch, EncoderConfig, SourceEncoder, Task, WordMetric};
 use ctc_core::vocab::Vocab;
 
 #[derive(Debug, Clone)]
@@ -25,27 +25,21 @@ impl StrTask {
         Self { vocab }
     }
 
-    /// Encode labels and check CTC feasibility, counted in label ids against the encoder's own
-    /// output length (frames = width / 4). Bad ones are an error naming the image, or with
-    /// `skip_bad` counted skips returned as messages.
+    /// Encode labels. For training each label must be non-empty, in the vocabulary and fit
+    /// the encoder's own output length (frames = width / 4) in label ids: a bad one is an
+    /// error naming the image, or with `skip_bad` a counted skip. For scoring every image is
+    /// kept (see `ctc_core::admit`).
     pub fn examples(
         &self,
         images: Vec<WordImage>,
         skip_bad: bool,
-    ) -> std::result::Result<(Vec<StrExample>, Vec<String>), String> {
-        keep_or_skip(images, skip_bad, |image| {
-            match self.vocab.encode(&image.text) {
-                Err(e) => Err(format!("{}: {e}", image.source)),
-                Ok(t) if t.is_empty() => Err(format!("{}: empty label", image.source)),
-                Ok(t) if CrnnEncoder::output_frames(image.width) < min_frames(&t) => Err(format!(
-                    "{}: label {:?} needs {} frames, the image gives {}",
-                    image.source,
-                    image.text,
-                    min_frames(&t),
-                    CrnnEncoder::output_frames(image.width)
-                )),
-                Ok(targets) => Ok(StrExample { image, targets }),
-            }
+        purpose: Purpose,
+    ) -> std::result::Result<Admitted<StrExample>, String> {
+        admit(images, skip_bad, |image| {
+            let frames = CrnnEncoder::output_frames(image.width);
+            let (targets, note) =
+                label_ids(&self.vocab, &image.text, frames, purpose, &image.source)?;
+            Ok((StrExample { image, targets }, note))
         })
     }
 }
@@ -93,6 +87,7 @@ impl Task for StrTask {
             targets,
             texts: images.iter().map(|im| im.text.clone()).collect(),
             ids: items.iter().map(|(i, _)| *i).collect(),
+            clean_src: None,
         })
     }
 
@@ -153,18 +148,23 @@ mod tests {
     fn feasibility_counts_label_ids_with_a_blank_between_repeats() {
         let task = StrTask::new(Vocab::chars("ab").unwrap());
         // "aab" needs 4 frames: 16 columns.
-        let (ok, bad) = task
-            .examples(
-                vec![image("aab", 16), image("aab", 15), image("ab", 8)],
-                true,
-            )
-            .unwrap();
+        let images = vec![image("aab", 16), image("aab", 15), image("ab", 8)];
+        let a = task.examples(images.clone(), true, Purpose::Train).unwrap();
+        let ok = &a.examples;
         assert_eq!(ok.len(), 2);
         assert_eq!(ok[0].targets, vec![1, 1, 2]);
         assert_eq!(
-            bad,
-            vec!["aab@15: label \"aab\" needs 4 frames, the image gives 3".to_string()]
+            a.skipped,
+            vec![
+                "aab@15: too short for its transcript under CTC (3 frames after subsampling, 4 \
+                 needed for its 3 labels)"
+                    .to_string()
+            ]
         );
+        // Scoring keeps the image that training refused, and says why.
+        let s = task.examples(images, false, Purpose::Score).unwrap();
+        assert_eq!(s.examples.len(), 3);
+        assert_eq!(s.untrainable, a.skipped);
         assert_eq!(
             crate::normalize::ctc_frames_needed("aab"),
             ctc_core::ctc::min_frames(&ok[0].targets)

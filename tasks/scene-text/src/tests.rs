@@ -7,6 +7,7 @@ use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
 
 use super::*;
 use crate::normalize::{ctc_frames_needed, HEIGHT};
+use ctc_core::admit::Purpose;
 
 fn tiny(seed: u64) -> RenderConfig {
     RenderConfig {
@@ -116,7 +117,7 @@ fn folder_round_trip_png_jpeg_bmp() {
         "path\tlabel\na.png\tHello\r\nb.jpg\t42\n\nsub/c.bmp\tA1b2\n",
     );
     let cfg = NormConfig::default();
-    let (ims, rep) = load_folder(&tsv, &cfg, &Alphabet::default(), false).unwrap();
+    let (ims, rep) = load_folder(&tsv, &cfg, &Alphabet::default(), Purpose::Train, false).unwrap();
     assert_eq!(rep.total(), 0);
     assert_eq!(rep.kept, 3);
     let texts: Vec<&str> = ims.iter().map(|w| w.text.as_str()).collect();
@@ -129,7 +130,14 @@ fn folder_round_trip_png_jpeg_bmp() {
     assert!(ims[0].pixels[3] > 0.99 && ims[0].pixels[0] < -0.5);
     assert!(ims[0].source.contains("labels.tsv:2"));
     // Case-sensitive keeps the case.
-    let (ims, _) = load_folder(&tsv, &cfg, &Alphabet::new(true, false), false).unwrap();
+    let (ims, _) = load_folder(
+        &tsv,
+        &cfg,
+        &Alphabet::new(true, false),
+        Purpose::Train,
+        false,
+    )
+    .unwrap();
     assert_eq!(ims[0].text, "Hello");
 }
 
@@ -156,33 +164,51 @@ fn folder_bad_inputs_are_named_errors_or_counted_skips() {
     ];
     for (line, reason, needle) in cases {
         let tsv = write_folder(dir.path(), &format!("ok.png\tfine\n{line}\n"));
-        let e = load_folder(&tsv, &cfg, &a, false).unwrap_err().to_string();
+        let e = load_folder(&tsv, &cfg, &a, Purpose::Train, false)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("labels.tsv:2") && e.contains(needle),
             "{line}: {e}"
         );
-        let (ims, rep) = load_folder(&tsv, &cfg, &a, true).unwrap();
+        let (ims, rep) = load_folder(&tsv, &cfg, &a, Purpose::Train, true).unwrap();
         assert_eq!(
             (ims.len(), rep.total(), rep.count(reason)),
             (1, 1, 1),
             "{line}"
         );
+        // Scoring keeps every readable entry, whatever its label.
+        let scored = load_folder(&tsv, &cfg, &a, Purpose::Score, false);
+        if reason == SkipReason::Unreadable {
+            assert!(scored.unwrap_err().to_string().contains("labels.tsv:2"));
+        } else {
+            let (ims, rep) = scored.unwrap();
+            assert_eq!((ims.len(), rep.total()), (2, 0), "{line}");
+        }
     }
     let e = load_folder(
         &write_folder(dir.path(), "ok.png\tfine\nno tab\n"),
         &cfg,
         &a,
+        Purpose::Train,
         true,
     );
     assert!(e.unwrap_err().to_string().contains("labels.tsv:2"));
-    let e = load_folder(&dir.path().join("missing.tsv"), &cfg, &a, true).unwrap_err();
+    let e = load_folder(
+        &dir.path().join("missing.tsv"),
+        &cfg,
+        &a,
+        Purpose::Train,
+        true,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("missing.tsv"));
     // A report lists counts per reason.
     let tsv = write_folder(
         dir.path(),
         "junk.png\tx\nok.png\tå\nok.png\tø\nok.png\tfine\n",
     );
-    let (_, rep) = load_folder(&tsv, &cfg, &a, true).unwrap();
+    let (_, rep) = load_folder(&tsv, &cfg, &a, Purpose::Train, true).unwrap();
     let shown = rep.to_string();
     assert!(shown.contains("kept 1, skipped 3"), "{shown}");
     assert!(
@@ -238,7 +264,7 @@ fn lmdb_round_trip_and_bad_keys() {
     );
     let cfg = NormConfig::default();
     let a = Alphabet::default();
-    let (ims, rep) = load_lmdb(dir.path(), &cfg, &a, false).unwrap();
+    let (ims, rep) = load_lmdb(dir.path(), &cfg, &a, Purpose::Train, false).unwrap();
     assert_eq!(rep.total(), 0);
     assert_eq!(
         ims.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(),
@@ -250,7 +276,12 @@ fn lmdb_round_trip_and_bad_keys() {
     );
     assert!(ims[0].source.contains("image-000000001"));
     // Loading twice works: the environment is closed after each load.
-    assert_eq!(load_lmdb(dir.path(), &cfg, &a, false).unwrap().0, ims);
+    assert_eq!(
+        load_lmdb(dir.path(), &cfg, &a, Purpose::Train, false)
+            .unwrap()
+            .0,
+        ims
+    );
 
     let bad = tempfile::tempdir().unwrap();
     write_lmdb(
@@ -264,11 +295,11 @@ fn lmdb_round_trip_and_bad_keys() {
             ("label-000000003", b"wh?".to_vec()),
         ],
     );
-    let e = load_lmdb(bad.path(), &cfg, &a, false)
+    let e = load_lmdb(bad.path(), &cfg, &a, Purpose::Train, false)
         .unwrap_err()
         .to_string();
     assert!(e.contains("missing key \"image-000000002\""), "{e}");
-    let (ims, rep) = load_lmdb(bad.path(), &cfg, &a, true).unwrap();
+    let (ims, rep) = load_lmdb(bad.path(), &cfg, &a, Purpose::Train, true).unwrap();
     assert_eq!(ims.len(), 1);
     assert_eq!(rep.count(SkipReason::MissingKey), 1);
     assert_eq!(rep.count(SkipReason::UnknownChars), 1);
@@ -279,11 +310,11 @@ fn lmdb_round_trip_and_bad_keys() {
 
     let none = tempfile::tempdir().unwrap();
     write_lmdb(none.path(), &[("image-000000001", img(40))]);
-    let e = load_lmdb(none.path(), &cfg, &a, true)
+    let e = load_lmdb(none.path(), &cfg, &a, Purpose::Train, true)
         .unwrap_err()
         .to_string();
     assert!(e.contains("num-samples"), "{e}");
-    let e = load_lmdb(&none.path().join("nope"), &cfg, &a, true).unwrap_err();
+    let e = load_lmdb(&none.path().join("nope"), &cfg, &a, Purpose::Train, true).unwrap_err();
     assert!(e.to_string().contains("no data.mdb"), "{e}");
 }
 

@@ -190,6 +190,7 @@ impl Task for ToyTask {
             targets,
             texts: items.iter().map(|(_, e)| e.text.clone()).collect(),
             ids: items.iter().map(|(i, _)| *i).collect(),
+            clean_src: None,
         })
     }
     fn encoder(&self, cfg: &EncoderConfig, vb: VarBuilder) -> Result<Box<dyn SourceEncoder>> {

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
+use ctc_core::admit::Purpose;
 use ctc_core::ctc::min_frames;
 use ctc_core::params::ParamStore;
 use ctc_core::task::{EncoderConfig, Fwd, Task};
@@ -61,9 +62,9 @@ fn too_short_utterances_are_named_or_skipped_at_the_exact_boundary() {
     // "aab": a blank is needed between the two a's, so 4 frames after subsampling.
     let n = shortest_accepted(&[1, 1, 2]);
     assert_eq!(AsrEncoder::output_frames(n), 4);
-    let (ok, skipped) = task
-        .examples(vec![utt("u1", "aab", n), utt("u2", "aab", n - 1)], true)
-        .unwrap();
+    let utts = vec![utt("u1", "aab", n), utt("u2", "aab", n - 1)];
+    let a = task.examples(utts.clone(), true, Purpose::Train).unwrap();
+    let (ok, skipped) = (a.examples, a.skipped);
     assert_eq!(ok.len(), 1);
     assert_eq!(ok[0].targets, vec![1, 1, 2]);
     assert_eq!(skipped.len(), 1);
@@ -73,9 +74,14 @@ fn too_short_utterances_are_named_or_skipped_at_the_exact_boundary() {
         skipped[0]
     );
     let e = task
-        .examples(vec![utt("u3", "aab", n - 1)], false)
+        .examples(vec![utt("u3", "aab", n - 1)], false, Purpose::Train)
         .unwrap_err();
     assert!(e.starts_with("u3: too short"), "{e}");
+    // Scoring keeps both, and names the one training could not use.
+    let s = task.examples(utts, false, Purpose::Score).unwrap();
+    assert_eq!(s.examples.len(), 2);
+    assert_eq!(s.examples[1].targets, vec![1, 1, 2]);
+    assert_eq!(s.untrainable, skipped);
 }
 
 #[test]
@@ -90,12 +96,14 @@ fn feasibility_is_counted_in_bpe_tokens_not_characters() {
     // Too short for 8 characters, long enough for the tokens.
     let n = shortest_accepted(&targets);
     assert!(AsrEncoder::output_frames(n) < 8);
-    let (ok, skipped) = task
+    let a = task
         .examples(
             vec![utt("u1", "ab ab ab", n), utt("u2", "ab ab ab", n - 1)],
             true,
+            Purpose::Train,
         )
         .unwrap();
+    let (ok, skipped) = (a.examples, a.skipped);
     assert_eq!(ok.len(), 1, "{skipped:?}");
     assert_eq!(ok[0].targets, targets);
     assert_eq!(skipped.len(), 1);

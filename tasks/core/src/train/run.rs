@@ -52,6 +52,7 @@ pub struct TrainReport {
     pub curve: Vec<CurvePoint>,
     pub steps_to_target: Option<usize>,
     pub seconds_to_target: Option<f64>,
+    /// The selection error (dev CER, on the selection subset) of the selected step.
     pub best_error: Option<f64>,
     pub best_step: Option<usize>,
 }
@@ -159,7 +160,7 @@ impl<T: Task> TrainRun<'_, T> {
                 let ev = evaluate(self.task, dev, cfg.batch_size, self.device, |b| {
                     model.eval_logits(b)
                 })?;
-                self.record(&mut report, step, ev.error, &vars)?;
+                self.record(&mut report, step, ev.error, ev.scores.cer, &vars)?;
                 log.eval(step, ev.error, report.train_seconds)?;
             }
             // The final checkpoint is written after the loop (also after a time-budget stop).
@@ -175,11 +176,16 @@ impl<T: Task> TrainRun<'_, T> {
         Ok(report)
     }
 
+    /// Record a dev evaluation: `error` (the task's) goes into the curve and the target,
+    /// `cer` selects the model. One rule for every model: the lowest dev CER (for word images
+    /// word error ties long, at low accuracy, where CER still moves), ties going to the later
+    /// step.
     fn record(
         &self,
         report: &mut TrainReport,
         step: usize,
         error: f64,
+        cer: f64,
         vars: &[(String, Var)],
     ) -> Result<()> {
         report.curve.push(CurvePoint {
@@ -193,8 +199,8 @@ impl<T: Task> TrainRun<'_, T> {
                 report.seconds_to_target = Some(report.train_seconds);
             }
         }
-        if report.best_error.is_none_or(|b| error < b) {
-            report.best_error = Some(error);
+        if report.best_error.is_none_or(|b| cer <= b) {
+            report.best_error = Some(cer);
             report.best_step = Some(step);
             if self.cfg.select_best {
                 state::save_weights(&self.best_dir(), vars)?;

@@ -21,6 +21,11 @@ mod rundir;
 mod stats;
 mod variants;
 
+#[cfg(test)]
+mod bad_inputs_tests;
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::path::PathBuf;
 
 use anyhow::Result;

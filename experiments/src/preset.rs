@@ -103,7 +103,21 @@ pub struct Preset {
 }
 
 /// Load a built-in preset by name or a TOML file, then apply `--quick` and `--set` overrides.
+/// Every error names the preset (file) it is about.
 pub fn load(
+    name_or_path: &str,
+    config: Option<&Path>,
+    quick: bool,
+    sets: &[String],
+) -> Result<Preset> {
+    let source = match config {
+        Some(p) => p.display().to_string(),
+        None => name_or_path.to_string(),
+    };
+    load_unnamed(name_or_path, config, quick, sets).with_context(|| format!("preset {source}"))
+}
+
+fn load_unnamed(
     name_or_path: &str,
     config: Option<&Path>,
     quick: bool,
@@ -143,6 +157,16 @@ pub fn load(
     let preset: Preset = toml::Value::Table(table)
         .try_into()
         .context("the preset (after overrides) does not match the schema")?;
+    let oracle_train = preset.oracle.as_ref().map(|o| ("oracle", &o.train));
+    for (role, train) in [
+        ("teacher", &preset.teacher.train),
+        ("student", &preset.student.train),
+    ]
+    .into_iter()
+    .chain(oracle_train)
+    {
+        train.validate().map_err(|e| anyhow!("{role}.train: {e}"))?;
+    }
     let oracle = preset.oracle.as_ref().map(|o| ("oracle", &o.model.encoder));
     for (role, enc) in [
         ("teacher", &preset.teacher.encoder),

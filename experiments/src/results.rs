@@ -164,6 +164,23 @@ fn check_row(row: &ResultRow) -> std::result::Result<(), String> {
     if row.task.is_empty() {
         return Err("task is empty".into());
     }
+    // Errors, seconds and offsets are all non-negative; a NaN would poison every mean.
+    let numbers = [
+        ("train_seconds", Some(row.train_seconds)),
+        ("steps_to_target", row.steps_to_target),
+        ("dev_cer", row.dev_cer),
+        ("dev_wer", row.dev_wer),
+        ("test_cer", row.test_cer),
+        ("test_wer", row.test_wer),
+        ("word_acc", row.word_acc),
+        ("ablated_cer", row.ablated_cer),
+        ("spike_offset", row.spike_offset),
+    ];
+    for (name, v) in numbers {
+        if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(format!("{name} = {v}: expected a finite number >= 0"));
+        }
+    }
     Ok(())
 }
 

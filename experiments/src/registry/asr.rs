@@ -97,7 +97,7 @@ impl Registered for Speech {
         let fbank = asr::Fbank::new(&synth.features)?;
         let mut items = Vec::new();
         for f in files {
-            let samples = asr::audio::load_audio(f)?;
+            let samples = asr::audio::load_audio(f, synth.features.max_seconds)?;
             let (feats, n_frames) = fbank.compute(&samples, f)?;
             let utt = Utterance {
                 id: f.display().to_string(),
@@ -159,6 +159,17 @@ mod tests {
             let e = build_error(&[key]);
             assert!(e.contains("unknown field"), "{key}: {e}");
         }
+    }
+
+    #[test]
+    fn bad_audio_length_limits_are_rejected_before_synthesis() {
+        let e = build_error(&["data.synth.features.max_seconds=0"]);
+        assert!(e.contains("max_seconds must be a finite number"), "{e}");
+        let e = build_error(&["data.synth.features.max_seconds=3.0"]);
+        assert!(
+            e.contains("max_secs 4 exceeds features.max_seconds 3"),
+            "{e}"
+        );
     }
 
     #[test]

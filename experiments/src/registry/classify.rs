@@ -73,17 +73,24 @@ impl Registered for Images {
         files
             .iter()
             .map(|f| {
-                let img = image::open(f)
-                    .with_context(|| format!("{}: not a readable image", f.display()))?
-                    .into_luma8();
-                if (img.height() as usize, img.width() as usize) != (rows, cols) {
+                let unreadable = || format!("{}: not a readable image", f.display());
+                // The size is checked from the header, before a huge image is decoded.
+                let reader = image::ImageReader::open(f)
+                    .and_then(|r| r.with_guessed_format())
+                    .with_context(unreadable)?;
+                let (w, h) = reader.into_dimensions().with_context(unreadable)?;
+                if (h as usize, w as usize) != (rows, cols) {
                     bail!(
-                        "{}: {} x {} pixels, the model reads {rows} x {cols} images",
-                        f.display(),
-                        img.height(),
-                        img.width()
+                        "{}: {h} x {w} pixels, the model reads {rows} x {cols} images",
+                        f.display()
                     );
                 }
+                let img = image::ImageReader::open(f)
+                    .and_then(|r| r.with_guessed_format())
+                    .with_context(unreadable)?
+                    .decode()
+                    .with_context(unreadable)?
+                    .into_luma8();
                 let mut ex = task.example(img.into_raw(), 0);
                 ex.text.clear();
                 Ok(ex)

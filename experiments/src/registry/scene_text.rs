@@ -95,8 +95,7 @@ impl Registered for WordImages {
         let render = render_config(meta)?;
         let mut items = Vec::new();
         for f in files {
-            let img =
-                image::open(f).with_context(|| format!("{}: not a readable image", f.display()))?;
+            let img = scene_text::read_image(f, &render.norm)?;
             let image = scene_text::normalize::word_image(
                 &img,
                 String::new(),

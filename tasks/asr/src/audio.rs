@@ -22,6 +22,10 @@ use super::error::{AsrError, Result};
 /// The sample rate every utterance is converted to before feature extraction.
 pub const TARGET_SAMPLE_RATE: u32 = 16_000;
 
+/// Sample rates a header may declare: below or above these it is broken (or not speech), and
+/// resampling from it would need absurd filter sizes.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1_000..=384_000;
+
 /// Decoded mono audio at its original sample rate.
 #[derive(Debug, Clone)]
 pub struct Decoded {
@@ -30,17 +34,18 @@ pub struct Decoded {
     pub channels: usize,
 }
 
-/// Decode a file and return mono samples at 16 kHz.
-pub fn load_audio(path: &Path) -> Result<Vec<f32>> {
-    let d = decode_file(path)?;
+/// Decode a file of at most `max_seconds` and return mono samples at 16 kHz.
+pub fn load_audio(path: &Path, max_seconds: f64) -> Result<Vec<f32>> {
+    let d = decode_file(path, max_seconds)?;
     resample(&d.samples, d.sample_rate, TARGET_SAMPLE_RATE).map_err(|detail| AsrError::Decode {
         path: path.to_path_buf(),
         detail,
     })
 }
 
-/// Decode a file to mono at its own sample rate.
-pub fn decode_file(path: &Path) -> Result<Decoded> {
+/// Decode a file to mono at its own sample rate; longer than `max_seconds` is an error, found
+/// from the header before decoding when the header declares the length.
+pub fn decode_file(path: &Path, max_seconds: f64) -> Result<Decoded> {
     let meta = std::fs::metadata(path).map_err(|e| AsrError::io(path, e))?;
     if meta.is_dir() {
         return Err(AsrError::NotAudio {
@@ -55,21 +60,54 @@ pub fn decode_file(path: &Path) -> Result<Decoded> {
     }
     let file = File::open(path).map_err(|e| AsrError::io(path, e))?;
     let ext = path.extension().and_then(|e| e.to_str());
-    decode_source(Box::new(file), ext, path)
+    decode_source(Box::new(file), ext, path, max_seconds)
 }
 
-/// Decode an in-memory file (e.g. a synthesiser's output); `name` is used in error messages.
-pub fn decode_bytes(bytes: Vec<u8>, ext: Option<&str>, name: &Path) -> Result<Decoded> {
+/// Decode an in-memory file (e.g. a synthesiser's output) of at most `max_seconds`; `name` is
+/// used in error messages.
+pub fn decode_bytes(
+    bytes: Vec<u8>,
+    ext: Option<&str>,
+    name: &Path,
+    max_seconds: f64,
+) -> Result<Decoded> {
     if bytes.is_empty() {
         return Err(AsrError::EmptyFile {
             path: name.to_path_buf(),
         });
     }
     let src = ReadOnlySource::new(std::io::Cursor::new(bytes));
-    decode_source(Box::new(src), ext, name)
+    decode_source(Box::new(src), ext, name, max_seconds)
 }
 
-fn decode_source(src: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> Result<Decoded> {
+/// symphonia panics on some malformed headers (a WAV sample rate of 0 builds a zero time base);
+/// such a file is a decode error naming it, not a crash of the whole load.
+fn decode_source(
+    src: Box<dyn MediaSource>,
+    ext: Option<&str>,
+    path: &Path,
+    max_seconds: f64,
+) -> Result<Decoded> {
+    let run = std::panic::AssertUnwindSafe(|| decode_unguarded(src, ext, path, max_seconds));
+    std::panic::catch_unwind(run).unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(AsrError::Decode {
+            path: path.to_path_buf(),
+            detail: format!("the decoder failed on this file ({why})"),
+        })
+    })
+}
+
+fn decode_unguarded(
+    src: Box<dyn MediaSource>,
+    ext: Option<&str>,
+    path: &Path,
+    max_seconds: f64,
+) -> Result<Decoded> {
     let not_audio = |detail: String| AsrError::NotAudio {
         path: path.to_path_buf(),
         detail,
@@ -115,7 +153,23 @@ fn decode_source(src: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> R
     let sample_rate = params
         .sample_rate
         .ok_or_else(|| not_audio("no sample rate in header".into()))?;
+    if !SAMPLE_RATES.contains(&sample_rate) {
+        return Err(not_audio(format!(
+            "sample rate {sample_rate} Hz is outside {}..={} Hz",
+            SAMPLE_RATES.start(),
+            SAMPLE_RATES.end()
+        )));
+    }
+    let too_long = |samples: u64| AsrError::TooLong {
+        path: path.to_path_buf(),
+        seconds: samples as f64 / sample_rate as f64,
+        max: max_seconds,
+    };
+    let max_samples = (max_seconds * sample_rate as f64).floor() as u64;
     let declared = params.n_frames;
+    if let Some(n) = declared.filter(|&n| n > max_samples) {
+        return Err(too_long(n));
+    }
     let mut decoder = symphonia::default::get_codecs()
         .make(&params, &DecoderOptions::default())
         .map_err(|e| not_audio(format!("unsupported codec: {e}")))?;
@@ -165,6 +219,10 @@ fn decode_source(src: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> R
                 .chunks_exact(channels)
                 .map(|f| f.iter().sum::<f32>() * scale),
         );
+        // Without a declared length (a streamed file) the limit is checked as samples arrive.
+        if mono.len() as u64 > max_samples {
+            return Err(too_long(mono.len() as u64));
+        }
     }
     if let Some(n) = declared {
         if (mono.len() as u64) < n {

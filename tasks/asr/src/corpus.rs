@@ -93,7 +93,7 @@ pub fn load_manifest_corpus(
     let results: Vec<Result<Utterance>> = entries
         .par_iter()
         .map(|e| {
-            let audio = load_audio(&e.audio)?;
+            let audio = load_audio(&e.audio, cfg.max_seconds)?;
             let (feats, n_frames) = fbank.compute(&audio, &e.audio)?;
             Ok(Utterance {
                 id: e.id.clone(),

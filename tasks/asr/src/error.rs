@@ -30,6 +30,15 @@ pub enum AsrError {
         samples: usize,
         need: usize,
     },
+    #[error(
+        "{path}: audio is {seconds:.1} s long, more than the limit of {max} s \
+         (data.synth.features.max_seconds)"
+    )]
+    TooLong {
+        path: PathBuf,
+        seconds: f64,
+        max: f64,
+    },
     #[error("{path}:{line}: {detail}")]
     BadLine {
         path: PathBuf,
@@ -69,6 +78,7 @@ impl AsrError {
             Self::Decode { .. } => "decode error",
             Self::NoSamples { .. } => "no samples",
             Self::TooShort { .. } => "too short",
+            Self::TooLong { .. } => "too long",
             Self::BadLine { .. } => "bad manifest line",
             Self::BadTranscript { .. } => "bad transcript",
             Self::EmptyCorpus { .. } => "empty corpus",

@@ -46,7 +46,13 @@ pub fn speak(text: &str, voice: &str, rate: usize, pitch: usize, name: &Path) ->
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let d = decode_bytes(fix_streamed_wav(out.stdout), Some("wav"), name)?;
+    // Our own output, bounded by the synth config's `max_secs`: no file-length limit.
+    let d = decode_bytes(
+        fix_streamed_wav(out.stdout),
+        Some("wav"),
+        name,
+        f64::INFINITY,
+    )?;
     let x = resample(&d.samples, d.sample_rate, TARGET_SAMPLE_RATE).map_err(|detail| {
         AsrError::Decode {
             path: name.to_path_buf(),

@@ -66,6 +66,19 @@ pub struct FeatureConfig {
     pub mel_scale: MelScale,
     pub log_floor: f32,
     pub cmvn: CmvnMode,
+    /// Longest audio file accepted, in seconds: a longer one is an error (a counted skip with
+    /// `--skip-bad`), refused from its header before it is decoded where the header gives the
+    /// length. Applies to audio read from files (eval manifests, `transcribe`). Not written
+    /// at its default, so existing corpus cache keys are unchanged.
+    #[serde(skip_serializing_if = "is_default_max_seconds")]
+    pub max_seconds: f64,
+}
+
+/// The default `FeatureConfig::max_seconds`: LibriSpeech utterances are at most 35 s.
+pub const DEFAULT_MAX_SECONDS: f64 = 60.0;
+
+fn is_default_max_seconds(s: &f64) -> bool {
+    *s == DEFAULT_MAX_SECONDS
 }
 
 impl Default for FeatureConfig {
@@ -81,6 +94,7 @@ impl Default for FeatureConfig {
             mel_scale: MelScale::Htk,
             log_floor: 1e-10,
             cmvn: CmvnMode::None,
+            max_seconds: DEFAULT_MAX_SECONDS,
         }
     }
 }
@@ -106,6 +120,12 @@ impl FeatureConfig {
         }
         if self.log_floor.is_nan() || self.log_floor <= 0.0 {
             return bad("log_floor must be > 0".into());
+        }
+        if !(self.max_seconds.is_finite() && self.max_seconds > 0.0) {
+            return bad(format!(
+                "max_seconds must be a finite number of seconds > 0, got {}",
+                self.max_seconds
+            ));
         }
         Ok(())
     }

@@ -75,12 +75,7 @@ pub fn read_listing(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> 
 /// `path<TAB>transcript` per line; blank lines and `#` comments are ignored; relative audio
 /// paths resolve against the manifest's folder.
 pub fn read_tsv(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
-    let bytes = std::fs::read(path).map_err(|e| AsrError::io(path, e))?;
-    let text = String::from_utf8(bytes).map_err(|e| AsrError::BadLine {
-        path: path.to_path_buf(),
-        line: 1 + bytes_line(e.as_bytes(), e.utf8_error().valid_up_to()),
-        detail: "not valid UTF-8".into(),
-    })?;
+    let text = read_utf8(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut good = Vec::new();
     let mut bad = Vec::new();
@@ -113,6 +108,13 @@ pub fn read_tsv(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
             continue;
         }
         let p = Path::new(audio.trim());
+        if ctc_core::io::leaves_folder(p) {
+            bad.push(err(format!(
+                "audio path {audio:?} leads out of the manifest's folder (give an absolute \
+                 path to use a file outside it)"
+            )));
+            continue;
+        }
         let audio = if p.is_absolute() {
             p.to_path_buf()
         } else {
@@ -136,6 +138,16 @@ pub fn read_tsv(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
     Ok((good, bad))
 }
 
+/// A listing file as text; invalid UTF-8 is an error naming the line it is on.
+fn read_utf8(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| AsrError::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| AsrError::BadLine {
+        path: path.to_path_buf(),
+        line: 1 + bytes_line(e.as_bytes(), e.utf8_error().valid_up_to()),
+        detail: "not valid UTF-8".into(),
+    })
+}
+
 fn bytes_line(b: &[u8], upto: usize) -> usize {
     b[..upto].iter().filter(|&&c| c == b'\n').count()
 }
@@ -155,7 +167,7 @@ pub fn read_librispeech(root: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for t in trans {
-        let text = std::fs::read_to_string(&t).map_err(|e| AsrError::io(&t, e))?;
+        let text = read_utf8(&t)?;
         let dir = t.parent().unwrap_or(Path::new("."));
         for (i, line) in text.lines().enumerate() {
             let line = line.trim_end_matches('\r');
@@ -168,6 +180,13 @@ pub fn read_librispeech(root: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError
                 detail,
             };
             let (id, raw) = line.split_once(' ').unwrap_or((line, ""));
+            // The ID names a file beside the listing; a separator or `..` would reach elsewhere.
+            if id.is_empty() || id.contains(['/', '\\']) || id == ".." {
+                bad.push(err(format!(
+                    "utterance ID {id:?} is not a file name in this folder"
+                )));
+                continue;
+            }
             let norm = normalize_transcript(raw);
             if norm.is_empty() {
                 bad.push(err(format!("empty transcript for utterance {id:?}")));

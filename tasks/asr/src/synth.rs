@@ -196,7 +196,15 @@ fn validate(c: &SynthConfig) -> Result<()> {
     if c.dev_text_frac + c.test_text_frac >= 0.9 {
         return bad("held-out text fractions must leave most sentences for training");
     }
-    c.features.validate()
+    c.features.validate()?;
+    // Models trained on it would refuse their own kind of audio in `eval` and `transcribe`.
+    if c.max_secs as f64 > c.features.max_seconds {
+        return bad(&format!(
+            "max_secs {} exceeds features.max_seconds {}",
+            c.max_secs, c.features.max_seconds
+        ));
+    }
+    Ok(())
 }
 
 /// Partition voice variants and quotations into train/dev/test, deterministically from the seed.

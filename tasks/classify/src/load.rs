@@ -43,14 +43,29 @@ impl Images {
     }
 }
 
+/// Largest data file read, after decompression: Fashion-MNIST's training images are 47 MB; a
+/// gzip stream inflating beyond this is refused before it fills the memory.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
 /// The whole file, gunzipped when it starts with the gzip magic (whatever its name).
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
+    read_maybe_gz_within(path, MAX_FILE_BYTES)
+}
+
+fn read_maybe_gz_within(path: &Path, max_bytes: u64) -> Result<Vec<u8>, DataError> {
     let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(bytes.as_slice())
+            .take(max_bytes + 1)
             .read_to_end(&mut out)
             .map_err(|e| err(path, format!("corrupt gzip data: {e}")))?;
+        if out.len() as u64 > max_bytes {
+            return Err(err(
+                path,
+                format!("gzip data inflates to more than {max_bytes} bytes"),
+            ));
+        }
         return Ok(out);
     }
     Ok(bytes)
@@ -103,8 +118,17 @@ fn read_idx(path: &Path, ndims: u8) -> Result<(Vec<usize>, Vec<u8>), DataError> 
             u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
         })
         .collect();
-    let want = dims.iter().product::<usize>();
     let have = bytes.len() - header;
+    // Three 32-bit sizes can multiply past 64 bits.
+    let want = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| {
+            err(
+                path,
+                format!("header declares {dims:?}: an impossible size"),
+            )
+        })?;
     if have != want {
         return Err(err(
             path,

@@ -178,3 +178,32 @@ fn json_examples_read_and_reject_bad_entries() {
         );
     }
 }
+
+#[test]
+fn idx_sizes_that_overflow_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2^32 - 1 cubed does not fit 64 bits.
+    let im = write(dir.path(), "huge", &idx(&[u32::MAX; 3], &[1, 2, 3]));
+    let e = message(idx_images(&im).unwrap_err());
+    assert!(e.contains("huge") && e.contains("impossible size"), "{e}");
+    // A size that fits but is far larger than the file is a truncation, not an allocation.
+    let im = write(
+        dir.path(),
+        "big",
+        &idx(&[1 << 20, 1 << 10, 1 << 10], &[1, 2, 3]),
+    );
+    let e = message(idx_images(&im).unwrap_err());
+    assert!(e.contains("big") && e.contains("(truncated)"), "{e}");
+}
+
+#[test]
+fn gzip_streams_inflating_past_the_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "bomb.gz", &gz(&vec![0; 1 << 16]));
+    let e = message(read_maybe_gz_within(&p, 1 << 12).unwrap_err());
+    assert!(
+        e.contains("bomb.gz") && e.contains("inflates to more than 4096 bytes"),
+        "{e}"
+    );
+    assert_eq!(read_maybe_gz_within(&p, 1 << 16).unwrap().len(), 1 << 16);
+}

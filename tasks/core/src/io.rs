@@ -95,6 +95,24 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// Whether a relative path listed in a manifest leads out of the manifest's folder (a `..`
+/// that climbs above it), judged lexically: a listing may only reach outside its own tree
+/// through an absolute path, which says so openly.
+pub fn leaves_folder(rel: &Path) -> bool {
+    use std::path::Component;
+    let mut depth = 0usize;
+    for c in rel.components() {
+        match c {
+            Component::ParentDir if depth == 0 => return true,
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +127,63 @@ mod tests {
         h.update(b"foo");
         h.update(b"bar");
         assert_eq!(h.finish(), fnv1a(b"foobar"));
+    }
+
+    #[test]
+    fn listed_paths_that_climb_out_of_their_folder_are_detected() {
+        for p in [
+            "a.wav",
+            "sub/a.wav",
+            "sub/../a.wav",
+            "./a/./b.wav",
+            "/abs/../x.wav",
+        ] {
+            assert!(!leaves_folder(Path::new(p)), "{p}");
+        }
+        for p in ["../a.wav", "sub/../../a.wav", "./../a", "a/b/../../../c"] {
+            assert!(leaves_folder(Path::new(p)), "{p}");
+        }
+    }
+
+    /// A disk that fills up part-way through the write (the first 100 bytes reach the
+    /// temporary file, then ENOSPC) leaves the previous file as it was and no temporary file.
+    #[test]
+    fn disk_full_part_way_keeps_the_previous_file() {
+        struct Quota {
+            file: std::fs::File,
+            left: usize,
+        }
+        impl Write for Quota {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if self.left == 0 {
+                    return Err(io::Error::from_raw_os_error(ENOSPC));
+                }
+                let n = buf.len().min(self.left);
+                self.left -= n;
+                self.file.write(&buf[..n])
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.file.flush()
+            }
+        }
+        const ENOSPC: i32 = 28;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("results.csv");
+        write_atomic(&p, b"previous content\n").unwrap();
+        let mut seen = 0;
+        let err = write_atomic_with(&p, |tmp| {
+            let file = std::fs::File::create(tmp)?;
+            let mut w = io::BufWriter::with_capacity(16, Quota { file, left: 100 });
+            let r = (0..50).try_for_each(|_| w.write_all(b"0123456789"));
+            seen = std::fs::metadata(tmp)?.len();
+            r?;
+            w.flush()
+        })
+        .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(ENOSPC));
+        assert_eq!(seen, 100, "the failure came part-way through the file");
+        assert_eq!(std::fs::read(&p).unwrap(), b"previous content\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -20,6 +20,15 @@ pub enum StrError {
     Unreadable { at: String, msg: String },
     #[error("{at}: image has zero size ({width}x{height})")]
     EmptyImage { at: String, width: u32, height: u32 },
+    #[error("{at}: image of {width}x{height} is too large: {over}")]
+    TooLarge {
+        at: String,
+        width: u32,
+        height: u32,
+        over: String,
+    },
+    #[error("{at}: {msg}")]
+    BadPath { at: String, msg: String },
     #[error("{at}: label {label:?} has characters outside the alphabet: {}", show_chars(.chars))]
     UnknownChars {
         at: String,
@@ -68,6 +77,8 @@ impl From<StrError> for candle_core::Error {
 pub enum SkipReason {
     Unreadable,
     EmptyImage,
+    TooLarge,
+    BadPath,
     UnknownChars,
     EmptyLabel,
     TooLong,
@@ -81,6 +92,8 @@ impl SkipReason {
         match e {
             StrError::Unreadable { .. } => Some(Self::Unreadable),
             StrError::EmptyImage { .. } => Some(Self::EmptyImage),
+            StrError::TooLarge { .. } => Some(Self::TooLarge),
+            StrError::BadPath { .. } => Some(Self::BadPath),
             StrError::UnknownChars { .. } => Some(Self::UnknownChars),
             StrError::EmptyLabel { .. } => Some(Self::EmptyLabel),
             StrError::TooLong { .. } => Some(Self::TooLong),
@@ -94,6 +107,8 @@ impl SkipReason {
         match self {
             Self::Unreadable => "unreadable image",
             Self::EmptyImage => "zero-size image",
+            Self::TooLarge => "image over the size limits",
+            Self::BadPath => "image path outside the index's folder",
             Self::UnknownChars => "characters outside the alphabet",
             Self::EmptyLabel => "empty label",
             Self::TooLong => "label longer than the CTC frames",

@@ -17,7 +17,7 @@ pub mod words;
 pub use alphabet::Alphabet;
 pub use corpus::{generate_corpus, FontInfo, RenderConfig, SplitFonts, Splits};
 pub use error::{SkipReason, SkipReport, StrError};
-pub use load::{load_folder, load_lmdb};
+pub use load::{decode_image, load_folder, load_lmdb, read_image};
 pub use normalize::{NormConfig, WordImage};
 pub use render::Distortion;
 

@@ -22,17 +22,46 @@ use super::alphabet::Alphabet;
 use super::error::{Result, SkipReport, StrError};
 use super::normalize::{word_image, NormConfig, WordImage};
 
-fn decode(bytes: &[u8], at: &str) -> Result<image::DynamicImage> {
-    if bytes.is_empty() {
-        return Err(StrError::Unreadable {
-            at: at.to_string(),
-            msg: "empty file".into(),
-        });
-    }
-    image::load_from_memory(bytes).map_err(|e| StrError::Unreadable {
+/// Decode an encoded image (PNG, JPEG, BMP, detected from content) within the size limits of
+/// `cfg`: the dimensions are read from the header and checked before the pixels are decoded,
+/// and the decoder is held to the same limits in case the header does not tell the truth.
+pub fn decode_image(bytes: &[u8], cfg: &NormConfig, at: &str) -> Result<image::DynamicImage> {
+    let unreadable = |msg: String| StrError::Unreadable {
         at: at.to_string(),
+        msg,
+    };
+    if bytes.is_empty() {
+        return Err(unreadable("empty file".into()));
+    }
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| unreadable(e.to_string()))
+    };
+    let (w, h) = reader()?
+        .into_dimensions()
+        .map_err(|e| unreadable(e.to_string()))?;
+    if let Some(e) = cfg.check_size(w, h, at) {
+        return Err(e);
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(cfg.max_side);
+    limits.max_image_height = Some(cfg.max_side);
+    // 16-bit RGBA is 8 bytes a pixel, plus the decoders' own buffers.
+    limits.max_alloc = Some(cfg.max_pixels.saturating_mul(16).max(1 << 20));
+    let mut r = reader()?;
+    r.limits(limits);
+    r.decode().map_err(|e| unreadable(e.to_string()))
+}
+
+/// Read and decode an image file within the size limits of `cfg` (see `decode_image`).
+pub fn read_image(path: &Path, cfg: &NormConfig) -> Result<image::DynamicImage> {
+    let at = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| StrError::Unreadable {
+        at: at.clone(),
         msg: e.to_string(),
-    })
+    })?;
+    decode_image(&bytes, cfg, &at)
 }
 
 /// Check the label first (cheap, and the most common real-data fault), then decode. For
@@ -49,7 +78,7 @@ fn example(
         Purpose::Train => alphabet.check(raw_label, &at)?,
         Purpose::Score => alphabet.normalize(raw_label),
     };
-    let img = decode(bytes, &at)?;
+    let img = decode_image(bytes, cfg, &at)?;
     word_image(&img, label, cfg, at, purpose)
 }
 
@@ -77,9 +106,17 @@ pub fn load_folder(
     purpose: Purpose,
     skip_bad: bool,
 ) -> Result<(Vec<WordImage>, SkipReport)> {
-    let text = std::fs::read_to_string(tsv_path).map_err(|e| StrError::Io {
+    let bytes = std::fs::read(tsv_path).map_err(|e| StrError::Io {
         path: tsv_path.to_path_buf(),
         source: e,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let upto = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..upto].iter().filter(|&&c| c == b'\n').count();
+        StrError::Format {
+            at: format!("{}:{line}", tsv_path.display()),
+            msg: "not valid UTF-8".into(),
+        }
     })?;
     let base = tsv_path.parent().unwrap_or(Path::new("."));
     let mut items = Vec::new();
@@ -95,17 +132,28 @@ pub fn load_folder(
                 msg: format!("expected `path<TAB>label`, got {line:?}"),
             });
         };
-        items.push((at, base.join(path), label.to_string()));
+        if ctc_core::io::leaves_folder(Path::new(path)) {
+            items.push(Err(StrError::BadPath {
+                at,
+                msg: format!(
+                    "image path {path:?} leads out of the index's folder (give an absolute \
+                     path to use a file outside it)"
+                ),
+            }));
+            continue;
+        }
+        items.push(Ok((at, base.join(path), label.to_string())));
     }
     let results: Vec<Result<WordImage>> = items
-        .par_iter()
-        .map(|(at, path, label)| {
+        .into_par_iter()
+        .map(|item| {
+            let (at, path, label) = item?;
             let at = format!("{at} ({})", path.display());
-            let bytes = std::fs::read(path).map_err(|e| StrError::Unreadable {
+            let bytes = std::fs::read(&path).map_err(|e| StrError::Unreadable {
                 at: at.clone(),
                 msg: e.to_string(),
             })?;
-            example(&bytes, label, at, cfg, alphabet, purpose)
+            example(&bytes, &label, at, cfg, alphabet, purpose)
         })
         .collect();
     collect(results, skip_bad)
@@ -178,6 +226,25 @@ fn read_all(
             at: at_key("num-samples"),
             msg: format!("not a number: {:?}", String::from_utf8_lossy(n_raw)),
         })?;
+    // The count decides the allocation and the keys read: check it against the entries the
+    // database holds (one `num-samples` plus an image and a label per sample).
+    let entries = db.len(&rtxn).map_err(lmdb_err(dir))?;
+    let expected = (n as u64).saturating_mul(2).saturating_add(1);
+    if expected < entries {
+        return Err(StrError::Format {
+            at: at_key("num-samples"),
+            msg: format!(
+                "num-samples = {n}, but the database holds {entries} entries (expected \
+                 {expected}): the count is wrong or the database holds other keys"
+            ),
+        });
+    }
+    if n as u64 > entries {
+        return Err(StrError::Format {
+            at: at_key("num-samples"),
+            msg: format!("num-samples = {n} is more than the {entries} entries the database holds"),
+        });
+    }
     // Reading the raw bytes is fast and serial (one transaction); decoding is parallel.
     let mut raw: Vec<Result<(Vec<u8>, String, String)>> = Vec::with_capacity(n);
     for i in 1..=n {

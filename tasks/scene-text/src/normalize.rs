@@ -28,6 +28,26 @@ pub struct NormConfig {
     pub max_width: usize,
     /// Narrower images are stretched to this (at least one frame).
     pub min_width: usize,
+    /// Largest image file accepted, in pixels (width x height), and longest side: a larger
+    /// one is an error (a counted skip with `--skip-bad`), refused from its header before it
+    /// is decoded. Not written at their defaults, so existing corpus cache keys are unchanged.
+    #[serde(skip_serializing_if = "is_default_max_pixels")]
+    pub max_pixels: u64,
+    #[serde(skip_serializing_if = "is_default_max_side")]
+    pub max_side: u32,
+}
+
+/// Default `NormConfig::max_pixels`: 4 Mpx, far above any word crop.
+pub const DEFAULT_MAX_PIXELS: u64 = 4_000_000;
+/// Default `NormConfig::max_side`.
+pub const DEFAULT_MAX_SIDE: u32 = 10_000;
+
+fn is_default_max_pixels(v: &u64) -> bool {
+    *v == DEFAULT_MAX_PIXELS
+}
+
+fn is_default_max_side(v: &u32) -> bool {
+    *v == DEFAULT_MAX_SIDE
 }
 
 impl Default for NormConfig {
@@ -35,7 +55,32 @@ impl Default for NormConfig {
         Self {
             max_width: 128,
             min_width: FRAME_STRIDE,
+            max_pixels: DEFAULT_MAX_PIXELS,
+            max_side: DEFAULT_MAX_SIDE,
         }
+    }
+}
+
+impl NormConfig {
+    /// An error for an image of `width x height` over the limits, `None` within them.
+    pub fn check_size(&self, width: u32, height: u32, at: &str) -> Option<StrError> {
+        let pixels = width as u64 * height as u64;
+        let over = if width.max(height) > self.max_side {
+            format!("a side is longer than norm.max_side = {}", self.max_side)
+        } else if pixels > self.max_pixels {
+            format!(
+                "{pixels} pixels exceed norm.max_pixels = {}",
+                self.max_pixels
+            )
+        } else {
+            return None;
+        };
+        Some(StrError::TooLarge {
+            at: at.to_string(),
+            width,
+            height,
+            over,
+        })
     }
 }
 

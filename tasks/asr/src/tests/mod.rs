@@ -8,6 +8,9 @@ mod task;
 
 use std::path::PathBuf;
 
+/// The default audio length limit, for tests that are not about it.
+pub(super) const MAX: f64 = crate::features::DEFAULT_MAX_SECONDS;
+
 pub(super) fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/asr")
 }

@@ -54,6 +54,43 @@ fn is_default_nonfinite(n: &usize) -> bool {
 }
 
 impl TrainConfig {
+    /// Reject settings the loop could only ignore or misread (a zero batch, step budget or
+    /// interval, a non-finite rate), so a preset fails before any data is built.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("batch_size", self.batch_size),
+            ("steps", self.steps),
+            ("eval_every", self.eval_every),
+            ("checkpoint_every", self.checkpoint_every),
+            ("shards", self.shards),
+        ] {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1, got 0"));
+            }
+        }
+        if self.dev_subset == Some(0) {
+            return Err("dev_subset must be at least 1 (leave it out to use all)".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("lr must be a finite number > 0, got {}", self.lr));
+        }
+        for (name, v) in [("weight_decay", self.weight_decay), ("clip", self.clip)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be a finite number >= 0, got {v}"));
+            }
+        }
+        if let Some(m) = self.max_seconds.filter(|m| !(m.is_finite() && *m > 0.0)) {
+            return Err(format!("max_seconds must be a finite number > 0, got {m}"));
+        }
+        if let Some(t) = self.target_error.filter(|t| !t.is_finite()) {
+            return Err(format!("target_error must be finite, got {t}"));
+        }
+        match &self.schedule {
+            Some(s) => s.validate().map_err(|e| format!("schedule: {e}")),
+            None => Ok(()),
+        }
+    }
+
     pub fn schedule(&self) -> Schedule {
         self.schedule.clone().unwrap_or(Schedule::WarmupCosine {
             warmup: self.warmup,

@@ -204,7 +204,7 @@ pub fn compare(files: &[PathBuf], format: Format) -> Result<String> {
                 String::new()
             };
             let title = format!(
-                "Paired comparisons{of}: test {} of A minus B (negative = A better); * = the 95 % interval excludes 0",
+                "Paired comparisons{of}: {} of A minus B on test (negative = A better); * = the 95 % interval excludes 0",
                 error.name
             );
             let heading = format!("### {task}: paired\n\n{title}\n");

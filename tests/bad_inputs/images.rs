@@ -1,12 +1,11 @@
 //! Word-image files, TSV indexes and LMDB datasets.
 
-use std::path::Path;
-
 use ctc_core::admit::Purpose;
 use image::{DynamicImage, GrayImage, ImageBuffer, ImageFormat, Luma};
 use scene_text::{decode_image, load_folder, load_lmdb, Alphabet, NormConfig, SkipReason};
 
 use super::{says, text};
+use crate::lmdb::write_lmdb;
 
 fn encode(img: DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());
@@ -181,24 +180,6 @@ fn index_lines_are_named_errors_or_counted_skips() {
         &text(load_folder(&tsv, &cfg, &a, Purpose::Score, true)),
         &["labels.tsv:2", "path<TAB>label"],
     );
-}
-
-fn write_lmdb(dir: &Path, entries: &[(&str, &[u8])]) {
-    // SAFETY: a fresh folder, written and closed by this thread alone.
-    let env = unsafe {
-        heed::EnvOpenOptions::new()
-            .map_size(1 << 22)
-            .open(dir)
-            .unwrap()
-    };
-    let mut wtxn = env.write_txn().unwrap();
-    let db: heed::Database<heed::types::Bytes, heed::types::Bytes> =
-        env.create_database(&mut wtxn, None).unwrap();
-    for (k, v) in entries {
-        db.put(&mut wtxn, k.as_bytes(), v).unwrap();
-    }
-    wtxn.commit().unwrap();
-    env.prepare_for_closing().wait();
 }
 
 #[test]

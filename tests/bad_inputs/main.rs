@@ -7,6 +7,8 @@
 
 mod audio;
 mod images;
+#[path = "../support/lmdb.rs"]
+mod lmdb;
 
 /// The error's text, for matching.
 fn text<T, E: std::fmt::Display>(r: Result<T, E>) -> String {

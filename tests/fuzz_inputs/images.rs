@@ -2,14 +2,13 @@
 //! LMDB folders (mutated by entries: keys removed, counts and labels replaced, image bytes
 //! mutated).
 
-use std::path::Path;
-
 use ctc_core::admit::Purpose;
 use image::{DynamicImage, GrayImage, ImageBuffer, ImageFormat, Luma, Rgb, Rgba};
 use scene_text::{load_folder, load_lmdb, Alphabet, NormConfig};
 
 use super::mutate::{cases, mutate_bytes, mutate_lines, run, INTERESTING_FIELDS};
 use super::{named, DEFAULT_CASES};
+use crate::lmdb::write_lmdb;
 
 /// Training and scoring keep different examples: fuzz both.
 fn purpose(rng: &mut ctc_core::rng::Rng) -> Purpose {
@@ -94,24 +93,6 @@ fn fuzz_word_image_indexes() {
         assert!(skip_bad || rep.total() == 0, "skips without skip_bad");
         Ok(())
     });
-}
-
-fn write_lmdb(dir: &Path, entries: &[(String, Vec<u8>)]) {
-    // SAFETY: a fresh folder, written and closed by this thread alone.
-    let env = unsafe {
-        heed::EnvOpenOptions::new()
-            .map_size(1 << 22)
-            .open(dir)
-            .unwrap()
-    };
-    let mut wtxn = env.write_txn().unwrap();
-    let db: heed::Database<heed::types::Bytes, heed::types::Bytes> =
-        env.create_database(&mut wtxn, None).unwrap();
-    for (k, v) in entries {
-        db.put(&mut wtxn, k.as_bytes(), v).unwrap();
-    }
-    wtxn.commit().unwrap();
-    env.prepare_for_closing().wait();
 }
 
 #[test]

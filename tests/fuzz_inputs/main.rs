@@ -8,6 +8,8 @@
 mod audio;
 mod classify;
 mod images;
+#[path = "../support/lmdb.rs"]
+mod lmdb;
 mod mutate;
 
 /// Cases per target unless `FUZZ_CASES` says otherwise: enough to catch a regression in CI.

@@ -6,7 +6,7 @@
 //! corpus-level difference, from the per-example edit counts kept with each model
 //! (`test_edits`). `*` marks an interval that excludes 0.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::Result;
@@ -108,6 +108,16 @@ pub fn table(
         format!("mean difference in {} (A - B) [95 % t]", error.name),
         "per seed: difference [95 % paired bootstrap over test examples]".to_string(),
     ]];
+    // A model takes part in several pairs: read its edit counts once.
+    let mut read: HashMap<String, Option<Vec<Counts>>> = HashMap::new();
+    let mut counts_of = |row: &ResultRow| -> Result<Option<Vec<Counts>>> {
+        if let Some(c) = read.get(&row.test_edits) {
+            return Ok(c.clone());
+        }
+        let c = counts(dir, row, error)?;
+        read.insert(row.test_edits.clone(), c.clone());
+        Ok(c)
+    };
     for (a, b) in pairs {
         let (ra, rb) = (&groups[a], &groups[b]);
         let mut xa = Vec::new();
@@ -125,7 +135,7 @@ pub fn table(
             };
             xa.push(ea);
             xb.push(eb);
-            let boot = match (counts(dir, row_a, error)?, counts(dir, row_b, error)?) {
+            let boot = match (counts_of(row_a)?, counts_of(row_b)?) {
                 (Some(ca), Some(cb)) if ca.len() == cb.len() => {
                     paired_bootstrap(&ca, &cb, RESAMPLES, BOOTSTRAP_SEED)
                 }

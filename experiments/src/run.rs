@@ -95,7 +95,8 @@ fn install_interrupt_handler() -> Result<()> {
 pub fn run(a: RunArgs, device: &Device) -> Result<()> {
     install_interrupt_handler()?;
     if a.grids.is_empty() {
-        return run_one(&a, &a.sets, String::new(), Vec::new(), device);
+        let p = preset::load(&a.preset, a.config.as_deref(), a.quick, &a.sets)?;
+        return run_one(&a, p, String::new(), Vec::new(), device);
     }
     let axes = a
         .grids
@@ -104,27 +105,28 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let cells = grid::cells(&axes)?;
     // Every cell's preset first: a bad value stops the grid before anything trains.
+    let mut presets = Vec::new();
     let mut dirs = Vec::new();
     for cell in &cells {
         let sets: Vec<String> = a.sets.iter().chain(cell).cloned().collect();
         let p = preset::load(&a.preset, a.config.as_deref(), a.quick, &sets)
             .map_err(|e| anyhow::anyhow!("grid cell {}: {e:#}", grid::overrides(cell)))?;
         dirs.push(RunDir::path(&a.out, &p)?);
+        presets.push(p);
     }
     let mut rows = Vec::new();
-    for (i, cell) in cells.iter().enumerate() {
+    for (i, (cell, p)) in cells.iter().zip(presets).enumerate() {
         eprintln!(
             "grid cell {} of {}: {}",
             i + 1,
             cells.len(),
             grid::overrides(cell)
         );
-        let sets: Vec<String> = a.sets.iter().chain(cell).cloned().collect();
         let share: Vec<PathBuf> = (dirs.iter().enumerate())
             .filter(|(j, _)| *j != i)
             .map(|(_, d)| d.clone())
             .collect();
-        run_one(&a, &sets, grid::overrides(cell), share, device)?;
+        run_one(&a, p, grid::overrides(cell), share, device)?;
         // The grid's file sits beside the cells' run directories: its edit paths go through them.
         let name = dirs[i]
             .file_name()
@@ -166,16 +168,15 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
     Ok(())
 }
 
-/// One run: the preset with `sets` applied.
+/// One run of the resolved preset `p`.
 fn run_one(
     a: &RunArgs,
-    sets: &[String],
+    p: Preset,
     overrides: String,
     share: Vec<PathBuf>,
     device: &Device,
 ) -> Result<()> {
     let started = Instant::now();
-    let p = preset::load(&a.preset, a.config.as_deref(), a.quick, sets)?;
     let entry = registry::find(&p.task).map_err(|e| anyhow::anyhow!("preset {}: {e}", p.name))?;
     let kd: Vec<String> = match a.kd.as_deref() {
         None => p.kd.clone(),

@@ -6,6 +6,8 @@
 //! teacher input, everything comes from a live teacher forward on the same augmented batch the
 //! student sees.
 
+use std::borrow::Cow;
+
 use candle_core::{Result, Tensor};
 use ctc_core::train::{ctc_term, LossOut, Trainable};
 
@@ -79,10 +81,10 @@ impl Distiller<'_> {
     }
 
     /// The batch a live teacher is run on.
-    fn teacher_batch(&self, batch: &Batch) -> Batch {
-        match self.teacher_input {
-            TeacherInput::Clean => batch.clean(),
-            TeacherInput::Augmented => batch.clone(),
+    fn teacher_batch<'b>(&self, batch: &'b Batch) -> Cow<'b, Batch> {
+        match (self.teacher_input, &batch.clean_src) {
+            (TeacherInput::Clean, Some(_)) => Cow::Owned(batch.clean()),
+            _ => Cow::Borrowed(batch),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! written and the run exits with an error saying to rerun the same command, which resumes
 //! there. A second Ctrl-C exits at once (the last checkpoint is then the periodic one).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -63,6 +63,11 @@ pub struct RunArgs {
     /// `--set`; identical stages are trained once; all rows also go to one grid results file.
     #[arg(long = "grid", value_name = "KEY=V1,V2,...")]
     pub grids: Vec<String>,
+    /// A finished run directory (`<out>/<preset>-<hash>`, or a grid cell) whose identical
+    /// finished stages this run adopts instead of training them: same stage name and
+    /// `stage-key.txt` (repeatable). E.g. a new KD weight reuses an earlier run's teachers.
+    #[arg(long = "reuse", value_name = "RUN_DIR")]
+    pub reuse: Vec<PathBuf>,
 }
 
 /// Everything a run needs besides the task and its data.
@@ -77,7 +82,8 @@ pub struct RunInputs<'a> {
     pub started: Instant,
     /// The grid cell's assignments (the rows' `overrides`); empty outside grids.
     pub overrides: String,
-    /// The run directories of the grid's other cells.
+    /// Run directories whose identical finished stages are adopted: the grid's other cells
+    /// and `--reuse`.
     pub share: Vec<PathBuf>,
 }
 
@@ -94,9 +100,17 @@ fn install_interrupt_handler() -> Result<()> {
 
 pub fn run(a: RunArgs, device: &Device) -> Result<()> {
     install_interrupt_handler()?;
+    for d in &a.reuse {
+        if !has_seed_dir(d) {
+            bail!(
+                "--reuse {}: not a run directory (no seed-N folder in it)",
+                d.display()
+            );
+        }
+    }
     if a.grids.is_empty() {
         let p = preset::load(&a.preset, a.config.as_deref(), a.quick, &a.sets)?;
-        return run_one(&a, p, String::new(), Vec::new(), device);
+        return run_one(&a, p, String::new(), a.reuse.clone(), device);
     }
     let axes = a
         .grids
@@ -125,6 +139,7 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
         let share: Vec<PathBuf> = (dirs.iter().enumerate())
             .filter(|(j, _)| *j != i)
             .map(|(_, d)| d.clone())
+            .chain(a.reuse.iter().cloned())
             .collect();
         run_one(&a, p, grid::overrides(cell), share, device)?;
         // The grid's file sits beside the cells' run directories: its edit paths go through them.
@@ -166,6 +181,16 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
     println!("{table}");
     eprintln!("grid of {} cells: {}", cells.len(), csv.display());
     Ok(())
+}
+
+fn has_seed_dir(d: &Path) -> bool {
+    std::fs::read_dir(d).is_ok_and(|mut it| {
+        it.any(|e| {
+            e.is_ok_and(|e| {
+                e.file_name().to_string_lossy().starts_with("seed-") && e.path().is_dir()
+            })
+        })
+    })
 }
 
 /// One run of the resolved preset `p`.

@@ -126,4 +126,42 @@ fn a_kd_weight_grid_trains_shared_stages_once_and_pairs_students_per_cell() {
     // The grid resumes like any run: everything is done, nothing trains again.
     let again = ok(&mut args(&[]));
     assert!(!again.contains("objective:"), "{again}");
+
+    // `--reuse`: a plain run with a new weight adopts a cell's teachers and CTC-only student.
+    let cell = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("toy-oracle-") && !n.starts_with("toy-oracle-grid-")
+        })
+        .unwrap();
+    let plain = |reuse: &Path| {
+        let mut c = bin();
+        c.args(["run", "toy-oracle", "--quick", "--no-progress"])
+            .args(["--seeds", "2", "--kd", "ctc,frame-kd"])
+            .args(["--set", "student.kd.frame-kd.weight=4", "--reuse"])
+            .arg(reuse)
+            .arg("--out")
+            .arg(out.join("plain"));
+        c
+    };
+    let text = ok(&mut plain(&cell));
+    assert_eq!(
+        text.matches("reusing the identical finished stage").count(),
+        6,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("objective: L = 1.0*CTC + 4.0*FrameKD(tau=1)")
+            .count(),
+        4,
+        "one frame-KD student per teacher and seed: {text}"
+    );
+    let bad = plain(&out.join("nowhere")).output().unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("not a run directory"),
+        "{err}"
+    );
 }

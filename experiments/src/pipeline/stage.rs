@@ -39,8 +39,10 @@ impl Stage {
     }
 
     /// A stage identified by `key`. Unless it is done already, a finished stage of the same
-    /// name and key in one of `ctx.share` (the other cells of a grid) is linked in (files hard
-    /// linked, or copied where links fail) and used as if it had been trained here.
+    /// name and key in one of `ctx.share` (the other cells of a grid, `--reuse` directories)
+    /// is linked in (files hard linked, or copied where links fail) and used as if it had been
+    /// trained here. The key does not hold the code revision: reuse across builds is the
+    /// user's call.
     pub fn keyed(ctx: &Ctx, name: &str, key: String) -> Result<Self> {
         let mut stage = Self::new(ctx, name)?;
         if !stage.done() {

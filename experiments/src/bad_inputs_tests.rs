@@ -105,7 +105,10 @@ fn bad_preset_files_name_the_file() {
     );
     let (_, asr) = crate::preset::BUILTIN[0];
     let zero = asr.replacen("steps = 2000", "steps = 0", 1);
-    assert_ne!(zero, asr, "the preset's teacher steps moved: update this test");
+    assert_ne!(
+        zero, asr,
+        "the preset's teacher steps moved: update this test"
+    );
     says(
         &error(zero.as_bytes()),
         &["mine.toml", "teacher.train: steps must be at least 1"],

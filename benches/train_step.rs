@@ -307,7 +307,10 @@ fn speech(iters: usize) -> Result<()> {
         .features
         .n_mels;
     let specaug: Option<SpecAugConfig> = data(&p, "specaug")?;
-    let task = AsrTask::new(Vocab::chars(asr::ENGLISH_CHARS)?, n_mels, specaug);
+    let subsampling = data::<usize>(&p, "subsampling")?.unwrap_or(4);
+    let task = AsrTask::new(Vocab::chars(asr::ENGLISH_CHARS)?, n_mels, specaug)
+        .with_subsampling(subsampling)
+        .map_err(|e| anyhow!("data.subsampling: {e}"))?;
     let b = p.teacher.train.batch_size;
     let mut rng = Rng::derive(SEED, 0x5EEC);
     let letters: Vec<char> = ('a'..='z').collect();
@@ -328,7 +331,7 @@ fn speech(iters: usize) -> Result<()> {
             }
         }
         let targets = task.vocab().encode(&text)?;
-        let frames = AsrEncoder::output_frames(SPEECH_FRAMES);
+        let frames = task.ctc_frames(SPEECH_FRAMES);
         ensure!(
             min_frames(&targets) <= frames,
             "utterance {i}: {} labels need {} CTC frames, {SPEECH_FRAMES} feature frames give {frames}",

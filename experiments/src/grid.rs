@@ -90,7 +90,8 @@ fn toml_of<T: serde::Serialize>(x: &T) -> String {
 /// What a stage's result depends on, as text: equal keys mean a stage trained in one cell can
 /// stand for the same stage of another. `extra` is what the stage adds (its objective, for a
 /// student). The teacher's config is part of every key, because the oracle's diagnostics and
-/// every student depend on the conventional teacher.
+/// every student depend on the conventional teacher; the oracle's only of the oracle stages and
+/// their students, so a grid over the oracle's strategy trains the rest once.
 pub fn stage_key(p: &Preset, seed: u64, stage: &str, extra: &str) -> String {
     let mut key = format!(
         "task = {:?}\nseed = {seed}\nstage = {stage:?}\n[data]\n{}\n[teacher]\n{}\n",
@@ -98,7 +99,7 @@ pub fn stage_key(p: &Preset, seed: u64, stage: &str, extra: &str) -> String {
         toml_of(&p.data),
         toml_of(&p.teacher)
     );
-    if stage != "teacher" {
+    if stage.starts_with("oracle") || stage.starts_with("student-oracle") {
         key.push_str(&format!(
             "[oracle]\n{}\n",
             p.oracle.as_ref().map(toml_of).unwrap_or_default()
@@ -188,5 +189,24 @@ mod tests {
             stage_key(&base, 1, "teacher", "")
         );
         assert_ne!(key(&base, "teacher"), key(&base, "oracle"));
+        // The oracle's strategy reaches the oracle and its students only.
+        let other = crate::preset::load(
+            "asr-oracle",
+            None,
+            true,
+            &["oracle.anti_copy.kind=\"label-context\"".into()],
+        )
+        .unwrap();
+        for stage in [
+            "teacher",
+            "student-none-ctc",
+            "student-conventional-frame-kd",
+            "student-conventional-frame-kd-online",
+        ] {
+            assert_eq!(key(&base, stage), key(&other, stage), "{stage}");
+        }
+        for stage in ["oracle", "oracle-structural", "student-oracle-frame-kd"] {
+            assert_ne!(key(&base, stage), key(&other, stage), "{stage}");
+        }
     }
 }

@@ -75,7 +75,7 @@ impl Loaded {
                 .forward(&b.src, &b.src_lens, &mut f)
                 .map(|o| (o.logits, o.enc.lens)),
             Loaded::Oracle(m) => m
-                .forward(&b.src, &b.src_lens, &b.targets, &mut f)
+                .infer(&b.src, &b.src_lens, &b.targets, &mut f)
                 .map(|o| (o.logits, o.enc.lens)),
         }
     }

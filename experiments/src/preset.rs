@@ -177,6 +177,12 @@ fn load_unnamed(
     {
         enc.validate().map_err(|e| anyhow!("{role}.encoder: {e}"))?;
     }
+    if let Some(o) = &preset.oracle {
+        o.model
+            .anti_copy
+            .validate()
+            .map_err(|e| anyhow!("oracle.anti_copy: {e}"))?;
+    }
     crate::variants::validate(&preset.student.kd_variants)?;
     crate::variants::validate_overrides(&preset.student.kd_variants, &preset.student.kd)?;
     for kd in &preset.kd {

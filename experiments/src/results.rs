@@ -57,6 +57,33 @@ pub struct ResultRow {
     pub seconds_to_target: Option<f64>,
     #[serde(default)]
     pub overrides: String,
+    /// Absent in files written before the label-use diagnostics and posterior statistics.
+    #[serde(default)]
+    pub label_use: Option<f64>,
+    #[serde(default)]
+    pub source_use: Option<f64>,
+    #[serde(default)]
+    pub label_use_cer: Option<f64>,
+    #[serde(default)]
+    pub source_use_cer: Option<f64>,
+    #[serde(default)]
+    pub error_other_labels: Option<f64>,
+    #[serde(default)]
+    pub error_shuffled_labels: Option<f64>,
+    #[serde(default)]
+    pub error_masked_labels: Option<f64>,
+    #[serde(default)]
+    pub error_swapped_source: Option<f64>,
+    #[serde(default)]
+    pub spike_offset_rel: Option<f64>,
+    #[serde(default)]
+    pub blank_fraction: Option<f64>,
+    #[serde(default)]
+    pub frame_entropy: Option<f64>,
+    #[serde(default)]
+    pub spikes_per_label: Option<f64>,
+    #[serde(default)]
+    pub hint_leakage: Option<f64>,
 }
 
 /// The values `role` may take.
@@ -94,12 +121,25 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("scored_with", "What the model was given when scored: `source` (teachers and students: recognition errors) or `source+labels` (oracles: the true label sequence fed in, so `dev_cer`, `test_cer`, `test_wer`, `word_acc` and `steps_to_target` are errors of a model that is told the answer, not recognition errors); empty in rows written before the column existed."),
     ("seconds_to_target", "Training seconds until the dev error first reached the preset's target (the teacher-cost measure beside `steps_to_target`; an oracle's dev error is label-fed, see `scored_with`); empty if never reached."),
     ("overrides", "`run --grid` rows: the grid cell's assignments, `key=value` joined by `;` (the preset values the cell changes; `compare` groups by them); empty outside grids."),
+    ("label_use", "Oracle only: its selection error with another example's labels (a neighbour in length order) minus its error with the true labels, own source, on the dev diagnostics subset: how far the labels steer it (0 = it ignores them). In points; may be negative."),
+    ("source_use", "Oracle only: its selection error with another example's source (true labels) minus its error with its own source: how far the source steers it (about 0 for a copier). In points."),
+    ("label_use_cer", "`label_use` measured on CER (the same as `label_use` for speech; for word images word error saturates above 90 %)."),
+    ("source_use_cer", "`source_use` measured on CER."),
+    ("error_other_labels", "Oracle only: selection error with its own source and another example's labels."),
+    ("error_shuffled_labels", "Oracle only: selection error with its own source and its true labels in a random order (unchanged for an oracle without label positions)."),
+    ("error_masked_labels", "Oracle only: selection error with its own source and every label masked (the mask token for `label-masking`; no labels at all for the other strategies, whose mask embedding is untrained)."),
+    ("error_swapped_source", "Oracle only: selection error with another example's source and its own true labels."),
+    ("spike_offset_rel", "Oracle only: `spike_offset` in label spans (frames over frames per label): comparable across tasks and frame rates."),
+    ("blank_fraction", "Teachers: fraction of frames whose most probable class is blank, on the first `diagnostics_examples` training examples (the transfer set, clean input; an oracle told the true labels)."),
+    ("frame_entropy", "Teachers: mean entropy of a frame's posterior over the CTC alphabet, in nats, same examples."),
+    ("spikes_per_label", "Teachers: frames whose most probable class is a label, per transcript label (1 = one-frame spikes), same examples."),
+    ("hint_leakage", "Teachers: mean probability per frame on transcript characters other than the frame's symbol in the model's own forced alignment, same examples (an oracle spreading mass over the characters it was told; the conventional teacher's value is the baseline)."),
 ];
 
 /// The column counts of every schema still read, oldest first, each a prefix of the current
 /// columns: files written before later columns existed are read with those columns empty
 /// and written back in the current schema.
-const SCHEMAS: &[usize] = &[20, 24, COLUMN_DOCS.len()];
+const SCHEMAS: &[usize] = &[20, 24, 30, COLUMN_DOCS.len()];
 
 /// The header every results file must carry.
 pub fn columns() -> Vec<&'static str> {
@@ -177,6 +217,34 @@ fn check_row(row: &ResultRow) -> std::result::Result<(), String> {
         ("spike_offset", row.spike_offset),
     ];
     for (name, v) in numbers {
+        if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(format!("{name} = {v}: expected a finite number >= 0"));
+        }
+    }
+    // Differences of errors may be negative; they must still be numbers.
+    let signed = [
+        ("label_use", row.label_use),
+        ("source_use", row.source_use),
+        ("label_use_cer", row.label_use_cer),
+        ("source_use_cer", row.source_use_cer),
+    ];
+    for (name, v) in signed {
+        if let Some(v) = v.filter(|v| !v.is_finite()) {
+            return Err(format!("{name} = {v}: expected a finite number"));
+        }
+    }
+    let more = [
+        ("error_other_labels", row.error_other_labels),
+        ("error_shuffled_labels", row.error_shuffled_labels),
+        ("error_masked_labels", row.error_masked_labels),
+        ("error_swapped_source", row.error_swapped_source),
+        ("spike_offset_rel", row.spike_offset_rel),
+        ("blank_fraction", row.blank_fraction),
+        ("frame_entropy", row.frame_entropy),
+        ("spikes_per_label", row.spikes_per_label),
+        ("hint_leakage", row.hint_leakage),
+    ];
+    for (name, v) in more {
         if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
             return Err(format!("{name} = {v}: expected a finite number >= 0"));
         }

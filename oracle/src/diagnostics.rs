@@ -1,11 +1,14 @@
-//! Copy diagnostics for a trained oracle (docs/method.md, "Copy diagnostics").
+//! Copy and label-use diagnostics for a trained oracle (docs/method.md, "Copy diagnostics").
 //!
 //! A copying oracle keeps a low error when its source is destroyed, because its output follows
-//! the labels it is fed. A sound one degrades. Spike timing against a conventional model's
-//! forced alignment shows whether its spikes carry acoustic timing.
+//! the labels it is fed. A sound one degrades. An oracle that cannot copy may still ignore its
+//! labels: feeding it another example's labels, its own shuffled, or none measures how much it
+//! uses them. Spike timing against a conventional model's forced alignment shows whether its
+//! spikes carry acoustic timing.
 
 use candle_core::{Device, Result, Tensor};
 use ctc_core::ctc::align::forced_align;
+use ctc_core::train::Evaluation;
 use ctc_core::{Batch, Fwd, Rng, Task};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +27,20 @@ pub enum Ablation {
     Swap,
 }
 
+/// What the oracle is told as its labels, with its own source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelDamage {
+    /// The true labels.
+    None,
+    /// The labels of a neighbour in length order (an example of similar length).
+    Other,
+    /// The true labels in a random order.
+    Shuffled,
+    /// Every label replaced by the mask token where the strategy trains one, otherwise no
+    /// labels at all (an untrained mask embedding would measure noise, not label use).
+    Masked,
+}
+
 /// Copying is suspected when the oracle still transcribes well with its source zeroed: the
 /// error rises by less than `COPY_MARGIN` points and stays below `COPY_CEILING` percent.
 /// The prototype in method.md saw 1.9 -> 2.1 for a copier and 36.8 -> 91.6 for a sound oracle.
@@ -31,6 +48,10 @@ pub enum Ablation {
 pub const COPY_MARGIN: f64 = 20.0;
 pub const COPY_CEILING: f64 = 50.0;
 
+/// Every error is in percent on the diagnostics subset. `error_*` fields are the task's
+/// selection error (CER for speech, 100 - word accuracy for word images), `cer_*` the CER; for
+/// speech the two coincide. Fields after `copy_suspected` are absent from reports written
+/// before the label-use diagnostics existed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CopyDiagnostics {
     pub error_true: f64,
@@ -46,6 +67,69 @@ pub struct CopyDiagnostics {
     #[serde(default)]
     pub spike_offset_rel: Option<f64>,
     pub copy_suspected: bool,
+    #[serde(default)]
+    pub labels: Option<LabelUse>,
+}
+
+/// The label-use half of the diagnostics, and the CER of every condition.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LabelUse {
+    pub error_other_labels: f64,
+    pub error_shuffled_labels: f64,
+    pub error_masked_labels: f64,
+    /// `mask-token` or `empty`: what "masked" fed (see `LabelDamage::Masked`).
+    pub masked_input: String,
+    /// Error with another example's labels minus error with the true labels: how far the
+    /// labels steer the output (0 for an oracle that ignores them).
+    pub label_use: f64,
+    /// Error with another example's source (true labels) minus error with its own: how far
+    /// the source steers it (about 0 for a copier). The swapped source, not the zeroed one:
+    /// a zero input is out of distribution, so any model fails on it.
+    pub source_use: f64,
+    pub cer_true: f64,
+    pub cer_zeroed: f64,
+    pub cer_noised: f64,
+    pub cer_swapped: f64,
+    pub cer_other_labels: f64,
+    pub cer_shuffled_labels: f64,
+    pub cer_masked_labels: f64,
+    pub label_use_cer: f64,
+    pub source_use_cer: f64,
+    /// The copy rule on CER (word error hides everything above 90 %).
+    pub copy_suspected_cer: bool,
+}
+
+/// The copy rule: the error with the source zeroed barely above the error with it, and low.
+pub fn copies(error_true: f64, error_zeroed: f64) -> bool {
+    error_zeroed - error_true < COPY_MARGIN && error_zeroed < COPY_CEILING
+}
+
+/// The label input of a batch under `how`; `rng` draws the shuffles.
+pub fn damage_labels(
+    oracle: &OracleTeacher,
+    targets: &[Vec<u32>],
+    how: LabelDamage,
+    rng: &mut Rng,
+) -> Vec<Vec<u32>> {
+    let n = targets.len();
+    match how {
+        LabelDamage::None => targets.to_vec(),
+        // Batches are length-sorted, so a rotation by one pairs examples of similar length.
+        LabelDamage::Other => (0..n).map(|i| targets[(i + 1) % n].clone()).collect(),
+        LabelDamage::Shuffled => targets
+            .iter()
+            .map(|y| {
+                let mut z = y.clone();
+                rng.shuffle(&mut z);
+                z
+            })
+            .collect(),
+        LabelDamage::Masked if oracle.cfg.anti_copy.trains_mask() => targets
+            .iter()
+            .map(|y| vec![oracle.mask_token; y.len()])
+            .collect(),
+        LabelDamage::Masked => vec![Vec::new(); n],
+    }
 }
 
 pub fn ablate(batch: &Batch, how: Ablation, rng: &mut Rng) -> Result<Batch> {
@@ -75,6 +159,29 @@ pub fn ablate(batch: &Batch, how: Ablation, rng: &mut Rng) -> Result<Batch> {
     Ok(b)
 }
 
+/// The oracle's evaluation with its source damaged by `source` and its labels by `labels`
+/// (every damage seeded per batch, keyed by its first example, so the result does not depend
+/// on the order in which the evaluation threads reach the batches).
+pub fn damaged_eval<T: Task>(
+    task: &T,
+    oracle: &OracleTeacher,
+    examples: &[T::Example],
+    source: Ablation,
+    labels: LabelDamage,
+    batch_size: usize,
+    dev: &Device,
+) -> Result<Evaluation> {
+    evaluate(task, examples, batch_size, dev, |b| {
+        let key = b.ids.first().map_or(0, |&i| i as u64);
+        let mut rng = Rng::derive(0xAB1A7E, key);
+        let b = ablate(b, source, &mut rng)?;
+        let mut lrng = Rng::derive(0x1ABE15, key);
+        let fed = damage_labels(oracle, &b.targets, labels, &mut lrng);
+        let out = oracle.infer(&b.src, &b.src_lens, &fed, &mut Fwd::eval())?;
+        Ok((out.logits, out.enc.lens))
+    })
+}
+
 /// Error of the oracle, fed its true labels, with the source damaged by `how`.
 pub fn ablated_error<T: Task>(
     task: &T,
@@ -84,14 +191,15 @@ pub fn ablated_error<T: Task>(
     batch_size: usize,
     dev: &Device,
 ) -> Result<f64> {
-    let ev = evaluate(task, examples, batch_size, dev, |b| {
-        // A stream per batch (keyed by its first example) keeps the damage independent of the
-        // order in which the evaluation threads reach the batches.
-        let mut rng = Rng::derive(0xAB1A7E, b.ids.first().map_or(0, |&i| i as u64));
-        let b = ablate(b, how, &mut rng)?;
-        let out = oracle.forward(&b.src, &b.src_lens, &b.targets, &mut Fwd::eval())?;
-        Ok((out.logits, out.enc.lens))
-    })?;
+    let ev = damaged_eval(
+        task,
+        oracle,
+        examples,
+        how,
+        LabelDamage::None,
+        batch_size,
+        dev,
+    )?;
     Ok(ev.error)
 }
 
@@ -159,14 +267,49 @@ pub fn diagnose<T: Task>(
     dev: &Device,
     mut reference: impl FnMut(&Batch) -> Result<(Tensor, Vec<usize>)>,
 ) -> Result<CopyDiagnostics> {
-    let e = |how| ablated_error(task, oracle, examples, how, batch_size, dev);
-    let (error_true, error_zeroed) = (e(Ablation::None)?, e(Ablation::Zero)?);
-    let (error_noised, error_swapped) = (e(Ablation::Noise)?, e(Ablation::Swap)?);
+    let e = |source, labels| damaged_eval(task, oracle, examples, source, labels, batch_size, dev);
+    let (tru, zeroed) = (
+        e(Ablation::None, LabelDamage::None)?,
+        e(Ablation::Zero, LabelDamage::None)?,
+    );
+    let (noised, swapped) = (
+        e(Ablation::Noise, LabelDamage::None)?,
+        e(Ablation::Swap, LabelDamage::None)?,
+    );
+    let other = e(Ablation::None, LabelDamage::Other)?;
+    let shuffled = e(Ablation::None, LabelDamage::Shuffled)?;
+    let masked = e(Ablation::None, LabelDamage::Masked)?;
+    let cer = |ev: &Evaluation| ev.scores.cer;
+    let labels = LabelUse {
+        error_other_labels: other.error,
+        error_shuffled_labels: shuffled.error,
+        error_masked_labels: masked.error,
+        masked_input: if oracle.cfg.anti_copy.trains_mask() {
+            "mask-token"
+        } else {
+            "empty"
+        }
+        .to_string(),
+        label_use: other.error - tru.error,
+        source_use: swapped.error - tru.error,
+        cer_true: cer(&tru),
+        cer_zeroed: cer(&zeroed),
+        cer_noised: cer(&noised),
+        cer_swapped: cer(&swapped),
+        cer_other_labels: cer(&other),
+        cer_shuffled_labels: cer(&shuffled),
+        cer_masked_labels: cer(&masked),
+        label_use_cer: cer(&other) - cer(&tru),
+        source_use_cer: cer(&swapped) - cer(&tru),
+        copy_suspected_cer: copies(cer(&tru), cer(&zeroed)),
+    };
+    let (error_true, error_zeroed) = (tru.error, zeroed.error);
+    let (error_noised, error_swapped) = (noised.error, swapped.error);
     let v = task.vocab().size();
     let mut spikes = SpikeStats::default();
     for batch in eval_batches(task, examples, batch_size, dev) {
         let batch = batch?;
-        let o = oracle.forward(
+        let o = oracle.infer(
             &batch.src,
             &batch.src_lens,
             &batch.targets,
@@ -195,7 +338,8 @@ pub fn diagnose<T: Task>(
         ));
     }
     Ok(CopyDiagnostics {
-        copy_suspected: error_zeroed - error_true < COPY_MARGIN && error_zeroed < COPY_CEILING,
+        copy_suspected: copies(error_true, error_zeroed),
+        labels: Some(labels),
         error_true,
         error_zeroed,
         error_noised,

@@ -23,7 +23,7 @@ impl Trainable for OracleTeacher {
     /// Evaluated with its true labels fed: this is the error a copying oracle drives to zero,
     /// so it is never used to select the oracle (see `TrainConfig::select_best`).
     fn eval_logits(&self, batch: &Batch) -> Result<(Tensor, Vec<usize>)> {
-        let out = self.forward(
+        let out = self.infer(
             &batch.src,
             &batch.src_lens,
             &batch.targets,

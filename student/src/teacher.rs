@@ -57,8 +57,9 @@ pub enum OracleFeatures {
     Source,
 }
 
-/// The oracle as a frozen teacher. It is fed the true labels at distillation time (the
-/// canonical form of every anti-copy strategy: no masks, no expansion). Its self-attention maps
+/// The oracle as a frozen teacher. It is told the true labels at distillation time, in the form
+/// its strategy trained on (`OracleTeacher::infer`: the labels themselves, or for random
+/// expansion the mean over sampled expansions). Its self-attention maps
 /// are its source encoder's (the fusion blocks attend to labels, not frames), so attention-map
 /// KD from the oracle transfers no label-informed map.
 pub struct OracleAsTeacher<'a> {
@@ -68,7 +69,7 @@ pub struct OracleAsTeacher<'a> {
 
 impl Teacher for OracleAsTeacher<'_> {
     fn outputs(&self, batch: &Batch, collect: bool) -> Result<TeacherOut> {
-        let out = self.oracle.forward(
+        let out = self.oracle.infer(
             &batch.src,
             &batch.src_lens,
             &batch.targets,

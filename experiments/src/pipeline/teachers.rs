@@ -2,10 +2,11 @@
 
 use anyhow::{Context, Result};
 use candle_core::{Tensor, D};
+use ctc_core::ctc::{PosteriorStats, PosteriorTally};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::task::Splits;
-use ctc_core::train::TrainReport;
+use ctc_core::train::{map_eval_batches, TrainReport};
 use ctc_core::{Batch, Fwd, Rng, Task};
 use oracle::diagnostics::{diagnose, CopyDiagnostics};
 use oracle::{AntiCopy, OracleConfig, OracleTeacher};
@@ -52,6 +53,55 @@ pub fn example_posteriors<T: Task>(
         .get(0)?
         .narrow(0, 0, lens[0])?;
     Ok((p.to_vec2::<f32>()?, batch.texts[0].clone()))
+}
+
+/// Posterior statistics of a teacher (`f`: its scores for a batch) on the first
+/// `diagnostics_examples` training examples (clean input), printed and put in `row`.
+fn posterior_stats<T: Task>(
+    ctx: &Ctx,
+    task: &T,
+    splits: &Splits<T::Example>,
+    stage: &str,
+    row: &mut ResultRow,
+    f: impl Fn(&Batch) -> candle_core::Result<(Tensor, Vec<usize>)> + Sync,
+) -> Result<PosteriorStats> {
+    let n = ctx
+        .preset
+        .diagnostics_examples
+        .unwrap_or(200)
+        .min(splits.train.len());
+    let v = task.vocab().size();
+    let tallies = map_eval_batches(task, &splits.train[..n], bs(ctx), &ctx.device, |b| {
+        let (logits, lens) = f(b)?;
+        let lp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let t_max = lp.dim(1)?;
+        let mut tally = PosteriorTally::default();
+        for (i, y) in b.targets.iter().enumerate() {
+            let rows = lp.get(i)?.flatten_all()?.to_vec1::<f32>()?;
+            tally.add(&rows, lens[i].min(t_max), v, y);
+        }
+        Ok(tally)
+    })?;
+    let mut all = PosteriorTally::default();
+    for t in &tallies {
+        all.merge(t);
+    }
+    let st = all.stats();
+    row.blank_fraction = Some(st.blank_fraction);
+    row.frame_entropy = Some(st.frame_entropy);
+    row.spikes_per_label = Some(st.spikes_per_label);
+    row.hint_leakage = st.hint_leakage;
+    let leak = st
+        .hint_leakage
+        .map_or("not measured (nothing aligned)".to_string(), |l| {
+            format!("{l:.4}")
+        });
+    eprintln!(
+        "[{stage}] posteriors on {} training examples: blank {:.3} of frames, entropy {:.3} nats, \
+         {:.2} label frames per label, hint leakage {leak}",
+        st.examples, st.blank_fraction, st.frame_entropy, st.spikes_per_label
+    );
+    Ok(st)
 }
 
 fn bs(ctx: &Ctx) -> usize {
@@ -125,6 +175,7 @@ pub fn conventional<T: Task>(
     fill_scores::<T>(&mut row, &scores);
     row.test_edits = stage.save_edits(ctx, &scores, "")?;
     row.revision = stage.trained_revision()?;
+    posterior_stats(ctx, task, splits, &spec.name, &mut row, eval)?;
     let (example_posteriors, example_text) = example_posteriors(ctx, task, splits, eval)?;
     Ok(Trained {
         model,
@@ -182,7 +233,7 @@ pub fn oracle<T: Task>(
         rep
     };
     let eval = |b: &Batch| {
-        let out = model.forward(&b.src, &b.src_lens, &b.targets, &mut Fwd::eval())?;
+        let out = model.infer(&b.src, &b.src_lens, &b.targets, &mut Fwd::eval())?;
         Ok((out.logits, out.enc.lens))
     };
     let scores = dev_test(ctx, task, splits, bs(ctx), eval)?;
@@ -197,9 +248,35 @@ pub fn oracle<T: Task>(
     fill_scores::<T>(&mut row, &scores);
     row.test_edits = stage.save_edits(ctx, &scores, "")?;
     row.revision = stage.trained_revision()?;
+    posterior_stats(ctx, task, splits, stage_name, &mut row, eval)?;
     if let Some(d) = &diag {
         row.ablated_cer = Some(d.error_zeroed);
         row.spike_offset = d.spike_offset;
+        row.spike_offset_rel = d.spike_offset_rel;
+        row.error_swapped_source = Some(d.error_swapped);
+        if let Some(l) = &d.labels {
+            row.label_use = Some(l.label_use);
+            row.source_use = Some(l.source_use);
+            row.label_use_cer = Some(l.label_use_cer);
+            row.source_use_cer = Some(l.source_use_cer);
+            row.error_other_labels = Some(l.error_other_labels);
+            row.error_shuffled_labels = Some(l.error_shuffled_labels);
+            row.error_masked_labels = Some(l.error_masked_labels);
+            eprintln!(
+                "[{stage_name}] label use (own source): error {:.1} with the true labels, {:.1} with \
+                 another example's, {:.1} shuffled, {:.1} {} labels; label use {:+.1}, source use \
+                 {:+.1} (on CER: {:+.1}, {:+.1})",
+                d.error_true,
+                l.error_other_labels,
+                l.error_shuffled_labels,
+                l.error_masked_labels,
+                if l.masked_input == "empty" { "without" } else { "masked" },
+                l.label_use,
+                l.source_use,
+                l.label_use_cer,
+                l.source_use_cer
+            );
+        }
         let spikes = match (d.spike_offset, d.spike_offset_rel) {
             (Some(f), Some(r)) => format!("{f:.2} frames ({r:.2} label spans)"),
             (Some(f), None) => format!("{f:.2} frames"),
@@ -210,6 +287,15 @@ pub fn oracle<T: Task>(
              zeroed, {:.1} noised, {:.1} swapped; spikes off the teacher's by {spikes}",
             d.error_true, d.error_zeroed, d.error_noised, d.error_swapped
         );
+        let copy_cer = d.labels.as_ref().is_some_and(|l| l.copy_suspected_cer);
+        if copy_cer && !d.copy_suspected {
+            eprintln!(
+                "warning: on CER the oracle looks like it copies its labels (CER {:.1} with the \
+                 source, {:.1} with the source zeroed)",
+                d.labels.as_ref().map_or(0.0, |l| l.cer_true),
+                d.labels.as_ref().map_or(0.0, |l| l.cer_zeroed)
+            );
+        }
         if d.copy_suspected {
             eprintln!(
                 "warning: the oracle looks like it copies its labels (dev error {:.1} with the source, \

@@ -24,7 +24,12 @@ impl Registered for Speech {
     /// from the training transcripts only). Training utterances too short for their labels
     /// under CTC are skipped and counted; dev and test keep every utterance.
     fn build(p: &Preset, cache: &Path, progress: bool) -> Result<(AsrTask, Splits<AsrExample>)> {
-        check_data_keys(&p.data, &["synth", "specaug", "vocab"], "speech")?;
+        check_data_keys(
+            &p.data,
+            &["synth", "specaug", "vocab", "subsampling"],
+            "speech",
+        )?;
+        let subsampling = subsampling(&p.data, "preset data")?;
         let mut cfg: SynthConfig = section(&p.data, Some("synth"), "preset data")?;
         cfg.progress = progress;
         let specaug: Option<SpecAugConfig> = match p.data.get("specaug") {
@@ -49,7 +54,9 @@ impl Registered for Speech {
                 train_texts.len()
             );
         }
-        let task = AsrTask::new(vocab, cfg.features.n_mels, specaug);
+        let task = AsrTask::new(vocab, cfg.features.n_mels, specaug)
+            .with_subsampling(subsampling)
+            .map_err(|e| anyhow::anyhow!("preset data.subsampling: {e}"))?;
         let split = |name: &str, utts, purpose| -> Result<Vec<AsrExample>> {
             let a = task
                 .examples(utts, true, purpose)
@@ -64,12 +71,27 @@ impl Registered for Speech {
             dev: split("dev", corpus.dev, Purpose::Score)?,
             test: split("test", corpus.test, Purpose::Score)?,
         };
+        let (frames, labels) = splits.train.iter().fold((0, 0), |(f, l), e| {
+            (f + task.ctc_frames(e.utt.n_frames), l + e.targets.len())
+        });
+        eprintln!(
+            "{}",
+            super::frames_per_label(
+                "train",
+                frames,
+                labels,
+                &format!("{subsampling}x subsampling")
+            )
+        );
         Ok((task, splits))
     }
 
     fn for_model(meta: &ModelMeta, vocab: Vocab) -> Result<AsrTask> {
         let synth: SynthConfig = section(&meta.data, Some("synth"), "model config data")?;
-        Ok(AsrTask::new(vocab, synth.features.n_mels, None))
+        let sub = subsampling(&meta.data, "model config data")?;
+        AsrTask::new(vocab, synth.features.n_mels, None)
+            .with_subsampling(sub)
+            .map_err(|e| anyhow::anyhow!("model config data.subsampling: {e}"))
     }
 
     fn load_manifest(
@@ -113,6 +135,19 @@ impl Registered for Speech {
         }
         Ok(items)
     }
+}
+
+/// `data.subsampling` (input frames per CTC frame; 4 when absent), checked.
+fn subsampling(data: &toml::Table, what: &str) -> Result<usize> {
+    let Some(v) = data.get("subsampling") else {
+        return Ok(4);
+    };
+    let s = v
+        .as_integer()
+        .and_then(|i| usize::try_from(i).ok())
+        .with_context(|| format!("{what}.subsampling: expected an integer, got {v}"))?;
+    asr::encoder::check_subsampling(s).map_err(|e| anyhow::anyhow!("{what}.subsampling: {e}"))?;
+    Ok(s)
 }
 
 #[cfg(test)]

@@ -178,6 +178,15 @@ pub fn find(name: &str) -> Result<&'static dyn Entry> {
     }
 }
 
+/// The run-log line on a split's CTC frames per label (alignment freedom: a label needs one
+/// frame, and frames beyond it are where alignments can differ).
+pub fn frames_per_label(split: &str, frames: usize, labels: usize, how: &str) -> String {
+    format!(
+        "{split}: {:.2} CTC frames per label ({frames} frames, {labels} labels, {how})",
+        frames as f64 / labels.max(1) as f64
+    )
+}
+
 /// Refuse keys of a preset's `[data]` table that the task does not read, so a misspelt
 /// `--set data.x=...` is an error instead of being ignored.
 pub fn check_data_keys(data: &toml::Table, known: &[&str], task: &str) -> Result<()> {

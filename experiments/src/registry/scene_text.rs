@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use ctc_core::admit::Purpose;
 use ctc_core::task::Splits;
 use ctc_core::vocab::Vocab;
+use scene_text::encoder::CrnnEncoder;
 use scene_text::task::{StrExample, StrTask};
 use scene_text::{generate_corpus, load_folder, load_lmdb, RenderConfig};
 
@@ -50,6 +51,16 @@ impl Registered for WordImages {
             dev: split(corpus.dev, Purpose::Score)?,
             test: split(corpus.test, Purpose::Score)?,
         };
+        let (frames, labels) = splits.train.iter().fold((0, 0), |(f, l), e| {
+            (
+                f + CrnnEncoder::output_frames(e.image.width),
+                l + e.targets.len(),
+            )
+        });
+        eprintln!(
+            "{}",
+            super::frames_per_label("train", frames, labels, "one CTC frame per 4 image columns")
+        );
         Ok((task, splits))
     }
 

@@ -1,5 +1,6 @@
-//! The speech source encoder: two stride-2 1-D convolutions (4x subsampling, 10 ms -> 40 ms
-//! frames), then transformer blocks (sinusoidal positions) or Conformer blocks (rotary positions).
+//! The speech source encoder: two 1-D convolutions (4x subsampling, 10 ms -> 40 ms frames, or
+//! 2x with the second at stride 1: 20 ms frames), then transformer blocks (sinusoidal
+//! positions) or Conformer blocks (rotary positions).
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv1dConfig, VarBuilder};
@@ -15,6 +16,21 @@ pub struct AsrEncoder {
     proj: ctc_core::ops::Linear,
     stack: EncoderStack,
     d: usize,
+    subsampling: usize,
+}
+
+/// The frame-rate reductions the front end offers.
+pub const SUBSAMPLINGS: [usize; 2] = [2, 4];
+
+/// Checks a subsampling factor (one of `SUBSAMPLINGS`).
+pub fn check_subsampling(s: usize) -> std::result::Result<(), String> {
+    if SUBSAMPLINGS.contains(&s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "subsampling {s} is not one of {SUBSAMPLINGS:?} (input frames per CTC frame)"
+        ))
+    }
 }
 
 fn stride2(n: usize) -> usize {
@@ -27,33 +43,49 @@ fn stride2(n: usize) -> usize {
 }
 
 impl AsrEncoder {
-    pub fn new(n_mels: usize, cfg: &EncoderConfig, vb: VarBuilder) -> Result<Self> {
+    /// `subsampling`: 4 (both convolutions at stride 2) or 2 (the second at stride 1); the
+    /// parameters are the same either way.
+    pub fn new(
+        n_mels: usize,
+        cfg: &EncoderConfig,
+        subsampling: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        check_subsampling(subsampling).map_err(candle_core::Error::msg)?;
         let c = Conv1dConfig {
             stride: 2,
             padding: 1,
             ..Default::default()
         };
+        let c2 = Conv1dConfig {
+            stride: subsampling / 2,
+            ..c
+        };
         let ch = cfg.conv_channels;
         Ok(Self {
             conv1: TimeConv1d::new(n_mels, ch, 3, c, vb.pp("conv1"))?,
-            conv2: TimeConv1d::new(ch, ch, 3, c, vb.pp("conv2"))?,
+            conv2: TimeConv1d::new(ch, ch, 3, c2, vb.pp("conv2"))?,
             proj: ctc_core::ops::linear(ch, cfg.d_model, vb.pp("proj"))?,
             stack: EncoderStack::new(cfg, vb.pp("blocks"))?,
             d: cfg.d_model,
+            subsampling,
         })
     }
 
-    /// Output frames for `n_frames` input frames: the CTC frame count `output_len` reports and
-    /// the task's feasibility check uses.
-    pub fn output_frames(n_frames: usize) -> usize {
-        stride2(stride2(n_frames))
+    /// Output frames for `n_frames` input frames at `subsampling`: the CTC frame count
+    /// `output_len` reports and the task's feasibility check uses.
+    pub fn output_frames(n_frames: usize, subsampling: usize) -> usize {
+        match subsampling {
+            2 => stride2(n_frames),
+            _ => stride2(stride2(n_frames)),
+        }
     }
 }
 
 impl SourceEncoder for AsrEncoder {
     /// `src`: (B, T_in, n_mels) log-mel frames.
     fn forward(&self, src: &Tensor, src_lens: &[usize], fwd: &mut Fwd) -> Result<Encoded> {
-        // Time-major throughout: (B, T, n_mels) -> (B, T/2, C) -> (B, T/4, C).
+        // Time-major throughout: (B, T, n_mels) -> (B, T/2, C) -> (B, T/4 or T/2, C).
         let x = self.conv1.forward_relu(src)?;
         let x = self.conv2.forward_relu(&x)?;
         let x = self.proj.forward(&x)?;
@@ -66,7 +98,7 @@ impl SourceEncoder for AsrEncoder {
     }
 
     fn output_len(&self, input_len: usize) -> usize {
-        Self::output_frames(input_len)
+        Self::output_frames(input_len, self.subsampling)
     }
 
     fn d_model(&self) -> usize {

@@ -23,6 +23,9 @@ pub struct AsrTask {
     n_mels: usize,
     /// Applied to training batches only.
     pub specaug: Option<SpecAugConfig>,
+    /// Input frames per CTC frame, shared by every model of the task (teachers and students
+    /// must emit at one frame rate for frame-level KD).
+    subsampling: usize,
 }
 
 impl AsrTask {
@@ -31,7 +34,24 @@ impl AsrTask {
             vocab,
             n_mels,
             specaug,
+            subsampling: 4,
         }
+    }
+
+    /// The same task at another frame rate (`encoder::SUBSAMPLINGS`).
+    pub fn with_subsampling(mut self, subsampling: usize) -> std::result::Result<Self, String> {
+        crate::encoder::check_subsampling(subsampling)?;
+        self.subsampling = subsampling;
+        Ok(self)
+    }
+
+    pub fn subsampling(&self) -> usize {
+        self.subsampling
+    }
+
+    /// CTC frames of an utterance of `n_frames` feature frames.
+    pub fn ctc_frames(&self, n_frames: usize) -> usize {
+        AsrEncoder::output_frames(n_frames, self.subsampling)
     }
 
     /// Encode transcripts. For training each utterance must be long enough for CTC, counted
@@ -46,7 +66,7 @@ impl AsrTask {
         purpose: Purpose,
     ) -> std::result::Result<Admitted<AsrExample>, String> {
         admit(utts, skip_bad, |utt| {
-            let frames = AsrEncoder::output_frames(utt.n_frames);
+            let frames = self.ctc_frames(utt.n_frames);
             let (targets, note) = label_ids(&self.vocab, &utt.text, frames, purpose, &utt.id)?;
             Ok((AsrExample { utt, targets }, note))
         })
@@ -121,7 +141,12 @@ impl Task for AsrTask {
     }
 
     fn encoder(&self, cfg: &EncoderConfig, vb: VarBuilder) -> Result<Box<dyn SourceEncoder>> {
-        Ok(Box::new(AsrEncoder::new(self.n_mels, cfg, vb)?))
+        Ok(Box::new(AsrEncoder::new(
+            self.n_mels,
+            cfg,
+            self.subsampling,
+            vb,
+        )?))
     }
 
     fn error(&self, s: &ctc_core::metrics::Scores) -> f64 {

@@ -26,7 +26,7 @@ fn utt(id: &str, text: &str, n_frames: usize) -> Utterance {
 /// The fewest input frames the task accepts for `targets`.
 fn shortest_accepted(targets: &[u32]) -> usize {
     (0..)
-        .find(|&n| AsrEncoder::output_frames(n) >= min_frames(targets))
+        .find(|&n| AsrEncoder::output_frames(n, 4) >= min_frames(targets))
         .unwrap()
 }
 
@@ -42,18 +42,58 @@ fn feasibility_frames_are_the_built_encoders_output_len() {
         kind: Default::default(),
         conv_kernel: None,
     };
-    let task = AsrTask::new(Vocab::chars("ab").unwrap(), N_MELS, None);
-    let enc = task
-        .encoder(&cfg, ParamStore::new(0).vb(&Device::Cpu))
-        .unwrap();
-    for n in [1usize, 2, 3, 4, 5, 7, 8, 9, 13, 16, 97, 120, 401] {
-        assert_eq!(enc.output_len(n), AsrEncoder::output_frames(n), "{n}");
-        // And both are what the convolutions really produce.
-        let x = Tensor::zeros((1, n, N_MELS), candle_core::DType::F32, &Device::Cpu).unwrap();
-        let out = enc.forward(&x, &[n], &mut Fwd::eval()).unwrap();
-        assert_eq!(out.frames.dims3().unwrap().1, enc.output_len(n), "{n}");
-        assert_eq!(out.lens, vec![enc.output_len(n)]);
+    for sub in [2, 4] {
+        let task = AsrTask::new(Vocab::chars("ab").unwrap(), N_MELS, None)
+            .with_subsampling(sub)
+            .unwrap();
+        let enc = task
+            .encoder(&cfg, ParamStore::new(0).vb(&Device::Cpu))
+            .unwrap();
+        for n in [1usize, 2, 3, 4, 5, 7, 8, 9, 13, 16, 97, 120, 401] {
+            assert_eq!(enc.output_len(n), AsrEncoder::output_frames(n, sub), "{n}");
+            assert_eq!(task.ctc_frames(n), enc.output_len(n));
+            // And both are what the convolutions really produce.
+            let x = Tensor::zeros((1, n, N_MELS), candle_core::DType::F32, &Device::Cpu).unwrap();
+            let out = enc.forward(&x, &[n], &mut Fwd::eval()).unwrap();
+            assert_eq!(
+                out.frames.dims3().unwrap().1,
+                enc.output_len(n),
+                "{sub}x, {n}"
+            );
+            assert_eq!(out.lens, vec![enc.output_len(n)]);
+        }
+        // 2x keeps every other input frame: 100 ms of features (10 frames) give 5 CTC frames.
+        assert_eq!(enc.output_len(10), if sub == 2 { 5 } else { 3 });
     }
+    let e = AsrTask::new(Vocab::chars("ab").unwrap(), N_MELS, None)
+        .with_subsampling(3)
+        .err()
+        .unwrap();
+    assert!(e.contains("subsampling 3"), "{e}");
+}
+
+#[test]
+fn half_the_subsampling_admits_utterances_half_as_long() {
+    let task = AsrTask::new(Vocab::chars("ab ").unwrap(), N_MELS, None);
+    let fine = AsrTask::new(Vocab::chars("ab ").unwrap(), N_MELS, None)
+        .with_subsampling(2)
+        .unwrap();
+    // "abab" needs 4 CTC frames: 13 feature frames at 4x, 7 at 2x.
+    let utts = vec![utt("u1", "abab", 7), utt("u2", "abab", 13)];
+    let coarse = task.examples(utts.clone(), true, Purpose::Train).unwrap();
+    assert_eq!(coarse.examples.len(), 1);
+    assert!(
+        coarse.skipped[0].starts_with("u1: too short"),
+        "{:?}",
+        coarse.skipped
+    );
+    assert_eq!(
+        fine.examples(utts, true, Purpose::Train)
+            .unwrap()
+            .examples
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -61,7 +101,7 @@ fn too_short_utterances_are_named_or_skipped_at_the_exact_boundary() {
     let task = AsrTask::new(Vocab::chars("ab ").unwrap(), N_MELS, None);
     // "aab": a blank is needed between the two a's, so 4 frames after subsampling.
     let n = shortest_accepted(&[1, 1, 2]);
-    assert_eq!(AsrEncoder::output_frames(n), 4);
+    assert_eq!(AsrEncoder::output_frames(n, 4), 4);
     let utts = vec![utt("u1", "aab", n), utt("u2", "aab", n - 1)];
     let a = task.examples(utts.clone(), true, Purpose::Train).unwrap();
     let (ok, skipped) = (a.examples, a.skipped);
@@ -95,7 +135,7 @@ fn feasibility_is_counted_in_bpe_tokens_not_characters() {
     let task = AsrTask::new(vocab, N_MELS, None);
     // Too short for 8 characters, long enough for the tokens.
     let n = shortest_accepted(&targets);
-    assert!(AsrEncoder::output_frames(n) < 8);
+    assert!(AsrEncoder::output_frames(n, 4) < 8);
     let a = task
         .examples(
             vec![utt("u1", "ab ab ab", n), utt("u2", "ab ab ab", n - 1)],

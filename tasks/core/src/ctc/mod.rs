@@ -5,6 +5,7 @@ pub mod align;
 pub mod decode;
 mod kernel;
 pub mod loss;
+pub mod posterior_stats;
 
 #[cfg(test)]
 mod grad_tests;
@@ -15,3 +16,4 @@ pub use align::{forced_align, Alignment};
 pub use decode::{collapse, greedy, greedy_batch, prefix_beam_search, prefix_beam_search_batch};
 pub use kernel::min_frames;
 pub use loss::{ctc_loss, CtcOptions, CtcOutput, Reduction};
+pub use posterior_stats::{PosteriorStats, PosteriorTally};

@@ -17,8 +17,8 @@ asr)
         --set student.train.steps=600 --set teacher.train.eval_every=200
         --set oracle.train.eval_every=200 --set student.train.eval_every=200" ;;
 str)
-  SETS="--set data.render.n_train=10000 --set teacher.train.steps=1200 --set oracle.train.steps=1200
-        --set student.train.steps=800" ;;
+  # The preset's budgets.
+  SETS="" ;;
 *) echo "usage: $0 asr|str [SEEDS]" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086

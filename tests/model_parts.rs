@@ -81,12 +81,7 @@ fn toy_models_get_gradients(kind: EncoderKind) -> Result<()> {
     let store = ParamStore::new(0);
     let m = CtcModel::new(&task, &enc(), store.vb(&Device::Cpu))?;
     assert_all_grads(&task, &items, &m, &store)?;
-    for s in [
-        "structural",
-        "no-label-position",
-        "random-expansion",
-        "label-masking",
-    ] {
+    for s in AntiCopy::NAMES {
         let store = ParamStore::new(0);
         let cfg = OracleConfig {
             encoder: enc(),
@@ -238,6 +233,102 @@ fn no_label_position_oracle_is_invariant_to_permuting_its_labels() -> Result<()>
         with > 1e-3,
         "structural (label positions on): outputs moved only by {with}"
     );
+    // No positions either, but each label carries its neighbours: the order is visible.
+    let context = max_diff(AntiCopy::LabelContext)?;
+    assert!(
+        context > 1e-3,
+        "label-context: outputs moved only by {context}"
+    );
+    Ok(())
+}
+
+fn oracle_of(task: &ToyTask, strategy: AntiCopy, store: &ParamStore) -> Result<OracleTeacher> {
+    let cfg = OracleConfig {
+        encoder: enc(),
+        fusion_layers: 1,
+        anti_copy: strategy,
+        label_positions: None,
+        scale_embeddings: false,
+    };
+    OracleTeacher::new(task, &cfg, store.vb(&Device::Cpu))
+}
+
+/// In use (scored, diagnosed, distilled from), a random-expansion oracle is fed expansions of
+/// its labels drawn as in training, and its posteriors are their mean: the composite of one
+/// forward per expansion, averaged in probability, is what `infer` returns.
+#[test]
+fn random_expansion_oracle_is_used_with_the_mean_over_sampled_expansions() -> Result<()> {
+    let (task, ex) = toy()?;
+    let items: Vec<(usize, &_)> = ex.iter().take(2).enumerate().collect();
+    let batch = task.collate(&items, false, &mut Rng::new(0), &Device::Cpu)?;
+    let store = ParamStore::new(5);
+    let s = AntiCopy::from_name("random-expansion").unwrap();
+    let o = oracle_of(&task, s.clone(), &store)?;
+    let got = o.infer(
+        &batch.src,
+        &batch.src_lens,
+        &batch.targets,
+        &mut Fwd::eval(),
+    )?;
+    let frames = &got.enc.lens;
+    let inputs: Vec<Vec<Vec<u32>>> = batch
+        .targets
+        .iter()
+        .zip(frames)
+        .map(|(y, &t)| s.inference_inputs(y, t))
+        .collect();
+    let k = inputs[0].len();
+    assert_eq!(k, 8);
+    let mut sum: Option<Tensor> = None;
+    for j in 0..k {
+        let lab: Vec<Vec<u32>> = inputs.iter().map(|v| v[j].clone()).collect();
+        let out = o.forward(&batch.src, &batch.src_lens, &lab, &mut Fwd::eval())?;
+        let p = candle_nn::ops::softmax_last_dim(&out.logits)?;
+        sum = Some(match sum {
+            None => p,
+            Some(a) => (a + p)?,
+        });
+    }
+    let want = (sum.unwrap() / k as f64)?;
+    let have = candle_nn::ops::softmax_last_dim(&got.logits)?;
+    let diff = (want - have)?.abs()?.max_all()?.to_scalar::<f32>()?;
+    assert!(
+        diff < 1e-5,
+        "infer differs from the mean of its samples by {diff}"
+    );
+    // The samples are expansions (with blanks and repeats), not the plain labels.
+    assert!(inputs[0].iter().any(|z| z != &batch.targets[0]));
+    Ok(())
+}
+
+/// Label context reads neighbours, never padding: an example's output is the same alone and in
+/// a batch whose other example has longer labels.
+#[test]
+fn label_context_does_not_read_padding() -> Result<()> {
+    let (task, ex) = toy()?;
+    let store = ParamStore::new(2);
+    let o = oracle_of(&task, AntiCopy::LabelContext, &store)?;
+    let one = task.collate(&[(0, &ex[0])], false, &mut Rng::new(0), &Device::Cpu)?;
+    let two = task.collate(
+        &[(0, &ex[0]), (1, &ex[0])],
+        false,
+        &mut Rng::new(0),
+        &Device::Cpu,
+    )?;
+    let a = o.infer(&one.src, &one.src_lens, &[vec![2, 3]], &mut Fwd::eval())?;
+    let b = o.infer(
+        &two.src,
+        &two.src_lens,
+        &[vec![2, 3], vec![1, 4, 5, 1, 2]],
+        &mut Fwd::eval(),
+    )?;
+    let diff = (a.logits.get(0)? - b.logits.get(0)?)?
+        .abs()?
+        .max_all()?
+        .to_scalar::<f32>()?;
+    assert!(diff < 1e-5, "padding moved the output by {diff}");
+    // A single label has no neighbours; it still works.
+    o.infer(&one.src, &one.src_lens, &[vec![4]], &mut Fwd::eval())?;
     Ok(())
 }
 

@@ -72,13 +72,13 @@ fn train_oracle(
     s: &Splits<ToyExample>,
     cfg: &OracleConfig,
     steps: usize,
-) -> Result<(OracleTeacher, TrainReport)> {
+) -> Result<(OracleTeacher, TrainReport, ParamStore)> {
     let dir = tempfile::tempdir()?;
     let store = ParamStore::new(3);
     let m = OracleTeacher::new(task, cfg, store.vb(&Device::Cpu))?;
     let tc = train_cfg(steps);
     let r = run(task, s, &tc, dir.path()).run(&m, store.vars())?;
-    Ok((m, r))
+    Ok((m, r, store))
 }
 
 /// A reference that knows the true timing: the label at the centre frame of its segment, blank
@@ -126,7 +126,8 @@ fn diagnostics_flag_the_copying_oracle_and_not_the_sound_one() -> Result<()> {
         (&sighted, true, false),
     ] {
         let (task, s) = ToyTask::generate(cfg)?;
-        let (m, r) = train_oracle(&task, &s, &oracle_cfg(AntiCopy::Structural, positions), 700)?;
+        let (m, r, store) =
+            train_oracle(&task, &s, &oracle_cfg(AntiCopy::Structural, positions), 700)?;
         let v = ctc_core::Task::vocab(&task).size();
         let d = diagnose(
             &task,
@@ -145,7 +146,45 @@ fn diagnostics_flag_the_copying_oracle_and_not_the_sound_one() -> Result<()> {
             d.copy_suspected, expect_copy,
             "positions {positions}: {d:?}"
         );
+        let l = d.labels.as_ref().expect("label-use diagnostics");
+        assert_eq!(l.copy_suspected_cer, expect_copy, "{l:?}");
+        if expect_copy {
+            // A copier follows whatever labels it is told and ignores the source.
+            assert!(l.label_use > 50.0 && l.source_use < 20.0, "{l:?}");
+        }
+        if !positions {
+            // Without positions the fusion sees a set: the order of the labels is invisible.
+            assert_eq!(l.error_shuffled_labels, d.error_true, "{l:?}");
+            assert_eq!(l.masked_input, "empty");
+        }
+        if cfg.proto_scale > 0.0 {
+            // A source-reading oracle fails with another example's source.
+            assert!(l.source_use > 30.0, "{l:?}");
+        }
         rel.push(d.spike_offset_rel.expect("every dev example aligns"));
+        if !positions {
+            // Labels made indistinguishable (one shared embedding, no positions): whatever it
+            // is told, it computes the same thing, so its label use is exactly zero.
+            let mut zeroed = 0;
+            for (name, var) in store.vars() {
+                if name.ends_with("label_embed.weight") {
+                    var.set(&var.as_tensor().zeros_like()?)?;
+                    zeroed += 1;
+                }
+            }
+            assert_eq!(zeroed, 1, "the label embedding table");
+            let blind = diagnose(
+                &task,
+                &m,
+                &s.dev,
+                16,
+                &Device::Cpu,
+                exact_reference(&s.dev, v),
+            )?;
+            let bl = blind.labels.expect("label-use diagnostics");
+            assert_eq!((bl.label_use, bl.label_use_cer), (0.0, 0.0), "{bl:?}");
+            assert_eq!(bl.error_masked_labels, blind.error_true, "{bl:?}");
+        }
     }
     // Against the true timing the copier's spikes sit further off than the sound oracle's
     // (0.38 and 0.13 label spans when this test was written).

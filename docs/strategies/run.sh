@@ -3,7 +3,9 @@
 # `oracle.anti_copy.kind`, each oracle distilled into frame-KD and Guided-CTC students; the
 # conventional teacher and the students that do not involve the oracle are trained once and
 # shared by every cell. Release build first: cargo build --release -p experiments
-#   docs/strategies/run.sh asr|str [SEEDS]     (SEEDS: 1 by default; more seeds resume the rest)
+#   docs/strategies/run.sh asr|str [SEEDS]     (SEEDS: 1 by default)
+# A grid runs cell by cell, each cell all its seeds, so run SEEDS = 1, 2, 3 in turn: every
+# strategy gets seed 0 before any gets seed 1, and each call restores what the last trained.
 set -e
 EXP=${EXP:-./target/release/experiments}
 OUT=${OUT:-/work/runs-strategies}

@@ -40,6 +40,15 @@ const WORD_ACC: Metric = metric("word_acc", |r| r.word_acc, 2);
 const WORD_ERR: Metric = metric("word_err", |r| r.word_acc.map(|a| 100.0 - a), 2);
 const ABLATED_CER: Metric = metric("ablated_cer", |r| r.ablated_cer, 2);
 const SPIKE_OFFSET: Metric = metric("spike_offset", |r| r.spike_offset, 2);
+const SPIKE_OFFSET_REL: Metric = metric("spike_offset_rel", |r| r.spike_offset_rel, 2);
+const LABEL_USE: Metric = metric("label_use", |r| r.label_use, 2);
+const SOURCE_USE: Metric = metric("source_use", |r| r.source_use, 2);
+const LABEL_USE_CER: Metric = metric("label_use_cer", |r| r.label_use_cer, 2);
+const SOURCE_USE_CER: Metric = metric("source_use_cer", |r| r.source_use_cer, 2);
+const BLANK_FRACTION: Metric = metric("blank_fraction", |r| r.blank_fraction, 3);
+const FRAME_ENTROPY: Metric = metric("frame_entropy", |r| r.frame_entropy, 3);
+const SPIKES_PER_LABEL: Metric = metric("spikes_per_label", |r| r.spikes_per_label, 2);
+const HINT_LEAKAGE: Metric = metric("hint_leakage", |r| r.hint_leakage, 4);
 const TEST_ERRORS: Metric = metric("test_errors", |r| r.test_errors.map(|e| e as f64), 1);
 const TEST_EXAMPLES: Metric = metric("of", |r| r.test_examples.map(|n| n as f64), 0);
 const OMITTED_ERRORS: Metric = metric("omitted_errors", |r| r.omitted_errors.map(|e| e as f64), 1);
@@ -249,6 +258,24 @@ fn task_table(task: &str, per_file: &[Grouped]) -> (Vec<Vec<String>>, &'static M
     }
     if keys.iter().any(|k| k.role == "oracle") {
         metrics.extend([&ABLATED_CER, &SPIKE_OFFSET]);
+    }
+    if rows().any(|r| r.label_use.is_some()) {
+        metrics.extend([
+            &SPIKE_OFFSET_REL,
+            &LABEL_USE,
+            &SOURCE_USE,
+            &LABEL_USE_CER,
+            &SOURCE_USE_CER,
+        ]);
+    }
+    // What a student is taught: the teachers' posterior statistics on the transfer set.
+    if rows().any(|r| r.blank_fraction.is_some()) {
+        metrics.extend([
+            &BLANK_FRACTION,
+            &FRAME_ENTROPY,
+            &SPIKES_PER_LABEL,
+            &HINT_LEAKAGE,
+        ]);
     }
     metrics.extend([&TRAIN_SECONDS, &STEPS_TO_TARGET, &SECONDS_TO_TARGET]);
 

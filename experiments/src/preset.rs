@@ -94,7 +94,8 @@ pub struct Preset {
     /// First seed; `--seeds N` runs seed, seed+1, ...
     #[serde(default)]
     pub seed: u64,
-    /// Dev examples used for copy diagnostics (all if absent).
+    /// Dev examples used for the oracle's copy and label-use diagnostics (all if absent), and
+    /// training examples for every teacher's posterior statistics (200 if absent).
     #[serde(default)]
     pub diagnostics_examples: Option<usize>,
     /// Overrides applied by `--quick` (dotted keys, like `--set`).
@@ -274,12 +275,38 @@ mod tests {
     }
 
     #[test]
+    fn anti_copy_parameters_are_checked() {
+        let err = load(
+            "asr-oracle",
+            None,
+            false,
+            &["oracle.anti_copy={kind=\"other-labels\", p=2}".into()],
+        )
+        .unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("oracle.anti_copy: other-labels: p = 2 is not in [0, 1]"),
+            "{err}"
+        );
+        let ok = load(
+            "asr-oracle",
+            None,
+            false,
+            &["oracle.anti_copy={kind=\"token-substitution\", p=0.1}".into()],
+        )
+        .unwrap();
+        let s = &ok.oracle.unwrap().model.anti_copy;
+        assert_eq!(s, &oracle::AntiCopy::TokenSubstitution { p: 0.1 });
+    }
+
+    #[test]
     fn encoder_kind_defaults_keep_config_hashes() {
-        // The hash of the speech preset (hashes must be stable across builds). Options at
+        // The hash of the speech preset (hashes must be stable across builds; it changed when
+        // the preset moved to 2x subsampling). Options at
         // their defaults are left out of the hashed text (the explicit case below, on the
         // word-image preset, whose encoders are transformers).
         let p = load("asr-oracle", None, false, &[]).unwrap();
-        assert_eq!(config_hash(&p).unwrap(), "ccf3467a");
+        assert_eq!(config_hash(&p).unwrap(), "6a7cae8a");
         let s = load("str-oracle", None, false, &[]).unwrap();
         let explicit = load(
             "str-oracle",

@@ -130,7 +130,7 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("error_masked_labels", "Oracle only: selection error with its own source and every label masked (the mask token for `label-masking`; no labels at all for the other strategies, whose mask embedding is untrained)."),
     ("error_swapped_source", "Oracle only: selection error with another example's source and its own true labels."),
     ("spike_offset_rel", "Oracle only: `spike_offset` in label spans (frames over frames per label): comparable across tasks and frame rates."),
-    ("blank_fraction", "Teachers: fraction of frames whose most probable class is blank, on the first `diagnostics_examples` training examples (the transfer set, clean input; an oracle told the true labels)."),
+    ("blank_fraction", "Teachers: fraction of frames whose most probable class is blank, on the first `diagnostics_examples` training examples (200 when absent; the transfer set, clean input; an oracle told the true labels)."),
     ("frame_entropy", "Teachers: mean entropy of a frame's posterior over the CTC alphabet, in nats, same examples."),
     ("spikes_per_label", "Teachers: frames whose most probable class is a label, per transcript label (1 = one-frame spikes), same examples."),
     ("hint_leakage", "Teachers: mean probability per frame on transcript characters other than the frame's symbol in the model's own forced alignment, same examples (an oracle spreading mass over the characters it was told; the conventional teacher's value is the baseline)."),

@@ -32,6 +32,7 @@ fn row(seed: u64, role: &str) -> ResultRow {
         scored_with: "source".into(),
         seconds_to_target: Some(3.25),
         overrides: String::new(),
+        ..Default::default()
     }
 }
 
@@ -42,7 +43,7 @@ fn serde_order_matches_documented_columns() {
     let text = String::from_utf8(wtr.into_inner().unwrap()).unwrap();
     let header = text.lines().next().unwrap();
     assert_eq!(header, columns().join(","));
-    assert_eq!(columns().len(), 30);
+    assert_eq!(columns().len(), 43);
 }
 
 #[test]
@@ -203,6 +204,39 @@ fn files_without_the_error_count_columns_are_read_and_rewritten_with_them() {
         ),
         (Some(9), None, None)
     );
+    // Files ending at `overrides` (before the label-use and posterior columns) are read with
+    // those columns empty and rewritten with them.
+    let mut before = row(4, "oracle");
+    before.overrides = "oracle.anti_copy.kind=label-context".into();
+    let mut wtr = csv::Writer::from_writer(Vec::new());
+    wtr.serialize(&before).unwrap();
+    let text = String::from_utf8(wtr.into_inner().unwrap()).unwrap();
+    let cut: Vec<String> = text
+        .lines()
+        .map(|l| l.split(',').take(30).collect::<Vec<_>>().join(","))
+        .collect();
+    assert_eq!(cut[0], cols[..30].join(","));
+    fs::write(&path, cut.join("\n") + "\n").unwrap();
+    let rows = read_rows(&path).unwrap();
+    assert_eq!(rows, [before.clone()]);
+    let mut labelled = row(5, "oracle");
+    labelled.label_use = Some(-1.5);
+    labelled.hint_leakage = Some(0.02);
+    append_rows(&path, &[labelled.clone()]).unwrap();
+    assert_eq!(read_rows(&path).unwrap(), [before, labelled]);
+    // A negative label use is a number; a non-finite one is refused, as is a negative rate.
+    let mut bad = row(6, "oracle");
+    bad.source_use = Some(f64::NAN);
+    assert!(append_rows(&path, &[bad])
+        .unwrap_err()
+        .to_string()
+        .contains("source_use"));
+    let mut bad = row(7, "oracle");
+    bad.blank_fraction = Some(-0.1);
+    assert!(append_rows(&path, &[bad])
+        .unwrap_err()
+        .to_string()
+        .contains("blank_fraction"));
 }
 
 #[test]
@@ -224,7 +258,7 @@ fn malformed_cells_name_file_and_line() {
     fs::write(&path, format!("{}\n{good}\nasr,p,1\n", lines[0])).unwrap();
     let err = read_rows(&path).unwrap_err().to_string();
     assert!(
-        err.contains("bad.csv: line 3: found 3 fields, expected 30"),
+        err.contains("bad.csv: line 3: found 3 fields, expected 43"),
         "{err}"
     );
 

@@ -55,7 +55,8 @@ pub struct RunArgs {
     /// skipped, with a message: it needs a fixed teacher's hypotheses.
     #[arg(long)]
     pub online: bool,
-    /// No progress bars (logs still go to each stage's log.txt).
+    /// No progress bars: each evaluation is one line on standard error, as off a terminal
+    /// (logs still go to each stage's log.txt).
     #[arg(long)]
     pub no_progress: bool,
     /// A grid axis: the preset key and its values, e.g. `student.kd.frame-kd.weight=0.5,1,2`

@@ -198,13 +198,34 @@ fn anti_copy_ablation_trains_one_oracle_per_strategy() {
             "no-label-position",
             "structural",
             "random-expansion",
-            "label-masking"
+            "label-masking",
+            "other-labels",
+            "token-substitution",
+            "label-context"
         ],
         "{csv}"
     );
     assert!(!csv.contains(",student,"), "{csv}");
-    for s in ["structural", "random-expansion", "label-masking"] {
+    for s in &strategies[1..] {
         assert!(dir.join(format!("seed-0/oracle-{s}/DONE")).is_file(), "{s}");
+    }
+    // Every oracle row carries its label-use diagnostics, every teacher row its posterior
+    // statistics.
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert!(!cells[col("blank_fraction")].is_empty(), "{line}");
+        if cells[3] == "oracle" {
+            for c in [
+                "label_use",
+                "source_use",
+                "error_shuffled_labels",
+                "spike_offset_rel",
+            ] {
+                assert!(!cells[col(c)].is_empty(), "{c}: {line}");
+            }
+        }
     }
     let bad = bin()
         .args(args)

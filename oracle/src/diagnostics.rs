@@ -13,7 +13,7 @@ use ctc_core::{Batch, Fwd, Rng, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::oracle::OracleTeacher;
-use ctc_core::train::{eval_batches, evaluate};
+use ctc_core::train::{eval_batch_indices, eval_batches, evaluate};
 
 /// How the source is damaged while the true labels are still fed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,8 @@ pub enum Ablation {
 pub enum LabelDamage {
     /// The true labels.
     None,
-    /// The labels of a neighbour in length order (an example of similar length).
+    /// The labels of the next example in length order over the whole diagnostics subset (an
+    /// example of similar length; never its own, whatever the batching).
     Other,
     /// The true labels in a random order.
     Shuffled,
@@ -104,18 +105,19 @@ pub fn copies(error_true: f64, error_zeroed: f64) -> bool {
     error_zeroed - error_true < COPY_MARGIN && error_zeroed < COPY_CEILING
 }
 
-/// The label input of a batch under `how`; `rng` draws the shuffles.
+/// The label input of a batch under `how`; `other` holds each example's `Other` labels
+/// (`other_labels`), `rng` draws the shuffles.
 pub fn damage_labels(
     oracle: &OracleTeacher,
     targets: &[Vec<u32>],
+    other: &[Vec<u32>],
     how: LabelDamage,
     rng: &mut Rng,
 ) -> Vec<Vec<u32>> {
     let n = targets.len();
     match how {
         LabelDamage::None => targets.to_vec(),
-        // Batches are length-sorted, so a rotation by one pairs examples of similar length.
-        LabelDamage::Other => (0..n).map(|i| targets[(i + 1) % n].clone()).collect(),
+        LabelDamage::Other => other.to_vec(),
         LabelDamage::Shuffled => targets
             .iter()
             .map(|y| {
@@ -171,15 +173,37 @@ pub fn damaged_eval<T: Task>(
     batch_size: usize,
     dev: &Device,
 ) -> Result<Evaluation> {
+    let other = other_labels(task, examples, batch_size);
     evaluate(task, examples, batch_size, dev, |b| {
         let key = b.ids.first().map_or(0, |&i| i as u64);
         let mut rng = Rng::derive(0xAB1A7E, key);
         let b = ablate(b, source, &mut rng)?;
         let mut lrng = Rng::derive(0x1ABE15, key);
-        let fed = damage_labels(oracle, &b.targets, labels, &mut lrng);
+        let theirs: Vec<Vec<u32>> = b.ids.iter().map(|&i| other[i].clone()).collect();
+        let fed = damage_labels(oracle, &b.targets, &theirs, labels, &mut lrng);
         let out = oracle.infer(&b.src, &b.src_lens, &fed, &mut Fwd::eval())?;
         Ok((out.logits, out.enc.lens))
     })
+}
+
+/// For each example, the labels of the next one in the evaluation's length order (the order
+/// of `eval_batches`, wrapping at the end): an example of similar length, and another example
+/// whenever there are two.
+pub fn other_labels<T: Task>(
+    task: &T,
+    examples: &[T::Example],
+    batch_size: usize,
+) -> Vec<Vec<u32>> {
+    let order: Vec<usize> = eval_batch_indices(task, examples, batch_size)
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut other = vec![Vec::new(); examples.len()];
+    for (k, &i) in order.iter().enumerate() {
+        let j = order[(k + 1) % order.len()];
+        other[i] = task.targets(&examples[j]).to_vec();
+    }
+    other
 }
 
 /// Error of the oracle, fed its true labels, with the source damaged by `how`.

@@ -201,6 +201,9 @@ mod tests {
                 "oracle-structural",
                 "oracle-random-expansion",
                 "oracle-label-masking",
+                "oracle-other-labels",
+                "oracle-token-substitution",
+                "oracle-label-context",
                 "student-none-ctc",
                 "student-conventional-frame-kd",
                 "student-oracle-frame-kd",
@@ -211,7 +214,7 @@ mod tests {
             ]
         );
         assert_eq!(p.online_skipped, ["sequence-kd"]);
-        let oracle_student = &p.stages[7];
+        let oracle_student = &p.stages[10];
         assert_eq!(
             (
                 oracle_student.teacher.as_str(),
@@ -219,7 +222,7 @@ mod tests {
             ),
             ("oracle", "no-label-position")
         );
-        assert_eq!(p.stages[10].kd, "frame-kd+online");
+        assert_eq!(p.stages[13].kd, "frame-kd+online");
         assert_eq!(p.stages[2].anti_copy, "structural");
         assert!(plan(Some(&s), &["nope".to_string()], &[], &[], false).is_err());
     }

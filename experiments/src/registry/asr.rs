@@ -1,10 +1,13 @@
-//! Speech: espeak-ng synthesised corpora, TSV / LibriSpeech manifests, audio files.
+//! Speech: espeak-ng synthesised corpora, corpora on disk (TSV, LibriSpeech, Lhotse, NeMo),
+//! audio files.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use asr::task::{AsrExample, AsrTask};
-use asr::{load_manifest_corpus, synth_corpus, SpecAugConfig, SynthConfig, Utterance};
+use asr::{
+    load_manifest_corpus, synth_corpus, SourceConfig, SpecAugConfig, SynthConfig, Utterance,
+};
 use ctc_core::admit::Purpose;
 use ctc_core::task::Splits;
 use ctc_core::vocab::{Vocab, VocabSpec};
@@ -19,19 +22,23 @@ impl Registered for Speech {
     type T = AsrTask;
     const DECODE_VERB: &'static str = "transcribe";
 
-    /// `[data.synth]` is a `SynthConfig`, `[data.specaug]` a `SpecAugConfig` for training
+    /// `[data.source]` is a `SourceConfig` (the espeak-ng corpus of `[data.synth]` when absent,
+    /// or TSV, LibriSpeech, Lhotse or NeMo listings on disk), `[data.synth]` a `SynthConfig`
+    /// whose `features` apply to every source, `[data.specaug]` a `SpecAugConfig` for training
     /// batches, `[data.vocab]` a `VocabSpec` (characters by default; a BPE learns its merges
     /// from the training transcripts only). Training utterances too short for their labels
     /// under CTC are skipped and counted; dev and test keep every utterance.
     fn build(p: &Preset, cache: &Path, progress: bool) -> Result<(AsrTask, Splits<AsrExample>)> {
         check_data_keys(
             &p.data,
-            &["synth", "specaug", "vocab", "subsampling"],
+            &["synth", "specaug", "vocab", "subsampling", "source"],
             "speech",
         )?;
         let subsampling = subsampling(&p.data, "preset data")?;
         let mut cfg: SynthConfig = section(&p.data, Some("synth"), "preset data")?;
         cfg.progress = progress;
+        let source: SourceConfig = section(&p.data, Some("source"), "preset data")?;
+        source.validate().map_err(preset_error)?;
         let specaug: Option<SpecAugConfig> = match p.data.get("specaug") {
             Some(v) => Some(v.clone().try_into().context("preset data.specaug")?),
             None => None,
@@ -41,9 +48,22 @@ impl Registered for Speech {
         vocab
             .validate(asr::ENGLISH_CHARS)
             .context("preset data.vocab")?;
-        let corpus =
-            synth_corpus(&cfg, &cache.join("asr")).context("synthesising the speech corpus")?;
-        let train_texts: Vec<String> = corpus.train.iter().map(|u| u.text.clone()).collect();
+        let (train, dev, test) = if source.is_synth() {
+            let corpus =
+                synth_corpus(&cfg, &cache.join("asr")).context("synthesising the speech corpus")?;
+            (corpus.train, corpus.dev, corpus.test)
+        } else {
+            cfg.features.validate().map_err(|e| match e {
+                asr::AsrError::Config(m) => anyhow::anyhow!("preset data.synth.features: {m}"),
+                e => e.into(),
+            })?;
+            (
+                load_source_split(&source, "train", &cfg.features)?,
+                load_source_split(&source, "dev", &cfg.features)?,
+                load_source_split(&source, "test", &cfg.features)?,
+            )
+        };
+        let train_texts: Vec<String> = train.iter().map(|u| u.text.clone()).collect();
         let vocab = vocab
             .build(asr::ENGLISH_CHARS, &train_texts)
             .context("preset data.vocab")?;
@@ -67,9 +87,9 @@ impl Registered for Speech {
             Ok(a.examples)
         };
         let splits = Splits {
-            train: split("train", corpus.train, Purpose::Train)?,
-            dev: split("dev", corpus.dev, Purpose::Score)?,
-            test: split("test", corpus.test, Purpose::Score)?,
+            train: split("train", train, Purpose::Train)?,
+            dev: split("dev", dev, Purpose::Score)?,
+            test: split("test", test, Purpose::Score)?,
         };
         let (frames, labels) = splits.train.iter().fold((0, 0), |(f, l), e| {
             (f + task.ctc_frames(e.utt.n_frames), l + e.targets.len())
@@ -137,6 +157,66 @@ impl Registered for Speech {
     }
 }
 
+/// A `SourceConfig` check's message under the preset's key (`preset data.source.dev: ...`).
+fn preset_error(e: asr::AsrError) -> anyhow::Error {
+    match e {
+        asr::AsrError::Config(m) => anyhow::anyhow!("preset data.{m}"),
+        e => e.into(),
+    }
+}
+
+/// Listing files named one by one in the run log; beyond this (a LibriSpeech folder of many
+/// chapters) one line sums them up.
+const LISTINGS_SHOWN: usize = 4;
+
+/// One split of a corpus on disk, with what the run log needs to trace it: each listing
+/// file's path, size and FNV-1a hash (for more than `LISTINGS_SHOWN`, their number, total size
+/// and a hash over their paths and hashes), entries skipped with `data.source.skip_bad`, and
+/// the characters the vocabulary lacks.
+fn load_source_split(
+    source: &SourceConfig,
+    split: &str,
+    features: &asr::FeatureConfig,
+) -> Result<Vec<Utterance>> {
+    let kind = source.kind.name();
+    let loaded = asr::load_split(source, split, features)
+        .with_context(|| format!("reading the {split} split of data.source ({kind})"))?;
+    match loaded.files.as_slice() {
+        few if few.len() <= LISTINGS_SHOWN => {
+            for f in few {
+                eprintln!("{split}: {kind} listing {f}");
+            }
+        }
+        many => {
+            let mut h = ctc_core::io::Fnv1a::new();
+            for f in many {
+                h.update(f.path.to_string_lossy().as_bytes());
+                h.update(&f.fnv1a.to_le_bytes());
+            }
+            let root = source
+                .split(split)
+                .and_then(|f| f.0.first())
+                .map_or_else(String::new, |p| p.display().to_string());
+            eprintln!(
+                "{split}: {kind} listings under {root}: {} files, {} bytes, fnv1a {:016x} \
+                 (over their paths and hashes)",
+                many.len(),
+                many.iter().map(|f| f.bytes).sum::<u64>(),
+                h.finish()
+            );
+        }
+    }
+    eprintln!(
+        "{split}: {} utterances; {}",
+        loaded.utterances.len(),
+        loaded.outside
+    );
+    if !loaded.skipped.is_empty() {
+        eprintln!("{split}: {}", loaded.skipped.to_string().trim_end());
+    }
+    Ok(loaded.utterances)
+}
+
 /// `data.subsampling` (input frames per CTC frame; 4 when absent), checked.
 fn subsampling(data: &toml::Table, what: &str) -> Result<usize> {
     let Some(v) = data.get("subsampling") else {
@@ -169,6 +249,13 @@ mod tests {
 
     #[test]
     fn bad_vocab_specs_are_rejected_naming_the_key() {
+        for (set, want) in [
+            ("data.subsampling=3", "subsampling 3 is not one of [2, 4]"),
+            ("data.subsampling=\"2\"", "expected an integer"),
+        ] {
+            let e = build_error(&[set]);
+            assert!(e.contains("data.subsampling") && e.contains(want), "{e}");
+        }
         let e = build_error(&["data.vocab.kind=wordpiece"]);
         assert!(e.contains("data.vocab") && e.contains("wordpiece"), "{e}");
         let e = build_error(&["data.vocab.kind=bpe"]);
@@ -203,6 +290,32 @@ mod tests {
         let e = build_error(&["data.synth.features.max_seconds=3.0"]);
         assert!(
             e.contains("max_secs 4 exceeds features.max_seconds 3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_data_sources_are_rejected_naming_the_key_before_reading() {
+        for (set, want) in [
+            (
+                "data.source.kind=nemo",
+                "preset data.source.train: missing; kind = \"nemo\" needs train, dev and test",
+            ),
+            (
+                "data.source.train=a.tsv",
+                "preset data.source.train: kind = \"synth\" reads no files",
+            ),
+            ("data.source.kind=kaldi", "unknown variant `kaldi`"),
+            ("data.source.dir=x", "unknown field `dir`"),
+        ] {
+            let e = build_error(&[set]);
+            assert!(e.contains(want), "{set}: {e}");
+        }
+        let e = build_error(&[
+            r#"data.source={kind="tsv", train="/nonexistent/t.tsv", dev="d", test="t"}"#,
+        ]);
+        assert!(
+            e.contains("train split of data.source (tsv)") && e.contains("/nonexistent/t.tsv"),
             "{e}"
         );
     }

@@ -49,17 +49,27 @@ impl Registered for Images {
         task: &ClassifyTask,
         _meta: &ModelMeta,
         path: &Path,
-        _skip_bad: bool,
+        skip_bad: bool,
     ) -> Result<Manifest<ClassifyExample>> {
         // Relative to the working directory, not to the model's `data.dir`.
         let path = std::path::absolute(path)
             .with_context(|| format!("{}: cannot resolve the path", path.display()))?;
-        let examples = task.read(&[path.display().to_string()], "manifest")?;
+        let (examples, skipped) = task.read_manifest(&path.display().to_string(), skip_bad)?;
+        let reports = if skipped.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!(
+                "{}: skipped {} bad example(s):\n  {}",
+                path.display(),
+                skipped.len(),
+                skipped.join("\n  ")
+            )]
+        };
         Ok(Manifest {
             examples,
-            skipped: 0,
+            skipped: skipped.len(),
             untrainable: 0,
-            reports: Vec::new(),
+            reports,
         })
     }
 

@@ -25,9 +25,10 @@ impl Registered for WordImages {
     const DECODE_VERB: &'static str = "recognize";
 
     /// `[data.render]` is a `RenderConfig`; fonts are split by family.
-    fn build(p: &Preset, cache: &Path, _progress: bool) -> Result<(StrTask, Splits<StrExample>)> {
+    fn build(p: &Preset, cache: &Path, progress: bool) -> Result<(StrTask, Splits<StrExample>)> {
         check_data_keys(&p.data, &["render"], "word-image")?;
-        let cfg: RenderConfig = section(&p.data, Some("render"), "preset data")?;
+        let mut cfg: RenderConfig = section(&p.data, Some("render"), "preset data")?;
+        cfg.progress = progress;
         let corpus =
             generate_corpus(&cfg, &cache.join("str")).context("rendering the word-image corpus")?;
         eprintln!(

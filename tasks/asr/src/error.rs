@@ -47,6 +47,9 @@ pub enum AsrError {
     },
     #[error("{path}: {detail}")]
     BadTranscript { path: PathBuf, detail: String },
+    /// A listing file that cannot be read as a whole (too large, corrupt compression).
+    #[error("{path}: {detail}")]
+    BadListing { path: PathBuf, detail: String },
     #[error("{path}: no utterances found ({detail})")]
     EmptyCorpus { path: PathBuf, detail: String },
     #[error("invalid config: {0}")]
@@ -81,6 +84,7 @@ impl AsrError {
             Self::TooLong { .. } => "too long",
             Self::BadLine { .. } => "bad manifest line",
             Self::BadTranscript { .. } => "bad transcript",
+            Self::BadListing { .. } => "bad listing",
             Self::EmptyCorpus { .. } => "empty corpus",
             Self::Config(_) => "config",
             Self::Synth(_) => "synthesis",

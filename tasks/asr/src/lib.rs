@@ -1,5 +1,6 @@
 //! Speech recognition task: audio decoding, log-mel features, SpecAugment, corpus loading
-//! (manifests, LibriSpeech layout) and the embedded synthetic espeak-ng corpus.
+//! (TSV manifests, LibriSpeech layout, Lhotse and NeMo manifests) and the embedded synthetic
+//! espeak-ng corpus.
 
 pub mod audio;
 pub mod corpus;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod espeak;
 pub mod features;
 pub mod manifest;
+pub mod source;
 pub mod specaug;
 pub mod synth;
 pub mod task;
@@ -17,6 +19,7 @@ pub use corpus::{load_manifest_corpus, SkipReport, Utterance};
 pub use error::AsrError;
 pub use features::{CmvnMode, Fbank, FeatureConfig, MelScale};
 pub use manifest::{check_transcript, normalize_transcript, ENGLISH_CHARS};
+pub use source::{load_split, SourceConfig, SourceKind};
 pub use specaug::SpecAugConfig;
 pub use synth::{synth_corpus, SynthConfig, SynthCorpus};
 

@@ -206,13 +206,7 @@ impl ClassifyTask {
         let (images, labels) = match files {
             [json] => {
                 let path = self.resolve(json);
-                let max = self.cfg.pixel_max.unwrap_or(255.0);
-                if !(max.is_finite() && max > 0.0) {
-                    return Err(load::DataError {
-                        path,
-                        problem: format!("pixel_max must be a finite number > 0, got {max}"),
-                    });
-                }
+                let max = self.pixel_max(&path)?;
                 load::json_examples(&path, self.cfg.rows, self.cfg.cols, max, n)?
             }
             [images, labels] => {
@@ -242,6 +236,39 @@ impl ClassifyTask {
         Ok((0..images.len())
             .map(|i| self.example(images.image(i).to_vec(), labels[i]))
             .collect())
+    }
+
+    /// A JSON manifest of examples (`load::json_examples`); with `skip_bad`, bad examples are
+    /// skipped and named in the returned lines instead of stopping the load.
+    pub fn read_manifest(
+        &self,
+        file: &str,
+        skip_bad: bool,
+    ) -> std::result::Result<(Vec<ClassifyExample>, Vec<String>), DataError> {
+        let path = self.resolve(file);
+        let max = self.pixel_max(&path)?;
+        let (rows, cols, n) = (self.cfg.rows, self.cfg.cols, self.n_classes());
+        let (images, labels, skipped) = if skip_bad {
+            load::json_examples_skipping(&path, rows, cols, max, n)?
+        } else {
+            let (im, lb) = load::json_examples(&path, rows, cols, max, n)?;
+            (im, lb, Vec::new())
+        };
+        let examples = (0..images.len())
+            .map(|i| self.example(images.image(i).to_vec(), labels[i]))
+            .collect();
+        Ok((examples, skipped))
+    }
+
+    fn pixel_max(&self, path: &Path) -> std::result::Result<f64, DataError> {
+        let max = self.cfg.pixel_max.unwrap_or(255.0);
+        if !(max.is_finite() && max > 0.0) {
+            return Err(load::DataError {
+                path: path.to_path_buf(),
+                problem: format!("pixel_max must be a finite number > 0, got {max}"),
+            });
+        }
+        Ok(max)
     }
 
     fn check_size(&self, path: &Path, im: &Images) -> std::result::Result<(), DataError> {

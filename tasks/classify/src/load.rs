@@ -212,6 +212,31 @@ pub fn json_examples(
     pixel_max: f64,
     n_classes: usize,
 ) -> Result<(Images, Vec<u32>), DataError> {
+    let (images, labels, _) = read_json(path, rows, cols, pixel_max, n_classes, false)?;
+    Ok((images, labels))
+}
+
+/// `json_examples` that skips bad examples instead of failing on the first: the kept images and
+/// labels, and one line per skipped example naming it and its problem. A file that is not such
+/// a JSON array is still an error.
+pub fn json_examples_skipping(
+    path: &Path,
+    rows: usize,
+    cols: usize,
+    pixel_max: f64,
+    n_classes: usize,
+) -> Result<(Images, Vec<u32>, Vec<String>), DataError> {
+    read_json(path, rows, cols, pixel_max, n_classes, true)
+}
+
+fn read_json(
+    path: &Path,
+    rows: usize,
+    cols: usize,
+    pixel_max: f64,
+    n_classes: usize,
+    skip_bad: bool,
+) -> Result<(Images, Vec<u32>, Vec<String>), DataError> {
     let text = read_maybe_gz(path)?;
     let items: Vec<JsonExample> = serde_json::from_slice(&text).map_err(|e| {
         err(
@@ -225,38 +250,55 @@ pub fn json_examples(
     })?;
     let mut pixels = Vec::with_capacity(items.len() * rows * cols);
     let mut labels = Vec::with_capacity(items.len());
+    let mut skipped = Vec::new();
     for (i, ex) in items.iter().enumerate() {
-        if ex.image.len() != rows * cols {
-            return Err(err(
-                path,
-                format!(
-                    "example {i}: image of {} values, expected {rows} x {cols} = {}",
-                    ex.image.len(),
-                    rows * cols
-                ),
-            ));
-        }
-        if !(0..n_classes as i64).contains(&ex.label) {
-            return Err(err(
-                path,
-                format!(
-                    "example {i}: label {} is out of range (0..{n_classes})",
-                    ex.label
-                ),
-            ));
-        }
-        for (j, &v) in ex.image.iter().enumerate() {
-            if !(v.is_finite() && (0.0..=pixel_max).contains(&v)) {
-                return Err(err(
-                    path,
-                    format!("example {i}: pixel {j} = {v} is outside 0..={pixel_max}"),
-                ));
+        if let Err(problem) = check_json_example(ex, rows, cols, pixel_max, n_classes) {
+            let line = format!("example {i}: {problem}");
+            if skip_bad {
+                skipped.push(line);
+                continue;
             }
-            pixels.push((v / pixel_max * 255.0).round() as u8);
+            return Err(err(path, line));
         }
+        pixels.extend(
+            ex.image
+                .iter()
+                .map(|&v| (v / pixel_max * 255.0).round() as u8),
+        );
         labels.push(ex.label as u32);
     }
-    Ok((Images { rows, cols, pixels }, labels))
+    Ok((Images { rows, cols, pixels }, labels, skipped))
+}
+
+fn check_json_example(
+    ex: &JsonExample,
+    rows: usize,
+    cols: usize,
+    pixel_max: f64,
+    n_classes: usize,
+) -> Result<(), String> {
+    if ex.image.len() != rows * cols {
+        return Err(format!(
+            "image of {} values, expected {rows} x {cols} = {}",
+            ex.image.len(),
+            rows * cols
+        ));
+    }
+    if !(0..n_classes as i64).contains(&ex.label) {
+        return Err(format!(
+            "label {} is out of range (0..{n_classes})",
+            ex.label
+        ));
+    }
+    if let Some((j, v)) = ex
+        .image
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(v.is_finite() && (0.0..=pixel_max).contains(*v)))
+    {
+        return Err(format!("pixel {j} = {v} is outside 0..={pixel_max}"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

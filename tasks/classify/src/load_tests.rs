@@ -180,6 +180,31 @@ fn json_examples_read_and_reject_bad_entries() {
 }
 
 #[test]
+fn json_examples_skipping_keeps_the_good_and_names_the_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "mixed.json",
+        br#"[{"image": [0, 0, 0, 0], "label": 1}, {"image": [0, 0, 0], "label": 1},
+             {"image": [1, 1, 1, 1], "label": 9}, {"image": [1, 0, 1, 0], "label": 2}]"#,
+    );
+    let (im, lb, skipped) = json_examples_skipping(&p, 2, 2, 1.0, 3).unwrap();
+    assert_eq!((im.len(), lb), (2, vec![1, 2]));
+    assert_eq!(im.image(1), &[255, 0, 255, 0]);
+    assert_eq!(skipped.len(), 2);
+    assert!(
+        skipped[0].starts_with("example 1: image of 3 values"),
+        "{skipped:?}"
+    );
+    assert!(skipped[1].starts_with("example 2: label 9"), "{skipped:?}");
+    // Strict reading stops at the first bad one; a broken file is an error either way.
+    let e = message(json_examples(&p, 2, 2, 1.0, 3).unwrap_err());
+    assert!(e.contains("example 1:"), "{e}");
+    let broken = write(dir.path(), "broken.json", b"[{");
+    assert!(json_examples_skipping(&broken, 2, 2, 1.0, 3).is_err());
+}
+
+#[test]
 fn idx_sizes_that_overflow_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     // 2^32 - 1 cubed does not fit 64 bits.

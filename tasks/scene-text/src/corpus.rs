@@ -45,6 +45,10 @@ pub struct RenderConfig {
     pub word_list: PathBuf,
     pub norm: NormConfig,
     pub distortion: Distortion,
+    /// Draw the rendering progress bar (on a terminal). Not part of the preset or the cache
+    /// key: it does not change the output.
+    #[serde(skip)]
+    pub progress: bool,
 }
 
 impl Default for RenderConfig {
@@ -64,6 +68,7 @@ impl Default for RenderConfig {
             word_list: PathBuf::from("/usr/share/dict/words"),
             norm: NormConfig::default(),
             distortion: Distortion::default(),
+            progress: true,
         }
     }
 }
@@ -196,6 +201,15 @@ fn render_split(
         .collect()
 }
 
+/// The rendering bar: drawn on standard error, or hidden (`--no-progress`).
+fn progress_bar(total: u64, show: bool) -> ProgressBar {
+    if show {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    }
+}
+
 /// Build (or read from `cache_dir`) the train/dev/test word images described by `cfg`.
 pub fn generate_corpus(cfg: &RenderConfig, cache_dir: &Path) -> Result<Splits> {
     let alphabet = cfg.alphabet();
@@ -232,7 +246,7 @@ pub fn generate_corpus(cfg: &RenderConfig, cache_dir: &Path) -> Result<Splits> {
         Err(e) => eprintln!("ignoring unusable corpus cache: {e}"),
     }
     let total = (cfg.n_train + cfg.n_dev + cfg.n_test) as u64;
-    let pb = ProgressBar::new(total);
+    let pb = progress_bar(total, cfg.progress);
     pb.set_style(
         ProgressStyle::with_template("rendering words {bar:40} {pos}/{len} {per_sec} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -264,4 +278,25 @@ pub fn generate_corpus(cfg: &RenderConfig, cache_dir: &Path) -> Result<Splits> {
         alphabet,
         from_cache: false,
     })
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn no_progress_hides_the_bar_and_leaves_the_cache_key() {
+        assert!(progress_bar(10, false).is_hidden());
+        let shown = RenderConfig::default();
+        let quiet = RenderConfig {
+            progress: false,
+            ..shown.clone()
+        };
+        let key = |c: &RenderConfig| cache_key(c, &[&[], &[], &[]], &[]);
+        assert_eq!(key(&shown), key(&quiet));
+        // Not a preset key: a preset that sets it is refused like any unknown key.
+        assert!(serde_json::from_str::<RenderConfig>(r#"{"progress": false}"#).is_err());
+        let read: RenderConfig = serde_json::from_str("{}").unwrap();
+        assert!(read.progress);
+    }
 }

@@ -3,6 +3,7 @@
 mod audio;
 mod corpus;
 mod features;
+mod source;
 mod synth;
 mod task;
 

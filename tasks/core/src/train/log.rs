@@ -1,7 +1,9 @@
-//! Training log: a progress bar (loss, dev error, utterances/s) and a plain-text log file.
+//! Training log: a progress bar (loss, dev error, utterances/s) on a terminal, one line per
+//! evaluation on standard error otherwise (a batch job's log shows progress), and a plain-text
+//! log file.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use candle_core::Result;
@@ -13,6 +15,8 @@ pub struct RunLog {
     file: File,
     path: std::path::PathBuf,
     bar: ProgressBar,
+    /// Evaluations and the end are printed as lines (no bar: not a terminal, or no progress).
+    lines: bool,
     name: String,
     last_error: Option<f64>,
     /// Exponential moving averages for the bar: loss and utterances/s.
@@ -21,7 +25,10 @@ pub struct RunLog {
 }
 
 impl RunLog {
+    /// `progress`: draw a bar when standard error is a terminal; otherwise (or without
+    /// `progress`) each evaluation is a line on standard error.
     pub fn open(path: &Path, name: &str, steps: usize, progress: bool) -> Result<Self> {
+        let progress = progress && std::io::stderr().is_terminal();
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -42,6 +49,7 @@ impl RunLog {
             file,
             path: path.to_path_buf(),
             bar,
+            lines: !progress,
             name: name.to_string(),
             last_error: None,
             ema_loss: None,
@@ -87,8 +95,19 @@ impl RunLog {
         }
     }
 
+    /// Whether evaluations are printed as lines rather than shown on a bar.
+    pub fn prints_lines(&self) -> bool {
+        self.lines
+    }
+
     pub fn eval(&mut self, step: usize, error: f64, seconds: f64) -> Result<()> {
         self.last_error = Some(error);
+        if self.lines {
+            eprintln!(
+                "{}",
+                eval_line(&self.name, step, self.ema_loss, error, seconds)
+            );
+        }
         self.line(&format!(
             "step {step} dev_error {error:.2} train_seconds {seconds:.1}"
         ))
@@ -96,13 +115,47 @@ impl RunLog {
 
     pub fn finish(&mut self, r: &TrainReport) -> Result<()> {
         self.bar.finish_and_clear();
-        self.line(&format!(
+        let done = format!(
             "done: {} steps, {:.1} s, best dev error {} at step {}, {} non-finite steps skipped",
             r.steps,
             r.train_seconds,
             r.best_error.map_or("-".into(), |e| format!("{e:.2}")),
             r.best_step.map_or("-".into(), |s| s.to_string()),
             r.nonfinite_steps
-        ))
+        );
+        if self.lines {
+            eprintln!("[{}] {done}", self.name);
+        }
+        self.line(&done)
+    }
+}
+
+/// The line printed for an evaluation off a terminal: step, smoothed training loss, dev error,
+/// training seconds so far.
+pub fn eval_line(name: &str, step: usize, loss: Option<f32>, error: f64, seconds: f64) -> String {
+    format!(
+        "[{name}] step {step} loss {} dev error {error:.2} % elapsed {seconds:.1} s",
+        loss.map_or("-".into(), |l| format!("{l:.4}"))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_a_terminal_evaluations_are_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |progress| RunLog::open(&dir.path().join("log.txt"), "t", 10, progress).unwrap();
+        assert!(open(false).prints_lines());
+        assert_eq!(open(true).prints_lines(), !std::io::stderr().is_terminal());
+        assert_eq!(
+            eval_line("teacher", 250, Some(1.23456), 31.5, 42.04),
+            "[teacher] step 250 loss 1.2346 dev error 31.50 % elapsed 42.0 s"
+        );
+        assert_eq!(
+            eval_line("oracle", 0, None, 100.0, 0.0),
+            "[oracle] step 0 loss - dev error 100.00 % elapsed 0.0 s"
+        );
     }
 }

@@ -26,7 +26,7 @@ pub use checkpoint::{
 pub use clip::{clip_grad_norm, grad_norm, group_scales, ClipScales};
 pub use config::{TrainConfig, DEFAULT_MAX_NONFINITE_IN_A_ROW};
 pub use ctc_objective::{ctc_term, train_ctc_options};
-pub use eval::{eval_batches, evaluate, map_eval_batches, Evaluation};
+pub use eval::{eval_batch_indices, eval_batches, evaluate, map_eval_batches, Evaluation};
 pub use log::RunLog;
 pub use run::{CurvePoint, LossOut, TrainReport, TrainRun, Trainable};
 pub use schedule::Schedule;

@@ -1,0 +1,247 @@
+//! `experiments run asr-oracle` training on corpora on disk (`data.source`): tiny
+//! LibriSpeech-, Lhotse- and NeMo-style corpora of tone WAVs (written with hound through
+//! `asr::audio::write_wav`) with 1-3 letter transcripts, at a scale below `--quick`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+mod common;
+
+use common::{bin, ok};
+
+/// Two steps per model, small batches, one student: the plumbing, not the method.
+const SETS: &[&str] = &[
+    "diagnostics_examples=4",
+    "teacher.train.steps=2",
+    "oracle.train.steps=2",
+    "student.train.steps=2",
+    "teacher.train.eval_every=2",
+    "oracle.train.eval_every=2",
+    "student.train.eval_every=2",
+    "teacher.train.warmup=1",
+    "oracle.train.warmup=1",
+    "student.train.warmup=1",
+    "teacher.train.batch_size=4",
+    "oracle.train.batch_size=4",
+    "student.train.batch_size=4",
+];
+
+const WORDS: [&str; 8] = ["A", "bc", "D e", "fgh", "I", "jk", "L!", "mno"];
+
+/// A tone of `secs` at 16 kHz whose pitch depends on `i`, so utterances differ.
+fn tone(i: usize, secs: f64) -> Vec<f32> {
+    let f = 200.0 + 90.0 * i as f64;
+    (0..(16_000.0 * secs) as usize)
+        .map(|n| (0.4 * (std::f64::consts::TAU * f * n as f64 / 16_000.0).sin()) as f32)
+        .collect()
+}
+
+fn wav(path: &Path, samples: &[f32]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    asr::audio::write_wav(path, samples, 16_000).unwrap();
+}
+
+fn gz(path: &Path, text: &str) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = flate2::write::GzEncoder::new(f, flate2::Compression::default());
+    w.write_all(text.as_bytes()).unwrap();
+    w.finish().unwrap();
+}
+
+/// Run the preset on `source` (a TOML inline table) from `cwd`; return the log and the run
+/// directory.
+fn train(cwd: &Path, out: &Path, source: &str) -> (String, PathBuf) {
+    let mut cmd = bin();
+    cmd.current_dir(cwd).args([
+        "run",
+        "asr-oracle",
+        "--quick",
+        "--no-progress",
+        "--kd",
+        "ctc",
+    ]);
+    for s in SETS {
+        cmd.args(["--set", s]);
+    }
+    cmd.args(["--set", &format!("data.source={source}")]);
+    let log = ok(cmd.arg("--out").arg(out));
+    let out = cwd.join(out);
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("asr-oracle-")
+        })
+        .expect("a run directory");
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    // Header + conventional teacher + oracle + the CTC student.
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.lines().any(|l| l.contains(",student,")), "{csv}");
+    // No espeak-ng corpus was made.
+    let synth = out.join("data-cache/asr");
+    assert!(!synth.exists(), "{log}");
+    (log, dir)
+}
+
+fn says(log: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(log.contains(p), "the log lacks {p:?}:\n{log}");
+    }
+}
+
+#[test]
+fn trains_on_a_librispeech_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // Speakers 1 (train), 2 (dev), 3 (test); `ID.wav` where LibriSpeech has `ID.flac`.
+    for (spk, n) in [(1, 8), (2, 4), (3, 4)] {
+        let ch = d.join(format!("libri/{spk}/{spk}0"));
+        let mut trans = String::new();
+        for (i, word) in WORDS.iter().enumerate().take(n) {
+            let id = format!("{spk}-{spk}0-{i:04}");
+            wav(&ch.join(format!("{id}.wav")), &tone(i, 0.4));
+            trans.push_str(&format!("{id} {}\n", word.to_uppercase()));
+        }
+        std::fs::write(ch.join(format!("{spk}-{spk}0.trans.txt")), trans).unwrap();
+    }
+    let lib = |spk: u32| d.join(format!("libri/{spk}")).display().to_string();
+    let source = format!(
+        r#"{{kind="librispeech", train="{}", dev="{}", test="{}"}}"#,
+        lib(1),
+        lib(2),
+        lib(3)
+    );
+    let (log, dir) = train(d, &d.join("runs"), &source);
+    let listing = d.join("libri/1/10/1-10.trans.txt");
+    let bytes = std::fs::read(&listing).unwrap();
+    says(
+        &log,
+        &[
+            &format!(
+                "train: librispeech listing {} ({} bytes, fnv1a {:016x})",
+                listing.display(),
+                bytes.len(),
+                ctc_core::io::fnv1a(&bytes)
+            ),
+            "train: 8 utterances; 1 characters outside the vocabulary in 1 of 8 transcripts",
+            "'!' x1",
+            "dev: 4 utterances",
+            "test: 4 utterances",
+        ],
+    );
+    let cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(cfg.contains("librispeech"), "{cfg}");
+}
+
+#[test]
+fn trains_on_lhotse_cuts_and_recording_supervision_pairs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // Training: one 4 s recording cut into eight 0.4 s cuts (gzipped cuts manifest).
+    let long: Vec<f32> = (0..8).flat_map(|i| tone(i, 0.5)).collect();
+    wav(&d.join("lhotse/audio/train.wav"), &long);
+    let rec = r#"{"id": "train-rec", "sources": [{"type": "file", "channels": [0], "source": "audio/train.wav"}], "sampling_rate": 16000, "num_samples": 64000, "duration": 4.0, "channel_ids": [0]}"#;
+    let cuts: Vec<String> = (0..8)
+        .map(|i| {
+            let start = 0.5 * i as f64 + 0.05;
+            format!(
+                r#"{{"id": "cut-{i}", "start": {start}, "duration": 0.4, "channel": 0, "supervisions": [{{"id": "sup-{i}", "recording_id": "train-rec", "start": 0.0, "duration": 0.4, "channel": 0, "text": "{}", "speaker": "s{}"}}], "recording": {rec}, "type": "MonoCut"}}"#,
+                WORDS[i],
+                i % 2
+            )
+        })
+        .collect();
+    gz(&d.join("lhotse/train_cuts.jsonl.gz"), &cuts.join("\n"));
+    // Dev and test: recordings + supervisions, one recording each, four segments.
+    for split in ["dev", "test"] {
+        let long: Vec<f32> = (0..4).flat_map(|i| tone(i + 2, 0.5)).collect();
+        wav(&d.join(format!("lhotse/audio/{split}.wav")), &long);
+        let rec = format!(
+            r#"{{"id": "{split}-rec", "sources": [{{"type": "file", "channels": [0], "source": "audio/{split}.wav"}}], "sampling_rate": 16000, "num_samples": 32000, "duration": 2.0}}"#
+        );
+        std::fs::write(d.join(format!("lhotse/{split}_recordings.jsonl")), rec).unwrap();
+        let sups: Vec<String> = (0..4)
+            .map(|i| {
+                format!(
+                    r#"{{"id": "{split}-{i}", "recording_id": "{split}-rec", "start": {}, "duration": 0.4, "channel": 0, "text": "{}", "speaker": "x"}}"#,
+                    0.5 * i as f64,
+                    WORDS[i + 2]
+                )
+            })
+            .collect();
+        gz(
+            &d.join(format!("lhotse/{split}_supervisions.jsonl.gz")),
+            &sups.join("\n"),
+        );
+    }
+    let p = |name: &str| d.join("lhotse").join(name).display().to_string();
+    let source = format!(
+        r#"{{kind="lhotse", train="{}", dev=["{}", "{}"], test=["{}", "{}"]}}"#,
+        p("train_cuts.jsonl.gz"),
+        p("dev_recordings.jsonl"),
+        p("dev_supervisions.jsonl.gz"),
+        p("test_recordings.jsonl"),
+        p("test_supervisions.jsonl.gz"),
+    );
+    let (log, _) = train(d, &d.join("runs"), &source);
+    says(
+        &log,
+        &[
+            "train: lhotse listing ",
+            "train_cuts.jsonl.gz (",
+            "train: 8 utterances",
+            "dev: lhotse listing ",
+            "dev_recordings.jsonl (",
+            "dev_supervisions.jsonl.gz (",
+            "dev: 4 utterances",
+            "test: 4 utterances",
+        ],
+    );
+}
+
+#[test]
+fn trains_on_nemo_manifests_given_relative_to_the_working_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut lines: Vec<String> = (0..8)
+        .map(|i| {
+            wav(&d.join(format!("nemo/wav/train-{i}.wav")), &tone(i, 0.4));
+            format!(
+                r#"{{"audio_filepath": "wav/train-{i}.wav", "text": "{}", "duration": 0.4}}"#,
+                WORDS[i]
+            )
+        })
+        .collect();
+    std::fs::write(d.join("nemo/train.jsonl"), lines.join("\n")).unwrap();
+    for split in ["dev", "test"] {
+        // Segments of one recording, by offset.
+        let long: Vec<f32> = (0..4).flat_map(|i| tone(i + 3, 0.5)).collect();
+        wav(&d.join(format!("nemo/wav/{split}.wav")), &long);
+        lines = (0..4)
+            .map(|i| {
+                format!(
+                    r#"{{"audio_filepath": "wav/{split}.wav", "text": "{}", "duration": 0.4, "offset": {}}}"#,
+                    WORDS[i + 1],
+                    0.5 * i as f64
+                )
+            })
+            .collect();
+        std::fs::write(d.join(format!("nemo/{split}.jsonl")), lines.join("\n")).unwrap();
+    }
+    let source =
+        r#"{kind="nemo", train="nemo/train.jsonl", dev="nemo/dev.jsonl", test="nemo/test.jsonl"}"#;
+    let (log, _) = train(d, Path::new("runs"), source);
+    says(
+        &log,
+        &[
+            "train: nemo listing nemo/train.jsonl (",
+            "dev: nemo listing nemo/dev.jsonl (",
+            "train: 8 utterances",
+            "dev: 4 utterances",
+        ],
+    );
+    assert!(d.join("runs").is_dir());
+}

@@ -20,7 +20,6 @@
 use std::time::Instant;
 
 use anyhow::{anyhow, ensure, Context, Result};
-use asr::encoder::AsrEncoder;
 use asr::task::{AsrExample, AsrTask};
 use asr::{SpecAugConfig, SynthConfig, Utterance};
 use candle_core::{Device, Var};

@@ -27,6 +27,7 @@ mod nemo;
 
 pub use lhotse::{read_lhotse_cuts, read_lhotse_pair};
 pub use listing::read_listing_bytes;
+#[cfg(test)]
 pub(crate) use listing::read_listing_bytes_within;
 pub use nemo::read_nemo;
 

@@ -99,21 +99,10 @@ fn recording_file(
 /// the cut's `duration` seconds from `start` in the recording; its transcript the texts of its
 /// supervisions in order of start, joined by spaces; its speaker the first supervision's.
 pub fn read_lhotse_cuts(path: &Path) -> Result<Listing> {
-    let (lines, mut bad) = jsonl::<LhotseCut>(path)?;
-    let mut good = Vec::with_capacity(lines.len());
-    for (line, cut) in lines {
-        let parsed = cut_entry(path, line, &cut);
-        match parsed {
-            Ok(e) => good.push(e),
-            Err(detail) => bad.push(AsrError::BadLine {
-                path: path.to_path_buf(),
-                line,
-                detail,
-            }),
-        }
-    }
-    in_line_order(&mut bad);
-    Ok((good, bad))
+    let lines = jsonl::<LhotseCut>(path)?;
+    Ok(jsonl_entries(path, lines, |line, cut| {
+        cut_entry(path, line, cut)
+    }))
 }
 
 fn cut_entry(
@@ -192,20 +181,10 @@ pub fn read_lhotse_pair(recordings: &Path, supervisions: &Path) -> Result<Listin
         }
     }
     in_line_order(&mut bad);
-    let (sups, mut sup_bad) = jsonl::<LhotseSupervision>(supervisions)?;
-    let mut good = Vec::with_capacity(sups.len());
-    for (line, s) in sups {
-        let parsed = supervision_entry(supervisions, &files, recordings, line, &s);
-        match parsed {
-            Ok(e) => good.push(e),
-            Err(detail) => sup_bad.push(AsrError::BadLine {
-                path: supervisions.to_path_buf(),
-                line,
-                detail,
-            }),
-        }
-    }
-    in_line_order(&mut sup_bad);
+    let sups = jsonl::<LhotseSupervision>(supervisions)?;
+    let (good, sup_bad) = jsonl_entries(supervisions, sups, |line, s| {
+        supervision_entry(supervisions, &files, recordings, line, s)
+    });
     bad.extend(sup_bad);
     Ok((good, bad))
 }

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::MAX_LISTING_BYTES;
+use super::{Listing, SourceEntry, MAX_LISTING_BYTES};
 use crate::error::{AsrError, Result};
 use crate::manifest::normalize_transcript;
 
@@ -93,6 +93,29 @@ pub(super) fn json_error(e: &serde_json::Error) -> String {
 }
 
 /// Bad lines of one file in line order (JSON errors are found before field errors).
+/// The entries of a JSONL listing: `entry` turns each parsed line into an entry or the
+/// problem with it; problems (and the lines `jsonl` could not parse) become bad lines naming
+/// `path`, in line order.
+pub(super) fn jsonl_entries<T>(
+    path: &Path,
+    (lines, mut bad): Lines<T>,
+    entry: impl Fn(usize, &T) -> std::result::Result<SourceEntry, String>,
+) -> Listing {
+    let mut good = Vec::with_capacity(lines.len());
+    for (line, item) in lines {
+        match entry(line, &item) {
+            Ok(e) => good.push(e),
+            Err(detail) => bad.push(AsrError::BadLine {
+                path: path.to_path_buf(),
+                line,
+                detail,
+            }),
+        }
+    }
+    in_line_order(&mut bad);
+    (good, bad)
+}
+
 pub(super) fn in_line_order(bad: &mut [AsrError]) {
     bad.sort_by_key(|e| match e {
         AsrError::BadLine { line, .. } => *line,

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::listing::*;
 use super::{Listing, Segment, SourceEntry};
-use crate::error::{AsrError, Result};
+use crate::error::Result;
 use crate::manifest::ManifestEntry;
 
 #[derive(Deserialize)]
@@ -24,21 +24,10 @@ struct NemoLine {
 /// (seconds) and optionally `offset` (seconds into the file, 0 when absent) and `speaker`.
 /// As NeMo does, the utterance is the `duration` seconds from `offset`.
 pub fn read_nemo(path: &Path) -> Result<Listing> {
-    let (lines, mut bad) = jsonl::<NemoLine>(path)?;
-    let mut good = Vec::with_capacity(lines.len());
-    for (line, l) in lines {
-        let parsed = nemo_entry(path, line, &l);
-        match parsed {
-            Ok(e) => good.push(e),
-            Err(detail) => bad.push(AsrError::BadLine {
-                path: path.to_path_buf(),
-                line,
-                detail,
-            }),
-        }
-    }
-    in_line_order(&mut bad);
-    Ok((good, bad))
+    let lines = jsonl::<NemoLine>(path)?;
+    Ok(jsonl_entries(path, lines, |line, l| {
+        nemo_entry(path, line, l)
+    }))
 }
 
 fn nemo_entry(path: &Path, line: usize, l: &NemoLine) -> std::result::Result<SourceEntry, String> {

@@ -10,7 +10,8 @@ set -e
 EXP=${EXP:-./target/release/experiments}
 OUT=${OUT:-/work/runs-strategies}
 SEEDS=${2:-1}
-KINDS=structural,no-label-position,random-expansion,label-masking,other-labels,token-substitution,label-context
+# KINDS=a,b,... runs a subset (later seeds of the strategies still in contention).
+KINDS=${KINDS:-structural,no-label-position,random-expansion,label-masking,other-labels,token-substitution,label-context}
 case $1 in
 asr)
   # Below the preset's budgets (the study compares strategies; "Decide the paper's claims"

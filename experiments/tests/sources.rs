@@ -245,3 +245,102 @@ fn trains_on_nemo_manifests_given_relative_to_the_working_directory() {
     );
     assert!(d.join("runs").is_dir());
 }
+
+/// Word images from a TSV-indexed folder (`data.source.kind = "tsv"`): grey stripes whose
+/// count depends on the label, 1-3 letter labels. No font is rendered.
+#[test]
+fn word_images_train_on_a_tsv_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let labels = ["ab", "c", "de", "fgh", "ij", "k", "lm", "nop"];
+    for split in ["train", "dev", "test"] {
+        let dir = d.join(split);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut index = String::new();
+        for (i, label) in labels.iter().enumerate() {
+            let (w, h) = (40 + 8 * i as u32, 32u32);
+            let img = image::GrayImage::from_fn(w, h, |x, _| {
+                image::Luma([if (x / (4 + i as u32)).is_multiple_of(2) {
+                    30
+                } else {
+                    220
+                }])
+            });
+            let name = format!("{i}.png");
+            img.save(dir.join(&name)).unwrap();
+            index.push_str(&format!("{name}\t{label}\n"));
+        }
+        // One unreadable entry in dev, skipped and counted under skip_bad.
+        if split == "dev" {
+            std::fs::write(dir.join("broken.png"), b"not an image").unwrap();
+            index.push_str("broken.png\tq\n");
+        }
+        std::fs::write(dir.join("index.tsv"), index).unwrap();
+    }
+    let sets = [
+        "diagnostics_examples=4",
+        "teacher.train.steps=2",
+        "oracle.train.steps=2",
+        "student.train.steps=2",
+        "teacher.train.eval_every=2",
+        "oracle.train.eval_every=2",
+        "student.train.eval_every=2",
+        "teacher.train.warmup=1",
+        "oracle.train.warmup=1",
+        "student.train.warmup=1",
+        "teacher.train.batch_size=4",
+        "oracle.train.batch_size=4",
+        "student.train.batch_size=4",
+        r#"data.source={kind="tsv", train="train/index.tsv", dev="dev/index.tsv", test="test/index.tsv", skip_bad=true}"#,
+    ];
+    let mut cmd = bin();
+    cmd.current_dir(d).args([
+        "run",
+        "str-oracle",
+        "--quick",
+        "--no-progress",
+        "--kd",
+        "ctc",
+    ]);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let log = ok(cmd.args(["--out", "runs"]));
+    says(
+        &log,
+        &[
+            "train: 8 images from train/index.tsv (8 read, 0 skipped while reading)",
+            "dev: 8 images from dev/index.tsv (8 read, 1 skipped while reading)",
+        ],
+    );
+    assert!(!log.contains("rendered"), "{log}");
+    let run = std::fs::read_dir(d.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("str-oracle-")
+        })
+        .expect("a run directory");
+    let csv = std::fs::read_to_string(run.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    // A bad source is refused before anything is read.
+    let mut bad = bin();
+    bad.current_dir(d).args([
+        "run",
+        "str-oracle",
+        "--quick",
+        "--set",
+        r#"data.source={kind="lmdb", train="x"}"#,
+        "--out",
+        "runs",
+    ]);
+    let out = bad.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("data.source: dev: a path is required"),
+        "{err}"
+    );
+}

@@ -11,6 +11,7 @@ pub mod fonts;
 pub mod load;
 pub mod normalize;
 pub mod render;
+pub mod source;
 pub mod task;
 pub mod words;
 
@@ -20,6 +21,7 @@ pub use error::{SkipReason, SkipReport, StrError};
 pub use load::{decode_image, load_folder, load_lmdb, read_image};
 pub use normalize::{NormConfig, WordImage};
 pub use render::Distortion;
+pub use source::{ImageSource, ImageSourceKind};
 
 #[cfg(test)]
 mod tests;

@@ -302,11 +302,11 @@ mod tests {
     #[test]
     fn encoder_kind_defaults_keep_config_hashes() {
         // The hash of the speech preset (hashes must be stable across builds; it changed when
-        // the preset moved to 2x subsampling). Options at
+        // the preset moved to 2x subsampling and to the token-substitution oracle). Options at
         // their defaults are left out of the hashed text (the explicit case below, on the
         // word-image preset, whose encoders are transformers).
         let p = load("asr-oracle", None, false, &[]).unwrap();
-        assert_eq!(config_hash(&p).unwrap(), "6a7cae8a");
+        assert_eq!(config_hash(&p).unwrap(), "684aaeac");
         let s = load("str-oracle", None, false, &[]).unwrap();
         let explicit = load(
             "str-oracle",

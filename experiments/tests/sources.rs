@@ -277,22 +277,7 @@ fn word_images_train_on_a_tsv_folder() {
         }
         std::fs::write(dir.join("index.tsv"), index).unwrap();
     }
-    let sets = [
-        "diagnostics_examples=4",
-        "teacher.train.steps=2",
-        "oracle.train.steps=2",
-        "student.train.steps=2",
-        "teacher.train.eval_every=2",
-        "oracle.train.eval_every=2",
-        "student.train.eval_every=2",
-        "teacher.train.warmup=1",
-        "oracle.train.warmup=1",
-        "student.train.warmup=1",
-        "teacher.train.batch_size=4",
-        "oracle.train.batch_size=4",
-        "student.train.batch_size=4",
-        r#"data.source={kind="tsv", train="train/index.tsv", dev="dev/index.tsv", test="test/index.tsv", skip_bad=true}"#,
-    ];
+    let source = r#"data.source={kind="tsv", train="train/index.tsv", dev="dev/index.tsv", test="test/index.tsv", skip_bad=true}"#;
     let mut cmd = bin();
     cmd.current_dir(d).args([
         "run",
@@ -302,7 +287,7 @@ fn word_images_train_on_a_tsv_folder() {
         "--kd",
         "ctc",
     ]);
-    for s in sets {
+    for s in SETS.iter().chain([&source]) {
         cmd.args(["--set", s]);
     }
     let log = ok(cmd.args(["--out", "runs"]));

@@ -5,20 +5,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{bin, ok};
-
-fn run_dir(out: &Path, preset: &str) -> std::path::PathBuf {
-    std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&format!("{preset}-"))
-        })
-        .unwrap_or_else(|| panic!("no run directory for {preset} in {}", out.display()))
-}
+use common::{bin, ok, run_dir};
 
 fn check_run(out: &Path, preset: &str) -> std::path::PathBuf {
     let dir = run_dir(out, preset);

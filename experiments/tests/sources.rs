@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{bin, ok};
+use common::{bin, ok, run_dir};
 
 /// Two steps per model, small batches, one student: the plumbing, not the method.
 const SETS: &[&str] = &[
@@ -66,16 +66,7 @@ fn train(cwd: &Path, out: &Path, source: &str) -> (String, PathBuf) {
     cmd.args(["--set", &format!("data.source={source}")]);
     let log = ok(cmd.arg("--out").arg(out));
     let out = cwd.join(out);
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("asr-oracle-")
-        })
-        .expect("a run directory");
+    let dir = run_dir(&out, "asr-oracle");
     let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
     // Header + conventional teacher + oracle + the CTC student.
     assert_eq!(csv.lines().count(), 4, "{csv}");
@@ -299,16 +290,7 @@ fn word_images_train_on_a_tsv_folder() {
         ],
     );
     assert!(!log.contains("rendered"), "{log}");
-    let run = std::fs::read_dir(d.join("runs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("str-oracle-")
-        })
-        .expect("a run directory");
+    let run = run_dir(&d.join("runs"), "str-oracle");
     let csv = std::fs::read_to_string(run.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
     // A bad source is refused before anything is read.

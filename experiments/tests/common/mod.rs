@@ -17,3 +17,18 @@ pub fn ok(cmd: &mut Command) -> String {
     assert!(out.status.success(), "{cmd:?} failed:\n{text}");
     text
 }
+
+/// The run directory of `preset` under `out` (named `<preset>-<hash>`).
+#[allow(dead_code)]
+pub fn run_dir(out: &std::path::Path, preset: &str) -> std::path::PathBuf {
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{preset}-"))
+        })
+        .unwrap_or_else(|| panic!("no run directory for {preset} in {}", out.display()))
+}

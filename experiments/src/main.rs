@@ -4,6 +4,7 @@
 //!   a markdown table and plots in a run directory.
 //! - `compare A.csv [B.csv ...]`: mean +- std over seeds, side by side.
 //! - `eval`, `transcribe`, `recognize`, `classify`: use any exported model on new data.
+//! - `prepare CORPUS`: turn an installed corpus into manifests a preset trains on.
 
 mod compare;
 mod device;
@@ -67,6 +68,25 @@ enum Cmd {
     Recognize(infer::DecodeArgs),
     /// Classify images with an exported classification model (prints each file's label).
     Classify(infer::DecodeArgs),
+    /// Turn an installed corpus into manifests a preset trains on (see docs/real-speech.md).
+    Prepare {
+        #[command(subcommand)]
+        corpus: PrepareCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrepareCmd {
+    /// English speech of the game Drascula (Debian package `drascula`): WAV files and
+    /// train/dev/test TSV manifests with held-out speakers, and a report of every file.
+    Drascula {
+        /// The game's English data folder (holds drascula.dat and the .ALS speech files).
+        #[arg(long, default_value = "/usr/share/scummvm/drascula/en")]
+        from: PathBuf,
+        /// Output folder.
+        #[arg(long, default_value = "data/drascula")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -94,5 +114,13 @@ fn main() -> Result<()> {
         Cmd::Transcribe(a) => infer::decode(a, "transcribe", &dev),
         Cmd::Recognize(a) => infer::decode(a, "recognize", &dev),
         Cmd::Classify(a) => infer::decode(a, "classify", &dev),
+        Cmd::Prepare {
+            corpus: PrepareCmd::Drascula { from, out },
+        } => {
+            let report = asr::drascula::prepare(&from, &out)?;
+            print!("{report}");
+            println!("manifests: {}/{{train,dev,test}}.tsv", out.display());
+            Ok(())
+        }
     }
 }

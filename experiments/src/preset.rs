@@ -20,6 +20,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("str-oracle", include_str!("../presets/str-oracle.toml")),
     ("toy-oracle", include_str!("../presets/toy-oracle.toml")),
     ("hinton-mnist", include_str!("../presets/hinton-mnist.toml")),
+    ("asr-drascula", include_str!("../presets/asr-drascula.toml")),
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod corpus;
+pub mod drascula;
 pub mod encoder;
 pub mod error;
 pub mod espeak;

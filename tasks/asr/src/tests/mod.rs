@@ -2,6 +2,7 @@
 
 mod audio;
 mod corpus;
+mod drascula;
 mod features;
 mod source;
 mod synth;

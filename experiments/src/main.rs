@@ -87,6 +87,23 @@ enum PrepareCmd {
         #[arg(long, default_value = "data/drascula")]
         out: PathBuf,
     },
+    /// One split of a speech preset's synthetic corpus as WAV files (16 kHz) and a TSV
+    /// manifest, the same audio the preset trains and scores on: to listen to it, or to score
+    /// models trained elsewhere on it with `eval`.
+    Synth {
+        /// Preset name or TOML file.
+        #[arg(long, default_value = "asr-oracle")]
+        preset: String,
+        /// Override a preset value (as in `run`), e.g. `--set data.synth.n_test=100`.
+        #[arg(long = "set")]
+        sets: Vec<String>,
+        /// train, dev or test.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Output folder (gets SPLIT.tsv and wav/).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -122,5 +139,14 @@ fn main() -> Result<()> {
             println!("manifests: {}/{{train,dev,test}}.tsv", out.display());
             Ok(())
         }
+        Cmd::Prepare {
+            corpus:
+                PrepareCmd::Synth {
+                    preset,
+                    sets,
+                    split,
+                    out,
+                },
+        } => registry::write_synth_split(&preset, &sets, &split, &out),
     }
 }

@@ -217,6 +217,48 @@ fn load_source_split(
     Ok(loaded.utterances)
 }
 
+/// `experiments prepare synth`: one split of a speech preset's synthetic corpus written as
+/// `out/wav/ID.wav` (16 kHz) and `out/SPLIT.tsv`, every file atomically.
+pub fn write_synth_split(preset: &str, sets: &[String], split: &str, out: &Path) -> Result<()> {
+    let p = crate::preset::load(preset, None, false, sets)?;
+    if p.task != "asr" {
+        anyhow::bail!("preset {preset} is a {} preset, not speech", p.task);
+    }
+    let source: SourceConfig = section(&p.data, Some("source"), "preset data")?;
+    if !source.is_synth() {
+        anyhow::bail!(
+            "preset {preset} reads {} listings, not the synthetic corpus",
+            source.kind.name()
+        );
+    }
+    let cfg: SynthConfig = section(&p.data, Some("synth"), "preset data")?;
+    let audio = asr::synth_split_audio(&cfg, split)
+        .with_context(|| format!("synthesising the {split} split of {preset}"))?;
+    let wav = out.join("wav");
+    std::fs::create_dir_all(&wav).with_context(|| format!("creating {}", wav.display()))?;
+    let mut tsv = String::new();
+    let mut seconds = 0.0;
+    for a in &audio {
+        asr::audio::write_wav(
+            &wav.join(format!("{}.wav", a.id)),
+            &a.samples,
+            asr::audio::TARGET_SAMPLE_RATE,
+        )?;
+        tsv.push_str(&format!("wav/{}.wav\t{}\n", a.id, a.text));
+        seconds += a.samples.len() as f64 / asr::audio::TARGET_SAMPLE_RATE as f64;
+    }
+    let manifest = out.join(format!("{split}.tsv"));
+    ctc_core::io::write_atomic(&manifest, tsv.as_bytes())
+        .with_context(|| format!("writing {}", manifest.display()))?;
+    println!(
+        "{}: {} utterances, {:.1} min of the {split} split of {preset}",
+        manifest.display(),
+        audio.len(),
+        seconds / 60.0
+    );
+    Ok(())
+}
+
 /// `data.subsampling` (input frames per CTC frame; 4 when absent), checked.
 fn subsampling(data: &toml::Table, what: &str) -> Result<usize> {
     let Some(v) = data.get("subsampling") else {

@@ -8,6 +8,8 @@ mod classify;
 mod scene_text;
 mod toy;
 
+pub use asr::write_synth_split;
+
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 

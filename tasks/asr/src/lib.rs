@@ -22,7 +22,7 @@ pub use features::{CmvnMode, Fbank, FeatureConfig, MelScale};
 pub use manifest::{check_transcript, normalize_transcript, ENGLISH_CHARS};
 pub use source::{load_split, SourceConfig, SourceKind};
 pub use specaug::SpecAugConfig;
-pub use synth::{synth_corpus, SynthConfig, SynthCorpus};
+pub use synth::{synth_corpus, synth_split_audio, SynthAudio, SynthConfig, SynthCorpus};
 
 #[cfg(test)]
 mod tests;

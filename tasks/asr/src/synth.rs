@@ -271,6 +271,17 @@ fn plan(cfg: &SynthConfig) -> Result<Vec<SplitPlan>> {
     Ok(plans)
 }
 
+/// One synthesised utterance before its features.
+#[derive(Debug, Clone)]
+pub struct SynthAudio {
+    pub id: String,
+    /// The normalised transcript.
+    pub text: String,
+    pub voice: String,
+    /// Samples at 16 kHz.
+    pub samples: Vec<f32>,
+}
+
 fn make_utterance(
     cfg: &SynthConfig,
     fbank: &Fbank,
@@ -278,6 +289,19 @@ fn make_utterance(
     i: usize,
     stream: u64,
 ) -> Result<Utterance> {
+    let a = make_audio(cfg, plan, i, stream)?;
+    let name = PathBuf::from(format!("<espeak-ng {} {}>", a.id, a.voice));
+    let (feats, n_frames) = fbank.compute(&a.samples, &name)?;
+    Ok(Utterance {
+        id: a.id,
+        text: a.text,
+        feats: Arc::new(feats),
+        n_frames,
+        speaker: a.voice,
+    })
+}
+
+fn make_audio(cfg: &SynthConfig, plan: &SplitPlan, i: usize, stream: u64) -> Result<SynthAudio> {
     let mut rng = Rng::derive(cfg.seed, stream);
     let voice = rng.choose(&plan.voices).cloned().unwrap_or_default();
     let rate = rng.range(cfg.rate_min, cfg.rate_max);
@@ -304,19 +328,35 @@ fn make_utterance(
         if secs < cfg.min_secs || secs > cfg.max_secs {
             continue;
         }
-        let (feats, n_frames) = fbank.compute(&audio, &name)?;
-        return Ok(Utterance {
+        return Ok(SynthAudio {
             id,
             text: s.text,
-            feats: Arc::new(feats),
-            n_frames,
-            speaker: voice,
+            voice,
+            samples: audio,
         });
     }
     Err(AsrError::Synth(format!(
         "{id}: no sentence gave {}-{} s of audio at rate {rate} with voice {voice}",
         cfg.min_secs, cfg.max_secs
     )))
+}
+
+/// The audio of one split (`train`, `dev` or `test`) exactly as `synth_corpus` synthesises
+/// it (the same voices, sentences and random streams), to write it out or score other models
+/// on it.
+pub fn synth_split_audio(cfg: &SynthConfig, split: &str) -> Result<Vec<SynthAudio>> {
+    validate(cfg)?;
+    let plans = plan(cfg)?;
+    let at = plans
+        .iter()
+        .position(|p| p.name == split)
+        .ok_or_else(|| AsrError::Config(format!("synth: no split {split:?}")))?;
+    let offset: u64 = plans[..at].iter().map(|p| p.n as u64).sum();
+    let plan = &plans[at];
+    (0..plan.n)
+        .into_par_iter()
+        .map(|i| make_audio(cfg, plan, i, offset + i as u64))
+        .collect()
 }
 
 /// FNV-1a over everything that determines the output (not threads or progress).

@@ -1,8 +1,9 @@
 use std::collections::HashSet;
 
 use crate::espeak::{fix_streamed_wav, list_voices, trim_silence};
+use crate::features::Fbank;
 use crate::manifest::{check_transcript, ENGLISH_CHARS};
-use crate::synth::{synth_corpus, SynthConfig};
+use crate::synth::{synth_corpus, synth_split_audio, SynthConfig};
 
 fn tiny(threads: usize) -> SynthConfig {
     SynthConfig {
@@ -117,4 +118,25 @@ fn bad_synth_config_is_rejected() {
         .unwrap_err()
         .to_string()
         .contains("min_secs"));
+}
+
+#[test]
+fn split_audio_is_the_audio_the_corpus_was_made_from() {
+    let cfg = tiny(2);
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = synth_corpus(&cfg, dir.path()).unwrap();
+    let fbank = Fbank::new(&cfg.features).unwrap();
+    for (split, utts) in [("dev", &corpus.dev), ("test", &corpus.test)] {
+        let audio = synth_split_audio(&cfg, split).unwrap();
+        assert_eq!(audio.len(), utts.len());
+        for (a, u) in audio.iter().zip(utts) {
+            assert_eq!((&a.id, &a.text, &a.voice), (&u.id, &u.text, &u.speaker));
+            let (feats, n) = fbank
+                .compute(&a.samples, std::path::Path::new("x"))
+                .unwrap();
+            assert_eq!(n, u.n_frames);
+            assert_eq!(&feats, u.feats.as_ref());
+        }
+    }
+    assert!(synth_split_audio(&cfg, "valid").is_err());
 }

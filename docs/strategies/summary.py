@@ -86,6 +86,7 @@ def summarise(runs):
             "fed_test": [err(o[s], task) for s in seeds],
             "fed_test_cer": [num(o[s]["test_cer"]) for s in seeds],
             "teacher_test": [err(t[s], task) for s in seeds if s in t],
+            "ratio": [err(o[s], task) / err(t[s], task) for s in seeds if s in t],
             "teacher_test_cer": [num(t[s]["test_cer"]) for s in seeds if s in t],
             "label_use_cer": [lab(s).get("label_use_cer") for s in seeds],
             "source_use_cer": [lab(s).get("source_use_cer") for s in seeds],
@@ -127,15 +128,16 @@ def table(out):
     task = next(iter(out.values()))["task"]
     e = "CER" if task == "asr" else "word error"
     cer_col = task != "asr"
-    lines = [f"| strategy | seeds | label-fed test {e} |{' label-fed test CER |' if cer_col else ''} fed / teacher ({e}) | label use (CER) | source use (CER) | shuffle cost (CER) | swapped-source CER | spike offset (label spans) | copy flag | frame-KD student test {e} | oracle - conventional frame-KD [95 % t] | Guided-CTC student test {e} | oracle - conventional Guided CTC [95 % t] | students dev CER |",
+    lines = [f"| strategy | seeds | label-fed test {e} |{' label-fed test CER |' if cer_col else ''} fed / teacher ({e}) [95 % t] | label use (CER) | source use (CER) | shuffle cost (CER) | swapped-source CER | spike offset (label spans) | copy flag | frame-KD student test {e} | oracle - conventional frame-KD [95 % t] | Guided-CTC student test {e} | oracle - conventional Guided CTC [95 % t] | students dev CER |",
              "|" + "---|" * (16 if cer_col else 15)]
     for k, v in sorted(out.items(), key=lambda kv: (kv[1]["probe"], kv[0])):
         m = lambda key, d=2: fmt(mean_ci(v[key])[0], None, d)
         pm = lambda key: (lambda mh: fmt(mh[0], mh[1]) if mh[1] is not None
                           else ("-" if mh[0] is None else f"{mh[0]:+.2f} (one seed)"))(mean_ci(v[key]))
-        ratio = mean_ci(v["fed_test"])[0] / mean_ci(v["teacher_test"])[0] if v["teacher_test"] else None
+        rm, rh = mean_ci(v["ratio"])
+        ratio = "-" if rm is None else (f"{rm:.2f}" if rh is None else f"{rm:.2f} [{rm - rh:.2f}, {rm + rh:.2f}]")
         cer = f" {m('fed_test_cer')} |" if cer_col else ""
-        lines.append(f"| {k} | {len(v['seeds'])} | {m('fed_test')} |{cer} {fmt(ratio)} | {m('label_use_cer')} | {m('source_use_cer')} | {m('shuffle_cost_cer')} | {m('swapped_cer')} | {m('spike_rel')} | {'yes' if any(v['copy']) else 'no'} | {m('frame-kd test')} | {pm('frame-kd - conv')} | {m('guided-ctc test')} | {pm('guided-ctc - conv')} | {m('students_dev')} |")
+        lines.append(f"| {k} | {len(v['seeds'])} | {m('fed_test')} |{cer} {ratio} | {m('label_use_cer')} | {m('source_use_cer')} | {m('shuffle_cost_cer')} | {m('swapped_cer')} | {m('spike_rel')} | {'yes' if any(v['copy']) else 'no'} | {m('frame-kd test')} | {pm('frame-kd - conv')} | {m('guided-ctc test')} | {pm('guided-ctc - conv')} | {m('students_dev')} |")
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use ctc_core::task::Splits;
 use ctc_core::Task;
@@ -17,7 +17,7 @@ use student::losses::KD_METHODS;
 use crate::pipeline::{run_seed, Ctx, SeedOutcome};
 use crate::preset::{self, Preset};
 use crate::results::ResultRow;
-use crate::rundir::{revision, RunDir};
+use crate::rundir::{self, revision, RunDir};
 use crate::{compare, grid, plots, registry, results};
 
 #[derive(clap::Args)]
@@ -69,6 +69,16 @@ pub struct RunArgs {
     /// `stage-key.txt` (repeatable). E.g. a new KD weight reuses an earlier run's teachers.
     #[arg(long = "reuse", value_name = "RUN_DIR")]
     pub reuse: Vec<PathBuf>,
+    /// Run one task of a job array and nothing else: task I is grid cell I / SEEDS with seed
+    /// `preset seed + I % SEEDS` (`--list-cells` prints them). Tasks may run at once, as
+    /// separate processes sharing `--out`; each merges its rows into the run directory's and
+    /// the grid's results files, so `compare` on them sees every finished task.
+    #[arg(long, value_name = "I")]
+    pub cell: Option<usize>,
+    /// Print the job-array tasks of this command (index, seed, grid cell, run directory), one
+    /// per line, and their count; train nothing.
+    #[arg(long)]
+    pub list_cells: bool,
 }
 
 /// Everything a run needs besides the task and its data.
@@ -86,6 +96,10 @@ pub struct RunInputs<'a> {
     /// Run directories whose identical finished stages are adopted: the grid's other cells
     /// and `--reuse`.
     pub share: Vec<PathBuf>,
+    /// The seeds to run: every seed of `--seeds`, or the one of a `--cell` task.
+    pub seeds: Vec<u64>,
+    /// A `--cell` task: other processes may work in the same run directory on other seeds.
+    pub cell_task: bool,
 }
 
 /// Route SIGINT to the training loop's stop request (`ctc_core::train::interrupt`).
@@ -109,16 +123,25 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
             );
         }
     }
-    if a.grids.is_empty() {
+    if a.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let all_seeds: Vec<u64> = (0..a.seeds).collect();
+    if a.grids.is_empty() && a.cell.is_none() && !a.list_cells {
         let p = preset::load(&a.preset, a.config.as_deref(), a.quick, &a.sets)?;
-        return run_one(&a, p, String::new(), a.reuse.clone(), device);
+        return run_one(&a, p, String::new(), a.reuse.clone(), all_seeds, device);
     }
     let axes = a
         .grids
         .iter()
         .map(|g| grid::parse_axis(g))
         .collect::<Result<Vec<_>>>()?;
-    let cells = grid::cells(&axes)?;
+    // No grid: one cell with no assignments.
+    let cells = if axes.is_empty() {
+        vec![Vec::new()]
+    } else {
+        grid::cells(&axes)?
+    };
     // Every cell's preset first: a bad value stops the grid before anything trains.
     let mut presets = Vec::new();
     let mut dirs = Vec::new();
@@ -129,6 +152,54 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
         dirs.push(RunDir::path(&a.out, &p)?);
         presets.push(p);
     }
+    let n_tasks = cells.len() * a.seeds as usize;
+    if a.list_cells {
+        for i in 0..n_tasks {
+            let (c, s) = (i / a.seeds as usize, i as u64 % a.seeds);
+            println!(
+                "{i}\tseed {}\t{}\t{}",
+                presets[c].seed + s,
+                grid::overrides(&cells[c]),
+                dirs[c].display()
+            );
+        }
+        eprintln!("{n_tasks} tasks: --cell 0 to --cell {}", n_tasks - 1);
+        return Ok(());
+    }
+    if let Some(i) = a.cell {
+        if i >= n_tasks {
+            bail!(
+                "--cell {i}: this command has {n_tasks} tasks ({} grid cells x {} seeds), \
+                 numbered 0 to {}",
+                cells.len(),
+                a.seeds,
+                n_tasks - 1
+            );
+        }
+        let (c, s) = (i / a.seeds as usize, i as u64 % a.seeds);
+        eprintln!(
+            "task {i} of {n_tasks}: seed {}{}",
+            presets[c].seed + s,
+            if cells[c].is_empty() {
+                String::new()
+            } else {
+                format!(", grid cell {}", grid::overrides(&cells[c]))
+            }
+        );
+        let share = shared_dirs(&dirs, c, &a.reuse);
+        let seed = presets[c].seed + s;
+        let p = presets.swap_remove(c);
+        run_one(&a, p, grid::overrides(&cells[c]), share, vec![s], device)?;
+        if !axes.is_empty() {
+            // Other tasks of the array merge into the same grid file: one at a time.
+            let root = grid_root(&a, &cells)?;
+            let _lock = rundir::lock_waiting(&root.0, rundir::SHARED_LOCK_WAIT)?;
+            let rows = cell_rows(&dirs[c], Some(seed))?;
+            let table = write_grid(&root, &cells, &dirs, &rows)?;
+            println!("{table}");
+        }
+        return Ok(());
+    }
     let mut rows = Vec::new();
     for (i, (cell, p)) in cells.iter().zip(presets).enumerate() {
         eprintln!(
@@ -137,25 +208,61 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
             cells.len(),
             grid::overrides(cell)
         );
-        let share: Vec<PathBuf> = (dirs.iter().enumerate())
-            .filter(|(j, _)| *j != i)
-            .map(|(_, d)| d.clone())
-            .chain(a.reuse.iter().cloned())
-            .collect();
-        run_one(&a, p, grid::overrides(cell), share, device)?;
-        // The grid's file sits beside the cells' run directories: its edit paths go through them.
-        let name = dirs[i]
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        for mut r in results::read_rows(&dirs[i].join("results.csv"))? {
-            if !r.test_edits.is_empty() {
-                r.test_edits = format!("../{name}/{}", r.test_edits);
-            }
-            rows.push(r);
-        }
+        let share = shared_dirs(&dirs, i, &a.reuse);
+        run_one(
+            &a,
+            p,
+            grid::overrides(cell),
+            share,
+            all_seeds.clone(),
+            device,
+        )?;
+        rows.extend(cell_rows(&dirs[i], None)?);
     }
+    let root = grid_root(&a, &cells)?;
+    let table = write_grid(&root, &cells, &dirs, &rows)?;
+    println!("{table}");
+    eprintln!(
+        "grid of {} cells: {}",
+        cells.len(),
+        root.0.join("results.csv").display()
+    );
+    Ok(())
+}
+
+/// The run directories a grid cell adopts identical finished stages from: the other cells'
+/// and `--reuse`.
+fn shared_dirs(dirs: &[PathBuf], cell: usize, reuse: &[PathBuf]) -> Vec<PathBuf> {
+    (dirs.iter().enumerate())
+        .filter(|(j, _)| *j != cell)
+        .map(|(_, d)| d.clone())
+        .chain(reuse.iter().cloned())
+        .collect()
+}
+
+/// A cell's rows (of one seed, or all), as the grid's file holds them: it sits beside the
+/// cells' run directories, so its edit paths go through them.
+fn cell_rows(dir: &Path, seed: Option<u64>) -> Result<Vec<ResultRow>> {
+    let name = dir
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let mut rows = Vec::new();
+    for mut r in results::read_rows(&dir.join("results.csv"))? {
+        if seed.is_some_and(|s| r.seed != s) {
+            continue;
+        }
+        if !r.test_edits.is_empty() {
+            r.test_edits = format!("../{name}/{}", r.test_edits);
+        }
+        rows.push(r);
+    }
+    Ok(rows)
+}
+
+/// `<out>/<preset>-grid-<hash>`, created: the hash covers the base preset and the cells.
+fn grid_root(a: &RunArgs, cells: &[Vec<String>]) -> Result<(PathBuf, String)> {
     let base = preset::load(&a.preset, a.config.as_deref(), a.quick, &a.sets)?;
     let spec: Vec<String> = cells.iter().map(|c| grid::overrides(c)).collect();
     let hash = ctc_core::io::fnv1a(
@@ -164,24 +271,31 @@ pub fn run(a: RunArgs, device: &Device) -> Result<()> {
     let root = a
         .out
         .join(format!("{}-grid-{:08x}", base.name, hash as u32));
-    std::fs::create_dir_all(&root)?;
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    Ok((root, base.name))
+}
+
+/// Merge `rows` into the grid's results.csv and rewrite its results.md; returns the table.
+fn write_grid(
+    (root, name): &(PathBuf, String),
+    cells: &[Vec<String>],
+    dirs: &[PathBuf],
+    rows: &[ResultRow],
+) -> Result<String> {
     let csv = root.join("results.csv");
-    results::merge_rows(&csv, &rows)?;
-    let listing: Vec<String> = (cells.iter().zip(&dirs))
+    results::merge_rows(&csv, rows)?;
+    let listing: Vec<String> = (cells.iter().zip(dirs))
         .map(|(c, d)| format!("- `{}`: {}", grid::overrides(c), d.display()))
         .collect();
     let table = compare::compare(std::slice::from_ref(&csv), compare::Format::Markdown)?;
     let md = format!(
-        "# {} grid\n\nCommand: `{}`\n\nCells:\n{}\n\n{}\n",
-        base.name,
+        "# {name} grid\n\nCommand: `{}`\n\nCells:\n{}\n\n{}\n",
         std::env::args().collect::<Vec<_>>().join(" "),
         listing.join("\n"),
         table
     );
     results::write_atomic(&root.join("results.md"), md.as_bytes())?;
-    println!("{table}");
-    eprintln!("grid of {} cells: {}", cells.len(), csv.display());
-    Ok(())
+    Ok(table)
 }
 
 fn has_seed_dir(d: &Path) -> bool {
@@ -200,6 +314,7 @@ fn run_one(
     p: Preset,
     overrides: String,
     share: Vec<PathBuf>,
+    seeds: Vec<u64>,
     device: &Device,
 ) -> Result<()> {
     let started = Instant::now();
@@ -220,9 +335,6 @@ fn run_one(
             .map_err(|e| anyhow::anyhow!("--kd {k}: {e}"))?;
     }
     let anti_copy = parse_anti_copy(a.anti_copy.as_deref())?;
-    if a.seeds == 0 {
-        bail!("--seeds must be at least 1");
-    }
     let cache = a.out.join("data-cache");
     entry.run(&RunInputs {
         args: a,
@@ -235,6 +347,8 @@ fn run_one(
         started,
         overrides,
         share,
+        seeds,
+        cell_task: a.cell.is_some(),
     })
 }
 
@@ -265,7 +379,11 @@ fn parse_anti_copy(arg: Option<&str>) -> Result<Vec<AntiCopy>> {
 pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Example>) -> Result<()> {
     let (a, p, started) = (inputs.args, inputs.preset, inputs.started);
     // Created once the data is built, so a preset the task rejects leaves no directory behind.
-    let dir = &RunDir::create(&a.out, p)?;
+    let dir = &if inputs.cell_task {
+        RunDir::create_for_seeds(&a.out, p, &inputs.seeds)?
+    } else {
+        RunDir::create(&a.out, p, &inputs.seeds)?
+    };
     eprintln!("run directory: {}", dir.root.display());
     eprintln!(
         "data: {} train, {} dev, {} test examples ({:.0} s)",
@@ -276,7 +394,7 @@ pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Examp
     );
     let mut rows: Vec<ResultRow> = Vec::new();
     let mut first: Option<SeedOutcome> = None;
-    for i in 0..a.seeds {
+    for &i in &inputs.seeds {
         let seed = p.seed + i;
         let ctx = Ctx {
             preset: p.clone(),
@@ -303,6 +421,8 @@ pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Examp
         first.get_or_insert(outcome);
     }
     // Seeds and methods from earlier invocations on this run directory stay in the table.
+    // Job-array tasks of other seeds write here too: one at a time.
+    let _shared = dir.lock_shared()?;
     let csv = dir.root.join("results.csv");
     results::merge_rows(&csv, &rows)?;
     let table = compare::compare(std::slice::from_ref(&csv), compare::Format::Markdown)?;
@@ -314,7 +434,8 @@ pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Examp
         table
     );
     results::write_atomic(&dir.root.join("results.md"), md.as_bytes())?;
-    if let Some(o) = &first {
+    // A job-array task of a later seed leaves the plots to the first seed's.
+    if let Some(o) = first.filter(|_| inputs.seeds.first() == Some(&0)) {
         plots::plot_dev_curves(
             &dir.root.join("teacher-dev-curves.png"),
             &format!("{}: dev {} vs training time", p.name, T::ERROR_NAME),

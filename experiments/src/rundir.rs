@@ -2,13 +2,17 @@
 //! the git revision, results.csv, results.md and plots; `seed-<n>/` holds each seed's stages.
 //!
 //! One `run` at a time owns a run directory: it holds an exclusive lock (flock) on its `lock`
-//! file for as long as it lives. The kernel drops the lock when the process ends, however it
-//! ends, so a crashed or killed run never leaves the directory locked; the file keeps the pid of
-//! its last owner for the message a refused run prints.
+//! file for as long as it lives. The tasks of a job array (`run --cell I`) share one instead:
+//! each holds the lock only while it writes the directory's shared files, waiting its turn, and
+//! holds `seed-N/lock` of its own seed for as long as it lives, as every run does for its seeds.
+//! The kernel drops a lock when the process ends, however it ends, so a crashed or killed run
+//! never leaves a directory locked; each lock file keeps the pid of its last owner for the
+//! message a refused run prints.
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
@@ -17,15 +21,27 @@ use crate::results::write_atomic;
 
 pub struct RunDir {
     pub root: PathBuf,
-    /// Held open for the lifetime of the run: closing it releases the lock.
-    _lock: File,
+    /// The whole directory's lock, held for the lifetime of a run that is not a job-array
+    /// task: closing it releases the lock.
+    whole: Option<File>,
+    /// The locks of the seeds this run trains.
+    _seeds: Vec<File>,
 }
 
 pub const LOCK: &str = "lock";
 
+/// How long a job-array task waits for another to finish writing the shared files.
+pub const SHARED_LOCK_WAIT: Duration = Duration::from_secs(120);
+
 /// Take the exclusive lock of run directory `root`, or refuse at once, naming the directory and
 /// the pid recorded by the process holding it.
 pub fn lock(root: &Path) -> Result<File> {
+    lock_waiting(root, Duration::ZERO)
+}
+
+/// `lock`, retrying for up to `wait` while another process holds it.
+pub fn lock_waiting(root: &Path, wait: Duration) -> Result<File> {
+    let deadline = Instant::now() + wait;
     let path = root.join(LOCK);
     // The lock must stay on one inode, so this file is written in place, not renamed over.
     let mut f = std::fs::OpenOptions::new()
@@ -35,26 +51,32 @@ pub fn lock(root: &Path) -> Result<File> {
         .truncate(false)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            let mut pid = String::new();
-            let _ = f.read_to_string(&mut pid);
-            let pid = pid.trim();
-            let who = if pid.is_empty() {
-                "unknown".to_string()
-            } else {
-                pid.to_string()
-            };
-            bail!(
-                "{} is in use by another `experiments run` (pid {who}); wait for it to finish or \
-                 stop it, or give this run another --out",
-                root.display()
-            );
+    let busy = loop {
+        match f.try_lock() {
+            Ok(()) => break false,
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(TryLockError::WouldBlock) => break true,
+            Err(TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
         }
-        Err(TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("locking {}", path.display()));
-        }
+    };
+    if busy {
+        let mut pid = String::new();
+        let _ = f.read_to_string(&mut pid);
+        let pid = pid.trim();
+        let who = if pid.is_empty() {
+            "unknown".to_string()
+        } else {
+            pid.to_string()
+        };
+        bail!(
+            "{} is in use by another `experiments run` (pid {who}); wait for it to finish or \
+             stop it, or give this run another --out",
+            root.display()
+        );
     }
     f.set_len(0)
         .and_then(|()| f.rewind())
@@ -70,10 +92,58 @@ impl RunDir {
         Ok(out.join(format!("{}-{}", preset.name, config_hash(preset)?)))
     }
 
-    pub fn create(out: &Path, preset: &Preset) -> Result<Self> {
+    /// The run directory of a run of `seeds` (offsets from the preset's seed) that owns it.
+    pub fn create(out: &Path, preset: &Preset, seeds: &[u64]) -> Result<Self> {
         let root = Self::path(out, preset)?;
         std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-        let lock = lock(&root)?;
+        let whole = lock(&root)?;
+        Self::describe(&root, preset)?;
+        let seeds = Self::lock_seeds(&root, preset, seeds)?;
+        Ok(Self {
+            root,
+            whole: Some(whole),
+            _seeds: seeds,
+        })
+    }
+
+    /// The run directory of a job-array task, shared with the tasks of other seeds.
+    pub fn create_for_seeds(out: &Path, preset: &Preset, seeds: &[u64]) -> Result<Self> {
+        let root = Self::path(out, preset)?;
+        std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        let seeds = Self::lock_seeds(&root, preset, seeds)?;
+        {
+            let _turn = lock_waiting(&root, SHARED_LOCK_WAIT)?;
+            Self::describe(&root, preset)?;
+        }
+        Ok(Self {
+            root,
+            whole: None,
+            _seeds: seeds,
+        })
+    }
+
+    /// The lock of the shared files (results, tables, plots) while this run writes them:
+    /// `None` for a run that holds the whole directory already.
+    pub fn lock_shared(&self) -> Result<Option<File>> {
+        match self.whole {
+            Some(_) => Ok(None),
+            None => lock_waiting(&self.root, SHARED_LOCK_WAIT).map(Some),
+        }
+    }
+
+    fn lock_seeds(root: &Path, preset: &Preset, seeds: &[u64]) -> Result<Vec<File>> {
+        seeds
+            .iter()
+            .map(|s| {
+                let d = root.join(format!("seed-{}", preset.seed + s));
+                std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+                lock(&d)
+            })
+            .collect()
+    }
+
+    /// The resolved config, the command line and the revision.
+    fn describe(root: &Path, preset: &Preset) -> Result<()> {
         write_atomic(
             &root.join("config.toml"),
             toml::to_string_pretty(preset)?.as_bytes(),
@@ -86,8 +156,7 @@ impl RunDir {
         write_atomic(
             &root.join("revision.txt"),
             format!("{}\n", revision()).as_bytes(),
-        )?;
-        Ok(Self { root, _lock: lock })
+        )
     }
 
     pub fn seed_dir(&self, seed: u64) -> Result<PathBuf> {
@@ -131,5 +200,35 @@ mod tests {
             pid
         );
         drop(again);
+    }
+
+    #[test]
+    fn job_array_tasks_share_the_directory_but_not_a_seed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = crate::preset::load("toy-oracle", None, true, &[]).unwrap();
+        let a = RunDir::create_for_seeds(tmp.path(), &p, &[0]).unwrap();
+        let b = RunDir::create_for_seeds(tmp.path(), &p, &[1]).unwrap();
+        assert_eq!(a.root, b.root);
+        let e = RunDir::create_for_seeds(tmp.path(), &p, &[1])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("seed-1"), "{e}");
+        // A run owning the whole directory is refused while the tasks live, and its seeds too.
+        assert!(RunDir::create(tmp.path(), &p, &[0]).is_err());
+        // The shared files: one task at a time; the other waits, then gives up with the pid.
+        let turn = a
+            .lock_shared()
+            .unwrap()
+            .expect("a task takes the shared lock");
+        let e = lock_waiting(&b.root, Duration::from_millis(120))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is in use"), "{e}");
+        drop(turn);
+        assert!(b.lock_shared().unwrap().is_some());
+        drop((a, b));
+        let whole = RunDir::create(tmp.path(), &p, &[0, 1]).unwrap();
+        assert!(whole.lock_shared().unwrap().is_none());
     }
 }

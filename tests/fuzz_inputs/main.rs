@@ -11,6 +11,7 @@ mod images;
 #[path = "../support/lmdb.rs"]
 mod lmdb;
 mod mutate;
+mod speech_sources;
 
 /// Cases per target unless `FUZZ_CASES` says otherwise: enough to catch a regression in CI.
 const DEFAULT_CASES: usize = 200;

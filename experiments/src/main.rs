@@ -42,6 +42,11 @@ struct Cli {
     /// Device every model runs on (this build supports `cpu`).
     #[arg(long, global = true, default_value = "cpu")]
     device: String,
+    /// Run every op through its composite path of candle ops, as off the CPU (the fused CPU
+    /// kernels and the optimiser's host shortcuts off): to check on a CPU the code a GPU runs.
+    /// Slower; numbers agree with the fused path to rounding.
+    #[arg(long, global = true)]
+    composite: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -117,6 +122,10 @@ fn main() -> Result<()> {
     ctc_core::threads::configure();
     let cli = Cli::parse();
     let dev = device::select(&cli.device)?;
+    if cli.composite {
+        ctc_core::ops::force_composite(true);
+        eprintln!("--composite: every op takes its composite path (the fused CPU kernels are off)");
+    }
     match cli.cmd {
         Cmd::Run(a) => run::run(a, &dev),
         Cmd::Compare { files, format } => {

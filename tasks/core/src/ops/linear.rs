@@ -99,8 +99,10 @@ impl Module for Linear {
 
 /// Whether the fused CPU f32 kernels apply to all of `ts`.
 pub(crate) fn fast_path(ts: &[&Tensor]) -> bool {
-    ts.iter()
-        .all(|t| matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32)
+    super::fused_allowed()
+        && ts
+            .iter()
+            .all(|t| matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32)
 }
 
 /// `x + b` with `x` `(..., d)` and `b` `(d)`; fused on CPU f32, composite elsewhere.

@@ -2,6 +2,8 @@
 //! candle ops for other devices. Every kernel is tested against the composite ops it replaces
 //! (values and gradients) and against finite differences.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 #[cfg(test)]
 mod check;
 pub mod conv;
@@ -30,3 +32,19 @@ pub use pool::max_pool2d_nhwc;
 pub use rope::{rope, rope_composite};
 pub use softmax::{softmax_scaled_biased, softmax_scaled_biased_composite};
 pub use unfold::unfold_nhwc;
+
+/// Set by `force_composite`: every op takes its composite path.
+static COMPOSITE: AtomicBool = AtomicBool::new(false);
+
+/// Make every op, and the optimiser's and gradient code's host-side shortcuts, take the
+/// composite path built from candle ops, as they do off the CPU (a GPU): process-wide, for the
+/// tests and runs (`experiments --composite`) that check on a CPU the code a GPU runs. The fused
+/// kernels stay the default.
+pub fn force_composite(on: bool) {
+    COMPOSITE.store(on, Ordering::Relaxed);
+}
+
+/// Whether the fused CPU kernels may run: not switched off by `force_composite`.
+pub fn fused_allowed() -> bool {
+    !COMPOSITE.load(Ordering::Relaxed)
+}

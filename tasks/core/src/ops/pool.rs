@@ -141,15 +141,23 @@ pub fn max_pool2d_nhwc(x: &Tensor, (kh, kw): (usize, usize)) -> Result<Tensor> {
     })
 }
 
-/// The fallback for other devices and dtypes, from candle ops: windows as reshaped axes, then
-/// `max` over them. Not candle's `max_pool2d`, whose backward (candle 0.11.1) multiplies the
-/// gradient by the fraction of maxima in the window, i.e. divides it by kh*kw for a unique max.
-/// `max`'s backward gives every tied maximum the whole gradient.
+/// The fallback for other devices and dtypes, from candle ops: each window's elements as one
+/// axis, the first maximum's index (`argmax`), and a `gather` of it, whose backward routes the
+/// gradient to that element alone, as the fused op does. Not candle's `max_pool2d`, whose
+/// backward (candle 0.11.1) multiplies the gradient by the fraction of maxima in the window
+/// (divides it by kh*kw for a unique maximum), nor `max`, whose backward gives every tied
+/// maximum the whole gradient (so a constant window, e.g. over padding, passes it kh*kw times).
 pub(super) fn composite(x: &Tensor, (kh, kw): (usize, usize)) -> Result<Tensor> {
     let (b, h, w, c) = x.dims4()?;
     let (oh, ow) = (h / kh, w / kw);
     let x = x.narrow(1, 0, oh * kh)?.narrow(2, 0, ow * kw)?;
-    x.reshape((b, oh, kh, ow, kw, c))?.max(4)?.max(2)
+    let windows = x
+        .reshape((b, oh, kh, ow, kw, c))?
+        .permute((0, 1, 3, 2, 4, 5))?
+        .contiguous()?
+        .reshape((b, oh, ow, kh * kw, c))?;
+    let first = windows.argmax_keepdim(3)?;
+    windows.gather(&first, 3)?.squeeze(3)
 }
 
 #[cfg(test)]

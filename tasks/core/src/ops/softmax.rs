@@ -19,7 +19,8 @@ use super::storage::slice_of;
 /// padded keys). The bias is treated as a constant: it never receives a gradient, even when it
 /// is tracked. Differentiable w.r.t. `scores`. Fused on the CPU for f32, composite otherwise.
 pub fn softmax_scaled_biased(scores: &Tensor, scale: f64, bias: Option<&Tensor>) -> Result<Tensor> {
-    let on_cpu_f32 = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
+    let on_cpu_f32 =
+        |t: &Tensor| super::fused_allowed() && t.device().is_cpu() && t.dtype() == DType::F32;
     if !on_cpu_f32(scores) || !bias.is_none_or(on_cpu_f32) {
         return softmax_scaled_biased_composite(scores, scale, bias);
     }

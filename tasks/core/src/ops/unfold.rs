@@ -111,8 +111,13 @@ impl Geom {
     }
 }
 
-/// Whether the fused CPU path handles `t`.
+/// Whether the fused CPU path is taken for `t`.
 pub(super) fn fast(t: &Tensor) -> bool {
+    super::fused_allowed() && on_host(t)
+}
+
+/// Whether the CPU kernels can handle `t` at all.
+fn on_host(t: &Tensor) -> bool {
     t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
 }
 
@@ -181,7 +186,7 @@ pub fn unfold_nhwc(
     stride: (usize, usize),
     padding: (usize, usize),
 ) -> Result<Tensor> {
-    if !fast(x) {
+    if !on_host(x) {
         bail!(
             "unfold_nhwc: CPU f32/f64 only, got {:?} {:?}",
             x.device(),

@@ -94,7 +94,10 @@ pub struct AdamW {
 
 /// Whether `var` is updated by the fused in-place loop.
 fn fused_path(var: &Var) -> bool {
-    var.device().is_cpu() && var.dtype() == DType::F32 && var.layout().is_contiguous()
+    crate::ops::fused_allowed()
+        && var.device().is_cpu()
+        && var.dtype() == DType::F32
+        && var.layout().is_contiguous()
 }
 
 impl AdamW {

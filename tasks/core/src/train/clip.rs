@@ -27,7 +27,7 @@ fn sum_sq(
     found: &mut Vec<Tensor>,
 ) -> Result<Option<f64>> {
     let t = var.as_tensor();
-    let host = t.device().is_cpu() && t.dtype() == DType::F32;
+    let host = crate::ops::fused_allowed() && t.device().is_cpu() && t.dtype() == DType::F32;
     shard_grads::collect("clip", name, t, shards, host, found)?;
     if found.is_empty() {
         return Ok(None);

@@ -11,7 +11,10 @@ const INLINE: usize = 4;
 
 /// Whether `t` can be read as a contiguous f32 slice of CPU storage as it is.
 fn host_f32(t: &Tensor) -> bool {
-    t.device().is_cpu() && t.dtype() == DType::F32 && t.layout().is_contiguous()
+    crate::ops::fused_allowed()
+        && t.device().is_cpu()
+        && t.dtype() == DType::F32
+        && t.layout().is_contiguous()
 }
 
 /// Start of the whole CPU f32 buffer behind `t` (to tell whether two tensors share storage).

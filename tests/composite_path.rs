@@ -5,23 +5,20 @@
 //!
 //! One test in this binary: the switch is process-wide.
 
-use std::sync::Arc;
+#[path = "support/examples.rs"]
+mod examples;
 
-use asr::task::{AsrExample, AsrTask};
-use asr::Utterance;
-use candle_core::{Device, Result, Tensor, Var};
+use candle_core::{Device, Result, Tensor};
 use ctc_core::model::CtcModel;
 use ctc_core::ops::force_composite;
 use ctc_core::params::ParamStore;
 use ctc_core::task::EncoderKind;
 use ctc_core::train::adamw::{AdamW, ParamsAdamW};
-use ctc_core::train::step::{apply_update, ShardedStep, StepInputs};
+use ctc_core::train::step::{apply_update, StepInputs};
 use ctc_core::train::Trainable;
-use ctc_core::vocab::Vocab;
 use ctc_core::{EncoderConfig, Rng, Task};
+use examples::{speech, summed, word_images};
 use oracle::{AntiCopy, OracleConfig, OracleTeacher};
-use scene_text::normalize::{WordImage, HEIGHT};
-use scene_text::task::{StrExample, StrTask};
 use toy::{ToyConfig, ToyTask};
 
 fn enc(kind: EncoderKind) -> EncoderConfig {
@@ -37,26 +34,6 @@ fn enc(kind: EncoderKind) -> EncoderConfig {
     }
 }
 
-/// The step's summed gradient per variable, in `vars` order.
-fn summed(vars: &[(String, Var)], s: &ShardedStep) -> Result<Vec<Tensor>> {
-    vars.iter()
-        .map(|(n, v)| {
-            let mut acc: Option<Tensor> = None;
-            for g in &s.grads {
-                if let Some(g) = g.get(v.as_tensor()) {
-                    acc = Some(match acc {
-                        Some(a) => (a + g)?,
-                        None => g.clone(),
-                    });
-                }
-            }
-            acc.ok_or_else(|| candle_core::Error::Msg(format!("{n}: no gradient")))
-        })
-        .collect()
-}
-
-/// Loss, gradients and updated parameters of one two-shard step with clipping, from a fresh
-/// model built by `build`.
 type StepOut = (f32, Vec<String>, Vec<Tensor>, Vec<Tensor>);
 
 fn one_step<T: Task, M: Trainable>(
@@ -152,47 +129,11 @@ fn compare<T: Task, M: Trainable>(
     Ok(largest)
 }
 
-fn speech() -> (AsrTask, Vec<AsrExample>) {
-    let mut rng = Rng::new(4);
-    let task = AsrTask::new(Vocab::chars("abc ").unwrap(), 80, Some(Default::default()));
-    let ex = [120usize, 97, 64]
-        .iter()
-        .map(|&n| AsrExample {
-            utt: Utterance {
-                id: format!("u{n}"),
-                text: "ab c".into(),
-                feats: Arc::new((0..n * 80).map(|_| rng.normal() as f32).collect()),
-                n_frames: n,
-                speaker: "s".into(),
-            },
-            targets: vec![1, 2, 4, 3],
-        })
-        .collect();
-    (task, ex)
-}
-
-fn word_images() -> (StrTask, Vec<StrExample>) {
-    let mut rng = Rng::new(5);
-    let task = StrTask::new(Vocab::chars("abc").unwrap());
-    let ex = [64usize, 40, 52]
-        .iter()
-        .map(|&w| StrExample {
-            image: WordImage {
-                text: "abc".into(),
-                pixels: Arc::new((0..HEIGHT * w).map(|_| rng.uniform() as f32).collect()),
-                width: w,
-                source: "test".into(),
-            },
-            targets: vec![1, 2, 3],
-        })
-        .collect();
-    (task, ex)
-}
-
 #[test]
 fn composite_step_matches_the_fused_step() -> Result<()> {
-    let (asr, asr_ex) = speech();
-    let (st, st_ex) = word_images();
+    let mut rng = Rng::new(4);
+    let (asr, asr_ex) = speech(&[120, 97, 64], &mut rng);
+    let (st, st_ex) = word_images(&[64, 40, 52], &mut rng);
     let mut differs = Vec::new();
     for kind in [EncoderKind::Conformer, EncoderKind::Transformer] {
         let e = enc(kind);

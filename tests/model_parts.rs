@@ -1,20 +1,19 @@
 //! Shapes, masks and gradient flow of every model (guards against candle ops that silently
 //! have no backward).
 
-use std::sync::Arc;
+#[path = "support/examples.rs"]
+mod examples;
 
-use asr::task::{AsrExample, AsrTask};
-use asr::Utterance;
+use asr::task::AsrExample;
 use candle_core::{Device, Result, Tensor};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::task::EncoderKind;
 use ctc_core::train::Trainable;
-use ctc_core::vocab::Vocab;
 use ctc_core::{EncoderConfig, Fwd, Rng, Task};
+use examples::{speech, word_images};
 use oracle::{AntiCopy, OracleConfig, OracleTeacher};
-use scene_text::normalize::{WordImage, HEIGHT};
-use scene_text::task::{StrExample, StrTask};
+use scene_text::task::StrExample;
 use toy::{ToyConfig, ToyTask};
 
 fn enc() -> EncoderConfig {
@@ -121,20 +120,7 @@ fn every_var_gets_a_gradient_speech_and_word_image_encoders() -> Result<()> {
 fn real_encoders_get_gradients(kind: EncoderKind) -> Result<()> {
     let enc = || enc_of(kind);
     let mut rng = Rng::new(4);
-    let asr = AsrTask::new(Vocab::chars("abc ").unwrap(), 80, Some(Default::default()));
-    let ex: Vec<AsrExample> = [120usize, 97]
-        .iter()
-        .map(|&n| AsrExample {
-            utt: Utterance {
-                id: format!("u{n}"),
-                text: "ab c".into(),
-                feats: Arc::new((0..n * 80).map(|_| rng.normal() as f32).collect()),
-                n_frames: n,
-                speaker: "s".into(),
-            },
-            targets: vec![1, 2, 4, 3],
-        })
-        .collect();
+    let (asr, ex) = speech(&[120, 97], &mut rng);
     let items: Vec<(usize, &AsrExample)> = ex.iter().enumerate().collect();
     let store = ParamStore::new(0);
     let m = CtcModel::new(&asr, &enc(), store.vb(&Device::Cpu))?;
@@ -145,19 +131,7 @@ fn real_encoders_get_gradients(kind: EncoderKind) -> Result<()> {
     assert_eq!(out.enc.lens, vec![30, 25]);
     assert_eq!(out.logits.dims(), &[2, 30, 5]);
 
-    let st = StrTask::new(Vocab::chars("abc").unwrap());
-    let ex: Vec<StrExample> = [64usize, 40]
-        .iter()
-        .map(|&w| StrExample {
-            image: WordImage {
-                text: "abc".into(),
-                pixels: Arc::new((0..HEIGHT * w).map(|_| rng.uniform() as f32).collect()),
-                width: w,
-                source: "test".into(),
-            },
-            targets: vec![1, 2, 3],
-        })
-        .collect();
+    let (st, ex) = word_images(&[64, 40], &mut rng);
     let items: Vec<(usize, &StrExample)> = ex.iter().enumerate().collect();
     let store = ParamStore::new(0);
     let m = CtcModel::new(&st, &enc(), store.vb(&Device::Cpu))?;

@@ -1,11 +1,15 @@
 //! A step run as batch shards gives the gradients of the whole batch, and runs on several
 //! threads give the numbers of one.
 
-use candle_core::{Device, Result, Tensor, Var};
+#[path = "support/examples.rs"]
+mod examples;
+
+use candle_core::{Device, Result};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::train::step::{ShardedStep, StepInputs};
 use ctc_core::EncoderConfig;
+use examples::summed;
 use toy::{ToyConfig, ToyTask};
 
 fn model(task: &ToyTask, store: &ParamStore) -> Result<CtcModel> {
@@ -40,23 +44,6 @@ fn step(
         device: &Device::Cpu,
     }
     .run(m)
-}
-
-fn summed(vars: &[(String, Var)], s: &ShardedStep) -> Result<Vec<Tensor>> {
-    vars.iter()
-        .map(|(n, v)| {
-            let mut acc: Option<Tensor> = None;
-            for g in &s.grads {
-                if let Some(g) = g.get(v.as_tensor()) {
-                    acc = Some(match acc {
-                        Some(a) => (a + g)?,
-                        None => g.clone(),
-                    });
-                }
-            }
-            acc.ok_or_else(|| candle_core::Error::Msg(format!("{n}: no gradient")))
-        })
-        .collect()
 }
 
 /// One test in this binary: `threads::configure` changes the process environment, which must

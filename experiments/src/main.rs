@@ -19,6 +19,7 @@ mod registry;
 mod results;
 mod run;
 mod rundir;
+mod seeds;
 mod stats;
 mod variants;
 

@@ -1,4 +1,6 @@
-//! The `run` verb: resolve the preset, build the data once, run every seed, write results.
+//! The `run` verb: resolve the preset (and the grid's cells, or one job-array task), hand each
+//! to its task's registry entry, which builds the data once and runs the seeds
+//! (`seeds::run_seeds`); write the grid's results.
 //!
 //! Ctrl-C (SIGINT) asks training to stop: the step in progress finishes, a checkpoint is
 //! written and the run exits with an error saying to rerun the same command, which resumes
@@ -9,16 +11,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
-use ctc_core::task::Splits;
-use ctc_core::Task;
 use oracle::AntiCopy;
 use student::losses::KD_METHODS;
 
-use crate::pipeline::{run_seed, Ctx, SeedOutcome};
 use crate::preset::{self, Preset};
 use crate::results::ResultRow;
-use crate::rundir::{self, revision, RunDir};
-use crate::{compare, grid, plots, registry, results};
+use crate::rundir::{self, RunDir};
+use crate::seeds::RunInputs;
+use crate::{compare, grid, registry, results};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -79,27 +79,6 @@ pub struct RunArgs {
     /// per line, and their count; train nothing.
     #[arg(long)]
     pub list_cells: bool,
-}
-
-/// Everything a run needs besides the task and its data.
-pub struct RunInputs<'a> {
-    pub args: &'a RunArgs,
-    pub preset: &'a Preset,
-    pub kd: Vec<String>,
-    pub anti_copy: Vec<AntiCopy>,
-    pub data_cache: &'a std::path::Path,
-    pub progress: bool,
-    pub device: &'a Device,
-    pub started: Instant,
-    /// The grid cell's assignments (the rows' `overrides`); empty outside grids.
-    pub overrides: String,
-    /// Run directories whose identical finished stages are adopted: the grid's other cells
-    /// and `--reuse`.
-    pub share: Vec<PathBuf>,
-    /// The seeds to run: every seed of `--seeds`, or the one of a `--cell` task.
-    pub seeds: Vec<u64>,
-    /// A `--cell` task: other processes may work in the same run directory on other seeds.
-    pub cell_task: bool,
 }
 
 /// Route SIGINT to the training loop's stop request (`ctc_core::train::interrupt`).
@@ -373,103 +352,4 @@ fn parse_anti_copy(arg: Option<&str>) -> Result<Vec<AntiCopy>> {
             })
         })
         .collect()
-}
-
-/// Every seed of the run on one task's data, then the run directory's table and plots.
-pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Example>) -> Result<()> {
-    let (a, p, started) = (inputs.args, inputs.preset, inputs.started);
-    // Created once the data is built, so a preset the task rejects leaves no directory behind.
-    let dir = &if inputs.cell_task {
-        RunDir::create_for_seeds(&a.out, p, &inputs.seeds)?
-    } else {
-        RunDir::create(&a.out, p, &inputs.seeds)?
-    };
-    eprintln!("run directory: {}", dir.root.display());
-    eprintln!(
-        "data: {} train, {} dev, {} test examples ({:.0} s)",
-        splits.train.len(),
-        splits.dev.len(),
-        splits.test.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let mut rows: Vec<ResultRow> = Vec::new();
-    let mut first: Option<SeedOutcome> = None;
-    for &i in &inputs.seeds {
-        let seed = p.seed + i;
-        let ctx = Ctx {
-            preset: p.clone(),
-            seed,
-            dir: dir.seed_dir(seed)?,
-            device: inputs.device.clone(),
-            progress: inputs.progress,
-            kd: inputs.kd.clone(),
-            anti_copy: inputs.anti_copy.clone(),
-            online: a.online,
-            revision: revision().to_string(),
-            share: inputs
-                .share
-                .iter()
-                .map(|d| d.join(format!("seed-{seed}")))
-                .collect(),
-        };
-        let mut outcome = run_seed(&ctx, task, splits)?;
-        for r in &mut outcome.rows {
-            r.overrides = inputs.overrides.clone();
-        }
-        results::merge_rows(&ctx.dir.join("results.csv"), &outcome.rows)?;
-        rows.extend(outcome.rows.iter().cloned());
-        first.get_or_insert(outcome);
-    }
-    // Seeds and methods from earlier invocations on this run directory stay in the table.
-    // Job-array tasks of other seeds write here too: one at a time.
-    let _shared = dir.lock_shared()?;
-    let csv = dir.root.join("results.csv");
-    results::merge_rows(&csv, &rows)?;
-    let table = compare::compare(std::slice::from_ref(&csv), compare::Format::Markdown)?;
-    let md = format!(
-        "# {} results\n\nCommand: `{}`\n\nRevision: {}\n\n{}\n",
-        p.name,
-        std::env::args().collect::<Vec<_>>().join(" "),
-        revision(),
-        table
-    );
-    results::write_atomic(&dir.root.join("results.md"), md.as_bytes())?;
-    // A job-array task of a later seed leaves the plots to the first seed's.
-    if let Some(o) = first.filter(|_| inputs.seeds.first() == Some(&0)) {
-        plots::plot_dev_curves(
-            &dir.root.join("teacher-dev-curves.png"),
-            &format!("{}: dev {} vs training time", p.name, T::ERROR_NAME),
-            &o.curves,
-            o.target,
-        )?;
-        let labels: Vec<String> = (0..task.vocab().size())
-            .map(|i| {
-                if i == 0 {
-                    "<b>".to_string()
-                } else {
-                    task.vocab().decode(&[i as u32])
-                }
-            })
-            .collect();
-        let panels: Vec<(String, Vec<Vec<f32>>)> = o
-            .posteriors
-            .iter()
-            .filter(|(_, p)| !p.is_empty())
-            .cloned()
-            .collect();
-        plots::plot_posteriors(
-            &dir.root.join("posteriors.png"),
-            &format!("test example \"{}\"", o.example_text),
-            &panels,
-            &labels,
-        )?;
-    }
-    println!("{table}");
-    eprintln!(
-        "wrote {} and results.md, plots in {} ({:.0} s)",
-        csv.display(),
-        dir.root.display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }

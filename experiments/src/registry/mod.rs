@@ -24,7 +24,7 @@ use ctc_core::Task;
 
 use crate::infer::{decode_files, EvalArgs, Loaded};
 use crate::pipeline::ModelMeta;
-use crate::run::{run_seeds, RunInputs};
+use crate::seeds::{run_seeds, RunInputs};
 
 /// A manifest's examples, the entries left out with `--skip-bad` (how many, and the loaders'
 /// reports of why) and the entries scored although CTC training could not use them.

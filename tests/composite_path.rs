@@ -16,23 +16,10 @@ use ctc_core::task::EncoderKind;
 use ctc_core::train::adamw::{AdamW, ParamsAdamW};
 use ctc_core::train::step::{apply_update, StepInputs};
 use ctc_core::train::Trainable;
-use ctc_core::{EncoderConfig, Rng, Task};
-use examples::{speech, summed, word_images};
+use ctc_core::{Rng, Task};
+use examples::{enc_of, speech, summed, word_images};
 use oracle::{AntiCopy, OracleConfig, OracleTeacher};
 use toy::{ToyConfig, ToyTask};
-
-fn enc(kind: EncoderKind) -> EncoderConfig {
-    EncoderConfig {
-        d_model: 16,
-        layers: 2,
-        heads: 2,
-        d_ff: 32,
-        dropout: 0.1,
-        conv_channels: 8,
-        kind,
-        conv_kernel: (kind == EncoderKind::Conformer).then_some(3),
-    }
-}
 
 type StepOut = (f32, Vec<String>, Vec<Tensor>, Vec<Tensor>);
 
@@ -136,7 +123,7 @@ fn composite_step_matches_the_fused_step() -> Result<()> {
     let (st, st_ex) = word_images(&[64, 40, 52], &mut rng);
     let mut differs = Vec::new();
     for kind in [EncoderKind::Conformer, EncoderKind::Transformer] {
-        let e = enc(kind);
+        let e = enc_of(kind);
         differs.push(compare(&format!("speech {kind:?}"), &asr, &asr_ex, |s| {
             CtcModel::new(&asr, &e, s.vb(&Device::Cpu))
         })?);
@@ -153,7 +140,7 @@ fn composite_step_matches_the_fused_step() -> Result<()> {
     })?;
     for strategy in [AntiCopy::NoLabelPosition, AntiCopy::Structural] {
         let cfg = OracleConfig {
-            encoder: enc(EncoderKind::Conformer),
+            encoder: enc_of(EncoderKind::Conformer),
             fusion_layers: 1,
             anti_copy: strategy.clone(),
             label_positions: None,

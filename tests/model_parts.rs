@@ -11,26 +11,13 @@ use ctc_core::params::ParamStore;
 use ctc_core::task::EncoderKind;
 use ctc_core::train::Trainable;
 use ctc_core::{EncoderConfig, Fwd, Rng, Task};
-use examples::{speech, word_images};
+use examples::{enc_of, speech, word_images};
 use oracle::{AntiCopy, OracleConfig, OracleTeacher};
 use scene_text::task::StrExample;
 use toy::{ToyConfig, ToyTask};
 
 fn enc() -> EncoderConfig {
     enc_of(EncoderKind::Transformer)
-}
-
-fn enc_of(kind: EncoderKind) -> EncoderConfig {
-    EncoderConfig {
-        d_model: 16,
-        layers: 2,
-        heads: 2,
-        d_ff: 32,
-        dropout: 0.1,
-        conv_channels: 8,
-        kind,
-        conv_kernel: (kind == EncoderKind::Conformer).then_some(3),
-    }
 }
 
 /// One backward pass of `model`'s training loss on a batch of `task`; every variable must get

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bin, ok};
+use common::{bin, ok, run_dir};
 
 /// Fewer utterances and steps than `--quick`. 48 classes over the 28 characters leaves 19
 /// merges, which the ~100 training transcripts support (pairs seen at least twice).
@@ -47,16 +47,7 @@ fn bpe_vocabulary_from_the_preset_is_trained_exported_and_decoded() {
         "{log}"
     );
 
-    let dir = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("asr-oracle-")
-        })
-        .expect("a run directory");
+    let dir = run_dir(out, "asr-oracle");
     let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
     // Header + conventional teacher + oracle + the CTC student.
     assert_eq!(csv.lines().count(), 4, "{csv}");

@@ -2,21 +2,11 @@
 //! CTC-only student once, writes every cell's rows (with their overrides) into one grid
 //! results file, and `compare` pairs the students within each cell, over seeds and per seed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
 
-use common::{bin, ok};
-
-fn only_dir(out: &Path, prefix: &str) -> PathBuf {
-    let found: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-        .collect();
-    assert_eq!(found.len(), 1, "{prefix}: {found:?}");
-    found[0].clone()
-}
+use common::{bin, ok, only_dir};
 
 #[test]
 fn a_kd_weight_grid_trains_shared_stages_once_and_pairs_students_per_cell() {

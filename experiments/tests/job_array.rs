@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 mod common;
 
-use common::{bin, ok};
+use common::{bin, ok, only_dir};
 
 const ARGS: [&str; 11] = [
     "run",
@@ -26,11 +26,7 @@ const ARGS: [&str; 11] = [
 
 /// The grid's rows keyed by (cell, seed, role, teacher, kd), every column but the training time.
 fn grid_rows(out: &Path) -> BTreeMap<Vec<String>, Vec<(String, String)>> {
-    let grid = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().contains("-grid-"))
-        .expect("a grid folder");
+    let grid = only_dir(out, "toy-oracle-grid-");
     let mut rdr = csv::Reader::from_path(grid.join("results.csv")).unwrap();
     let header = rdr.headers().unwrap().clone();
     let mut rows = BTreeMap::new();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{bin, ok};
+use common::{bin, ok, run_dir};
 
 /// Wall-clock columns: the only ones an interrupted run may differ in (its training time is
 /// measured across invocations).
@@ -45,19 +45,6 @@ fn spawn(out: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("experiments starts")
-}
-
-fn run_dir(out: &Path) -> PathBuf {
-    std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("toy-oracle-")
-        })
-        .unwrap_or_else(|| panic!("no run directory in {}", out.display()))
 }
 
 /// Poll until `stage` (under seed-0) has a complete checkpoint in `train` and is not done;
@@ -137,7 +124,7 @@ fn baseline() -> &'static Path {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("resume-baseline");
         let _ = std::fs::remove_dir_all(&out);
         ok(bin().args(args(&out)));
-        run_dir(&out)
+        run_dir(&out, "toy-oracle")
     })
 }
 
@@ -157,7 +144,10 @@ fn killed_twice_then_resumed_equals_the_uninterrupted_run() {
     let msg = String::from_utf8_lossy(&second.stderr);
     assert!(!second.status.success(), "{msg}");
     assert!(
-        msg.contains(&format!("{} is in use", run_dir(out).display())),
+        msg.contains(&format!(
+            "{} is in use",
+            run_dir(out, "toy-oracle").display()
+        )),
         "{msg}"
     );
     assert!(msg.contains(&format!("(pid {})", child.id())), "{msg}");
@@ -181,7 +171,7 @@ fn killed_twice_then_resumed_equals_the_uninterrupted_run() {
         !student.join("DONE").exists(),
         "the student finished before the kill"
     );
-    let dir = run_dir(out);
+    let dir = run_dir(out, "toy-oracle");
     for s in ["teacher", "oracle"] {
         assert!(dir.join("seed-0").join(s).join("DONE").is_file(), "{s}");
     }
@@ -234,7 +224,7 @@ fn ctrl_c_stops_at_a_step_boundary_with_a_checkpoint_and_the_rerun_resumes() {
     ok(bin().args(args(out)));
     let log = std::fs::read_to_string(oracle.join("train/log.txt")).unwrap();
     assert!(log.contains(&format!("resumed at step {step}")), "{log}");
-    assert_eq!(results(baseline()), results(&run_dir(out)));
+    assert_eq!(results(baseline()), results(&run_dir(out, "toy-oracle")));
 }
 
 /// Copy a finished run directory (files only, recursively) to `to`.

@@ -7,11 +7,26 @@ use std::sync::Arc;
 use asr::task::{AsrExample, AsrTask};
 use asr::Utterance;
 use candle_core::{Result, Tensor, Var};
+use ctc_core::task::EncoderKind;
 use ctc_core::train::step::ShardedStep;
 use ctc_core::vocab::Vocab;
-use ctc_core::Rng;
+use ctc_core::{EncoderConfig, Rng};
 use scene_text::normalize::{WordImage, HEIGHT};
 use scene_text::task::{StrExample, StrTask};
+
+/// A tiny encoder of `kind` (d 16, 2 layers, kernel 3 for Conformers).
+pub fn enc_of(kind: EncoderKind) -> EncoderConfig {
+    EncoderConfig {
+        d_model: 16,
+        layers: 2,
+        heads: 2,
+        d_ff: 32,
+        dropout: 0.1,
+        conv_channels: 8,
+        kind,
+        conv_kernel: (kind == EncoderKind::Conformer).then_some(3),
+    }
+}
 
 /// A speech task over "abc " with SpecAugment, and one utterance of "ab c" per frame count in
 /// `frames` (80 random log-mel bins a frame).

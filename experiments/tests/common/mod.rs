@@ -32,3 +32,15 @@ pub fn run_dir(out: &std::path::Path, preset: &str) -> std::path::PathBuf {
         })
         .unwrap_or_else(|| panic!("no run directory for {preset} in {}", out.display()))
 }
+
+/// The one folder under `out` whose name starts with `prefix`.
+#[allow(dead_code)]
+pub fn only_dir(out: &std::path::Path, prefix: &str) -> std::path::PathBuf {
+    let found: Vec<std::path::PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    assert_eq!(found.len(), 1, "{prefix}: {found:?}");
+    found[0].clone()
+}

@@ -231,6 +231,8 @@ pub struct Line {
     pub speaker: &'static Speaker,
     pub name: String,
     pub text: String,
+    /// Characters of the normalised transcript.
+    pub chars: usize,
     /// Trimmed samples in [-1, 1].
     pub samples: Vec<f32>,
 }
@@ -238,6 +240,9 @@ pub struct Line {
 /// What the preparation found: every `.ALS` file is counted once, as kept or under a reason.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
+    /// Size and FNV-1a hash of the `drascula.dat` read.
+    pub dat_bytes: usize,
+    pub dat_fnv1a: u64,
     pub files: usize,
     pub kept: usize,
     /// Files whose prefix names no speaker in [`SPEAKERS`], by prefix.
@@ -364,6 +369,8 @@ pub fn read_folder(dir: &Path) -> Result<(Vec<Line>, Report)> {
         .collect();
     names.sort();
     let mut report = Report {
+        dat_bytes: bytes.len(),
+        dat_fnv1a: ctc_core::io::fnv1a(&bytes),
         files: names.len(),
         ..Report::default()
     };
@@ -401,7 +408,8 @@ pub fn read_folder(dir: &Path) -> Result<(Vec<Line>, Report)> {
         };
         let margin = 2.0 * TRIM_MARGIN_SECONDS;
         let sound = (samples.len() as f64 / SAMPLE_RATE as f64 - margin).max(1e-3);
-        let rate = norm.chars().count() as f64 / sound;
+        let chars = norm.chars().count();
+        let rate = chars as f64 / sound;
         if !(RATE_RANGE.0..=RATE_RANGE.1).contains(&rate) {
             report.rate_outliers += 1;
             continue;
@@ -410,6 +418,7 @@ pub fn read_folder(dir: &Path) -> Result<(Vec<Line>, Report)> {
             speaker: sp,
             name: stem.to_string(),
             text: text.to_string(),
+            chars,
             samples,
         });
     }
@@ -418,10 +427,7 @@ pub fn read_folder(dir: &Path) -> Result<(Vec<Line>, Report)> {
         if mine.is_empty() {
             continue;
         }
-        let len: Vec<f64> = mine
-            .iter()
-            .map(|l| normalize_transcript(&l.text).chars().count() as f64)
-            .collect();
+        let len: Vec<f64> = mine.iter().map(|l| l.chars as f64).collect();
         let secs: Vec<f64> = mine
             .iter()
             .map(|l| l.samples.len() as f64 / SAMPLE_RATE as f64)
@@ -476,13 +482,11 @@ pub fn prepare(dir: &Path, out: &Path) -> Result<Report> {
         }
         write_atomic(&out.join(format!("{}.tsv", split.name())), body.as_bytes())?;
     }
-    let dat = dir.join("drascula.dat");
-    let bytes = std::fs::read(&dat).map_err(|e| AsrError::io(&dat, e))?;
     let text = format!(
         "source: {} ({} bytes, fnv1a {:016x})\n{report}",
-        dat.display(),
-        bytes.len(),
-        ctc_core::io::fnv1a(&bytes)
+        dir.join("drascula.dat").display(),
+        report.dat_bytes,
+        report.dat_fnv1a
     );
     write_atomic(&out.join("report.txt"), text.as_bytes())?;
     Ok(report)

@@ -80,7 +80,7 @@ fn small_ctc_model_learns_generated_speech() -> Result<()> {
         progress: false,
         ..Default::default()
     };
-    let c = synth_corpus(&cfg, cache.path())?;
+    let c = synth_corpus(&cfg, None, cache.path())?;
     let task = AsrTask::new(
         Vocab::chars(ENGLISH_CHARS).map_err(candle_core::Error::wrap)?,
         80,

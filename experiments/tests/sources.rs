@@ -48,9 +48,9 @@ fn gz(path: &Path, text: &str) {
     w.finish().unwrap();
 }
 
-/// Run the preset on `source` (a TOML inline table) from `cwd`; return the log and the run
-/// directory.
-fn train(cwd: &Path, out: &Path, source: &str) -> (String, PathBuf) {
+/// Run the preset on `source` (a TOML inline table) from `cwd`, with `extra` settings; return
+/// the log and the run directory.
+fn train(cwd: &Path, out: &Path, source: &str, extra: &[&str]) -> (String, PathBuf) {
     let mut cmd = bin();
     cmd.current_dir(cwd).args([
         "run",
@@ -64,6 +64,9 @@ fn train(cwd: &Path, out: &Path, source: &str) -> (String, PathBuf) {
         cmd.args(["--set", s]);
     }
     cmd.args(["--set", &format!("data.source={source}")]);
+    for s in extra {
+        cmd.args(["--set", s]);
+    }
     let log = ok(cmd.arg("--out").arg(out));
     let out = cwd.join(out);
     let dir = run_dir(&out, "asr-oracle");
@@ -105,7 +108,7 @@ fn trains_on_a_librispeech_folder() {
         lib(2),
         lib(3)
     );
-    let (log, dir) = train(d, &d.join("runs"), &source);
+    let (log, dir) = train(d, &d.join("runs"), &source, &[]);
     let listing = d.join("libri/1/10/1-10.trans.txt");
     let bytes = std::fs::read(&listing).unwrap();
     says(
@@ -177,7 +180,7 @@ fn trains_on_lhotse_cuts_and_recording_supervision_pairs() {
         p("test_recordings.jsonl"),
         p("test_supervisions.jsonl.gz"),
     );
-    let (log, _) = train(d, &d.join("runs"), &source);
+    let (log, _) = train(d, &d.join("runs"), &source, &[]);
     says(
         &log,
         &[
@@ -224,16 +227,24 @@ fn trains_on_nemo_manifests_given_relative_to_the_working_directory() {
     }
     let source =
         r#"{kind="nemo", train="nemo/train.jsonl", dev="nemo/dev.jsonl", test="nemo/test.jsonl"}"#;
-    let (log, _) = train(d, Path::new("runs"), source);
+    // Two augmented copies of each training line, every one through the telephone channel;
+    // dev and test stay clean.
+    let augment = "data.augment={copies=2, speed={factors=[0.9, 1.1]}, telephone={p=1.0}}";
+    let (log, dir) = train(d, Path::new("runs"), source, &[augment]);
     says(
         &log,
         &[
             "train: nemo listing nemo/train.jsonl (",
             "dev: nemo listing nemo/dev.jsonl (",
-            "train: 8 utterances",
+            "train: 24 utterances",
+            "train: 16 augmented copies (speed 0.9x ",
+            "room 0; noise 0; telephone 16)",
             "dev: 4 utterances",
         ],
     );
+    assert!(!log.contains("dev: 0 augmented"), "{log}");
+    let cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(cfg.contains("[data.augment]"), "{cfg}");
     assert!(d.join("runs").is_dir());
 }
 

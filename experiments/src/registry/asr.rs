@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use asr::task::{AsrExample, AsrTask};
 use asr::{
-    load_manifest_corpus, synth_corpus, SourceConfig, SpecAugConfig, SynthConfig, Utterance,
+    load_manifest_corpus, synth_corpus, AugmentConfig, SourceConfig, SpecAugConfig, SynthConfig,
+    Utterance,
 };
 use ctc_core::admit::Purpose;
 use ctc_core::task::Splits;
@@ -24,14 +25,22 @@ impl Registered for Speech {
 
     /// `[data.source]` is a `SourceConfig` (the espeak-ng corpus of `[data.synth]` when absent,
     /// or TSV, LibriSpeech, Lhotse or NeMo listings on disk), `[data.synth]` a `SynthConfig`
-    /// whose `features` apply to every source, `[data.specaug]` a `SpecAugConfig` for training
-    /// batches, `[data.vocab]` a `VocabSpec` (characters by default; a BPE learns its merges
+    /// whose `features` apply to every source, `[data.augment]` an `AugmentConfig` (augmented
+    /// copies of the training audio, made with the corpus), `[data.specaug]` a `SpecAugConfig`
+    /// for training batches, `[data.vocab]` a `VocabSpec` (characters by default; a BPE learns its merges
     /// from the training transcripts only). Training utterances too short for their labels
     /// under CTC are skipped and counted; dev and test keep every utterance.
     fn build(p: &Preset, cache: &Path, progress: bool) -> Result<(AsrTask, Splits<AsrExample>)> {
         check_data_keys(
             &p.data,
-            &["synth", "specaug", "vocab", "subsampling", "source"],
+            &[
+                "synth",
+                "specaug",
+                "vocab",
+                "subsampling",
+                "source",
+                "augment",
+            ],
             "speech",
         )?;
         let subsampling = subsampling(&p.data, "preset data")?;
@@ -43,14 +52,34 @@ impl Registered for Speech {
             Some(v) => Some(v.clone().try_into().context("preset data.specaug")?),
             None => None,
         };
+        let augment: Option<AugmentConfig> = match p.data.get("augment") {
+            Some(v) => {
+                let a: AugmentConfig = v.clone().try_into().context("preset data.augment")?;
+                a.validate().map_err(preset_error)?;
+                Some(a)
+            }
+            None => None,
+        };
         let vocab: VocabSpec = section(&p.data, Some("vocab"), "preset data")?;
         // Before synthesis, which can take minutes.
         vocab
             .validate(asr::ENGLISH_CHARS)
             .context("preset data.vocab")?;
         let (train, dev, test) = if source.is_synth() {
-            let corpus =
-                synth_corpus(&cfg, &cache.join("asr")).context("synthesising the speech corpus")?;
+            let corpus = synth_corpus(&cfg, augment.as_ref(), &cache.join("asr"))
+                .context("synthesising the speech corpus")?;
+            match (&corpus.augmented, &augment) {
+                (Some(r), _) => eprintln!("train: {r}"),
+                (None, Some(_)) => eprintln!(
+                    "train: {} augmented copies (read from the corpus cache)",
+                    corpus
+                        .train
+                        .iter()
+                        .filter(|u| u.id.contains("+aug"))
+                        .count()
+                ),
+                (None, None) => {}
+            }
             (corpus.train, corpus.dev, corpus.test)
         } else {
             cfg.features.validate().map_err(|e| match e {
@@ -58,9 +87,9 @@ impl Registered for Speech {
                 e => e.into(),
             })?;
             (
-                load_source_split(&source, "train", &cfg.features)?,
-                load_source_split(&source, "dev", &cfg.features)?,
-                load_source_split(&source, "test", &cfg.features)?,
+                load_source_split(&source, "train", &cfg.features, augment.as_ref())?,
+                load_source_split(&source, "dev", &cfg.features, None)?,
+                load_source_split(&source, "test", &cfg.features, None)?,
             )
         };
         let train_texts: Vec<String> = train.iter().map(|u| u.text.clone()).collect();
@@ -177,9 +206,10 @@ fn load_source_split(
     source: &SourceConfig,
     split: &str,
     features: &asr::FeatureConfig,
+    augment: Option<&AugmentConfig>,
 ) -> Result<Vec<Utterance>> {
     let kind = source.kind.name();
-    let loaded = asr::load_split(source, split, features)
+    let loaded = asr::load_split(source, split, features, augment)
         .with_context(|| format!("reading the {split} split of data.source ({kind})"))?;
     match loaded.files.as_slice() {
         few if few.len() <= LISTINGS_SHOWN => {
@@ -213,6 +243,9 @@ fn load_source_split(
     );
     if !loaded.skipped.is_empty() {
         eprintln!("{split}: {}", loaded.skipped.to_string().trim_end());
+    }
+    if augment.is_some() {
+        eprintln!("{split}: {}", loaded.augmented);
     }
     Ok(loaded.utterances)
 }

@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
         cfg.n_train = n.parse()?;
     }
     let t = Instant::now();
-    let c = synth_corpus(&cfg, std::path::Path::new(&dir))?;
+    let c = synth_corpus(&cfg, None, std::path::Path::new(&dir))?;
     let secs = t.elapsed().as_secs_f64();
     for (name, split) in [("train", &c.train), ("dev", &c.dev), ("test", &c.test)] {
         let frames: usize = split.iter().map(|u| u.n_frames).sum();

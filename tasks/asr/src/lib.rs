@@ -3,6 +3,7 @@
 //! espeak-ng corpus.
 
 pub mod audio;
+pub mod augment;
 pub mod corpus;
 pub mod drascula;
 pub mod encoder;
@@ -16,6 +17,7 @@ pub mod synth;
 pub mod task;
 pub mod text;
 
+pub use augment::{AugmentConfig, AugmentReport};
 pub use corpus::{load_manifest_corpus, SkipReport, Utterance};
 pub use error::AsrError;
 pub use features::{CmvnMode, Fbank, FeatureConfig, MelScale};

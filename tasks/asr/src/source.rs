@@ -16,6 +16,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::audio::{load_audio, TARGET_SAMPLE_RATE};
+use super::augment::{AugmentConfig, AugmentReport};
 use super::corpus::{SkipReport, Utterance};
 use super::error::{AsrError, Result};
 use super::features::{Fbank, FeatureConfig};
@@ -320,6 +321,8 @@ pub struct LoadedSplit {
     /// The listing files read, in order.
     pub files: Vec<ListingFile>,
     pub outside: OutsideChars,
+    /// The copies `augment` added (none without it).
+    pub augmented: AugmentReport,
 }
 
 /// Read the listing of one split: its entries, bad lines and the listing files read.
@@ -368,12 +371,14 @@ pub fn read_split(kind: SourceKind, files: &SplitFiles) -> Result<(Listing, Vec<
 }
 
 /// Load one split: read its listing, decode each recording once, cut the listed segments and
-/// compute their features (in parallel over recordings). Bad lines and bad audio fail the
+/// compute their features (in parallel over recordings), each utterance followed by its
+/// augmented copies when `augment` is given (training splits). Bad lines and bad audio fail the
 /// load, naming the listing file and line, or with `cfg.skip_bad` are counted in the report.
 pub fn load_split(
     cfg: &SourceConfig,
     split: &str,
     features: &FeatureConfig,
+    augment: Option<&AugmentConfig>,
 ) -> Result<LoadedSplit> {
     let files = cfg.split(split).ok_or_else(|| {
         AsrError::Config(format!(
@@ -390,14 +395,19 @@ pub fn load_split(
         skipped.add(&e);
     }
     let fbank = Fbank::new(features)?;
-    let results = compute_features(&entries, cfg, features, &fbank);
+    if let Some(a) = augment {
+        a.validate()?;
+    }
+    let results = compute_features(&entries, cfg, features, &fbank, augment);
     let mut utterances = Vec::with_capacity(entries.len());
     let mut outside = OutsideChars::default();
+    let mut augmented = AugmentReport::default();
     for (r, e) in results.into_iter().zip(&entries) {
         match r {
-            Ok(u) => {
+            Ok((us, report)) => {
                 outside.add(&e.entry.raw_text);
-                utterances.push(u);
+                utterances.extend(us);
+                augmented.merge(&report);
             }
             Err(f) if cfg.skip_bad => {
                 *skipped.counts.entry(f.kind).or_default() += 1;
@@ -425,6 +435,7 @@ pub fn load_split(
         skipped,
         files: listing,
         outside,
+        augmented,
     })
 }
 
@@ -443,6 +454,10 @@ impl From<AsrError> for Failure {
     }
 }
 
+/// The utterances of one entry (the clean one, then its augmented copies) and what was done
+/// to the copies.
+type EntryResult = std::result::Result<(Vec<Utterance>, AugmentReport), Failure>;
+
 /// Features of every entry, in entry order. A recording listed by several entries (segments
 /// of one file) is decoded once.
 fn compute_features(
@@ -450,13 +465,14 @@ fn compute_features(
     cfg: &SourceConfig,
     features: &FeatureConfig,
     fbank: &Fbank,
-) -> Vec<std::result::Result<Utterance, Failure>> {
+    augment: Option<&AugmentConfig>,
+) -> Vec<EntryResult> {
     let mut by_file: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
     for (i, e) in entries.iter().enumerate() {
         by_file.entry(e.entry.audio.as_path()).or_default().push(i);
     }
     let groups: Vec<(&Path, Vec<usize>)> = by_file.into_iter().collect();
-    let done: Vec<Vec<(usize, std::result::Result<Utterance, Failure>)>> = groups
+    let done: Vec<Vec<(usize, EntryResult)>> = groups
         .par_iter()
         .map(|(audio, idx)| {
             let segmented = idx.iter().any(|&i| entries[i].segment.is_some());
@@ -491,7 +507,7 @@ fn compute_features(
                 .zip(checks)
                 .map(|(&i, check)| {
                     let r = check.and_then(|()| match &samples {
-                        Ok(s) => utterance(&entries[i], s, fbank),
+                        Ok(s) => utterance(&entries[i], s, fbank, augment),
                         Err((kind, message)) => Err(Failure {
                             kind,
                             message: message.clone(),
@@ -502,8 +518,7 @@ fn compute_features(
                 .collect()
         })
         .collect();
-    let mut out: Vec<Option<std::result::Result<Utterance, Failure>>> =
-        (0..entries.len()).map(|_| None).collect();
+    let mut out: Vec<Option<EntryResult>> = (0..entries.len()).map(|_| None).collect();
     for (i, r) in done.into_iter().flatten() {
         out[i] = Some(r);
     }
@@ -545,12 +560,13 @@ fn check_segment(
     Ok(())
 }
 
-/// The utterance of one entry from its recording's 16 kHz samples.
+/// The utterance of one entry from its recording's 16 kHz samples, and its augmented copies.
 fn utterance(
     e: &SourceEntry,
     samples: &[f32],
     fbank: &Fbank,
-) -> std::result::Result<Utterance, Failure> {
+    augment: Option<&AugmentConfig>,
+) -> EntryResult {
     let audio = &e.entry.audio;
     let piece = match e.segment {
         None => samples,
@@ -575,13 +591,19 @@ fn utterance(
         }
     };
     let (feats, n_frames) = fbank.compute(piece, audio)?;
-    Ok(Utterance {
+    let u = Utterance {
         id: e.entry.id.clone(),
         text: e.entry.text.clone(),
         feats: Arc::new(feats),
         n_frames,
         speaker: e.entry.speaker.clone(),
-    })
+    };
+    let mut report = AugmentReport::default();
+    let us = match augment {
+        Some(a) => a.utterances(u, piece, fbank, &mut report)?,
+        None => vec![u],
+    };
+    Ok((us, report))
 }
 
 fn whole_files((good, bad): (Vec<ManifestEntry>, Vec<AsrError>)) -> Listing {

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::audio::TARGET_SAMPLE_RATE;
+use super::augment::{AugmentConfig, AugmentReport};
 use super::corpus::{load_utterances, save_utterances, Utterance};
 use super::error::{AsrError, Result};
 use super::espeak::{espeak_version, list_voices, speak};
@@ -82,6 +83,9 @@ pub struct SynthCorpus {
     pub test: Vec<Utterance>,
     /// Whether the corpus was read from the cache rather than generated.
     pub from_cache: bool,
+    /// What augmentation did to the training copies, when they were made in this call (not
+    /// read from the cache).
+    pub augmented: Option<AugmentReport>,
 }
 
 /// What one split draws from.
@@ -92,12 +96,20 @@ struct SplitPlan {
     sentences: Vec<Sentence>,
 }
 
-/// Build (or load from `cache_dir`) the synthetic corpus.
-pub fn synth_corpus(cfg: &SynthConfig, cache_dir: &Path) -> Result<SynthCorpus> {
+/// Build (or load from `cache_dir`) the synthetic corpus; with `augment`, every training
+/// utterance is followed by its augmented copies.
+pub fn synth_corpus(
+    cfg: &SynthConfig,
+    augment: Option<&AugmentConfig>,
+    cache_dir: &Path,
+) -> Result<SynthCorpus> {
     validate(cfg)?;
+    if let Some(a) = augment {
+        a.validate()?;
+    }
     let version = espeak_version()?;
     let plans = plan(cfg)?;
-    let key = cache_key(cfg, &version, &plans);
+    let key = cache_key(cfg, augment, &version, &plans);
     let paths: Vec<PathBuf> = plans
         .iter()
         .map(|p| cache_dir.join(format!("synth-{key:016x}-{}.safetensors", p.name)))
@@ -120,6 +132,7 @@ pub fn synth_corpus(cfg: &SynthConfig, cache_dir: &Path) -> Result<SynthCorpus> 
                 dev,
                 test,
                 from_cache: true,
+                augmented: None,
             });
         }
     }
@@ -144,18 +157,24 @@ pub fn synth_corpus(cfg: &SynthConfig, cache_dir: &Path) -> Result<SynthCorpus> 
     );
     let mut splits = Vec::new();
     let mut offset = 0u64;
+    let mut augmented = AugmentReport::default();
     for (plan, path) in plans.iter().zip(&paths) {
-        let utts: Result<Vec<Utterance>> = pool.install(|| {
+        let augment = augment.filter(|_| plan.name == "train");
+        let made: Result<Vec<(Vec<Utterance>, AugmentReport)>> = pool.install(|| {
             (0..plan.n)
                 .into_par_iter()
                 .map(|i| {
-                    let u = make_utterance(cfg, &fbank, plan, i, offset + i as u64);
+                    let u = make_utterances(cfg, augment, &fbank, plan, i, offset + i as u64);
                     pb.inc(1);
                     u
                 })
                 .collect()
         });
-        let utts = utts?;
+        let mut utts = Vec::with_capacity(plan.n);
+        for (us, report) in made? {
+            utts.extend(us);
+            augmented.merge(&report);
+        }
         save_utterances(path, &utts, cfg.features.n_mels, &key)?;
         splits.push(utts);
         offset += plan.n as u64;
@@ -169,6 +188,7 @@ pub fn synth_corpus(cfg: &SynthConfig, cache_dir: &Path) -> Result<SynthCorpus> 
         dev,
         test,
         from_cache: false,
+        augmented: augment.map(|_| augmented),
     })
 }
 
@@ -282,23 +302,31 @@ pub struct SynthAudio {
     pub samples: Vec<f32>,
 }
 
-fn make_utterance(
+/// Utterance `i` of a split, then its augmented copies.
+fn make_utterances(
     cfg: &SynthConfig,
+    augment: Option<&AugmentConfig>,
     fbank: &Fbank,
     plan: &SplitPlan,
     i: usize,
     stream: u64,
-) -> Result<Utterance> {
+) -> Result<(Vec<Utterance>, AugmentReport)> {
     let a = make_audio(cfg, plan, i, stream)?;
     let name = PathBuf::from(format!("<espeak-ng {} {}>", a.id, a.voice));
     let (feats, n_frames) = fbank.compute(&a.samples, &name)?;
-    Ok(Utterance {
+    let u = Utterance {
         id: a.id,
         text: a.text,
         feats: Arc::new(feats),
         n_frames,
         speaker: a.voice,
-    })
+    };
+    let mut report = AugmentReport::default();
+    let us = match augment {
+        Some(aug) => aug.utterances(u, &a.samples, fbank, &mut report)?,
+        None => vec![u],
+    };
+    Ok((us, report))
 }
 
 fn make_audio(cfg: &SynthConfig, plan: &SplitPlan, i: usize, stream: u64) -> Result<SynthAudio> {
@@ -359,8 +387,14 @@ pub fn synth_split_audio(cfg: &SynthConfig, split: &str) -> Result<Vec<SynthAudi
         .collect()
 }
 
-/// FNV-1a over everything that determines the output (not threads or progress).
-fn cache_key(cfg: &SynthConfig, version: &str, plans: &[SplitPlan]) -> u64 {
+/// FNV-1a over everything that determines the output (not threads or progress). Without
+/// augmentation the key is what it was before augmentation existed, so those caches stay valid.
+fn cache_key(
+    cfg: &SynthConfig,
+    augment: Option<&AugmentConfig>,
+    version: &str,
+    plans: &[SplitPlan],
+) -> u64 {
     let mut c = cfg.clone();
     c.threads = 0;
     c.progress = false;
@@ -375,6 +409,10 @@ fn cache_key(cfg: &SynthConfig, version: &str, plans: &[SplitPlan]) -> u64 {
     for p in plans {
         p.voices.iter().for_each(|v| eat(v));
         p.sentences.iter().for_each(|s| eat(&s.raw));
+    }
+    if let Some(a) = augment {
+        eat("augment");
+        eat(&serde_json::to_string(a).unwrap_or_default());
     }
     h.finish()
 }

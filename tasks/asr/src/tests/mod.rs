@@ -1,6 +1,7 @@
 //! Tests of the speech data pipeline (kept out of the modules to keep each file short).
 
 mod audio;
+mod augment;
 mod corpus;
 mod drascula;
 mod features;

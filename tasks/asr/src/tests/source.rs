@@ -480,7 +480,7 @@ fn nemo_source(m: &Path, skip_bad: bool) -> SourceConfig {
 fn source_segments_are_cut_from_their_recording_and_bad_audio_is_named_or_skipped() {
     let (_dir, m) = segmented_corpus();
     let feats = FeatureConfig::default();
-    let e = load_split(&nemo_source(&m, false), "dev", &feats)
+    let e = load_split(&nemo_source(&m, false), "dev", &feats, None)
         .unwrap_err()
         .to_string();
     says(
@@ -490,7 +490,7 @@ fn source_segments_are_cut_from_their_recording_and_bad_audio_is_named_or_skippe
             "segment 1.800..2.300 s runs past the end of the audio (2.000 s)",
         ],
     );
-    let got = load_split(&nemo_source(&m, true), "dev", &feats).unwrap();
+    let got = load_split(&nemo_source(&m, true), "dev", &feats, None).unwrap();
     let ids: Vec<&str> = got.utterances.iter().map(|u| u.id.as_str()).collect();
     assert_eq!(ids, ["long@0.25", "long@1.25", "short"]);
     // 0.5 s at 16 kHz = 8,000 samples: 1 + (8000 - 400) / 160 frames.
@@ -517,6 +517,7 @@ fn source_segments_are_cut_from_their_recording_and_bad_audio_is_named_or_skippe
         },
         "dev",
         &feats,
+        None,
     )
     .unwrap_err()
     .to_string();
@@ -559,7 +560,7 @@ fn source_reads_tsv_and_librispeech_folders_with_wav_audio() {
         train: Some(files),
         ..SourceConfig::default()
     };
-    let got = load_split(&cfg, "train", &FeatureConfig::default()).unwrap();
+    let got = load_split(&cfg, "train", &FeatureConfig::default(), None).unwrap();
     let texts: Vec<&str> = got.utterances.iter().map(|u| u.text.as_str()).collect();
     assert_eq!(texts, ["a b", "c"]);
     assert_eq!(got.outside.total(), 1);
@@ -571,7 +572,7 @@ fn source_reads_tsv_and_librispeech_folders_with_wav_audio() {
         test: Some(SplitFiles(vec![tsv.clone()])),
         ..SourceConfig::default()
     };
-    let e = load_split(&cfg, "test", &FeatureConfig::default())
+    let e = load_split(&cfg, "test", &FeatureConfig::default(), None)
         .unwrap_err()
         .to_string();
     says(&e, &["m.tsv:2: ", "no tab"]);
@@ -582,12 +583,18 @@ fn source_reads_tsv_and_librispeech_folders_with_wav_audio() {
         },
         "test",
         &FeatureConfig::default(),
+        None,
     )
     .unwrap();
     assert_eq!(got.utterances.len(), 1);
     assert_eq!(got.skipped.counts["bad manifest line"], 1);
-    let e = load_split(&SourceConfig::default(), "dev", &FeatureConfig::default())
-        .unwrap_err()
-        .to_string();
+    let e = load_split(
+        &SourceConfig::default(),
+        "dev",
+        &FeatureConfig::default(),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
     says(&e, &["source.dev: missing"]);
 }

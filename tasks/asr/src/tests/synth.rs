@@ -29,7 +29,7 @@ fn tiny_corpus_is_valid_split_deterministic_and_cached() {
         "{accents:?} {variants:?}"
     );
     let d1 = tempfile::tempdir().unwrap();
-    let a = synth_corpus(&tiny(4), d1.path()).unwrap();
+    let a = synth_corpus(&tiny(4), None, d1.path()).unwrap();
     assert!(!a.from_cache);
     assert_eq!((a.train.len(), a.dev.len(), a.test.len()), (6, 2, 3));
     for u in a.train.iter().chain(&a.dev).chain(&a.test) {
@@ -60,7 +60,7 @@ fn tiny_corpus_is_valid_split_deterministic_and_cached() {
     }
     // Same seed, another thread count and folder: identical corpus.
     let d2 = tempfile::tempdir().unwrap();
-    let b = synth_corpus(&tiny(1), d2.path()).unwrap();
+    let b = synth_corpus(&tiny(1), None, d2.path()).unwrap();
     for (x, y) in a
         .train
         .iter()
@@ -74,11 +74,11 @@ fn tiny_corpus_is_valid_split_deterministic_and_cached() {
         assert_eq!(x.feats, y.feats);
     }
     // Second run reuses the cache; the thread count is not part of the key.
-    let c = synth_corpus(&tiny(2), d1.path()).unwrap();
+    let c = synth_corpus(&tiny(2), None, d1.path()).unwrap();
     assert!(c.from_cache);
     assert_eq!(c.dev[1].feats, a.dev[1].feats);
     // Another seed is another corpus (and another cache entry).
-    let other = synth_corpus(&SynthConfig { seed: 8, ..tiny(4) }, d1.path()).unwrap();
+    let other = synth_corpus(&SynthConfig { seed: 8, ..tiny(4) }, None, d1.path()).unwrap();
     assert!(!other.from_cache);
     assert_ne!(other.train[0].feats, a.train[0].feats);
 }
@@ -114,7 +114,7 @@ fn bad_synth_config_is_rejected() {
         min_secs: 5.0,
         ..tiny(1)
     };
-    assert!(synth_corpus(&bad, d.path())
+    assert!(synth_corpus(&bad, None, d.path())
         .unwrap_err()
         .to_string()
         .contains("min_secs"));
@@ -124,7 +124,7 @@ fn bad_synth_config_is_rejected() {
 fn split_audio_is_the_audio_the_corpus_was_made_from() {
     let cfg = tiny(2);
     let dir = tempfile::tempdir().unwrap();
-    let corpus = synth_corpus(&cfg, dir.path()).unwrap();
+    let corpus = synth_corpus(&cfg, None, dir.path()).unwrap();
     let fbank = Fbank::new(&cfg.features).unwrap();
     for (split, utts) in [("dev", &corpus.dev), ("test", &corpus.test)] {
         let audio = synth_split_audio(&cfg, split).unwrap();

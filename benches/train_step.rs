@@ -16,7 +16,13 @@
 //! clipping, the learning-rate schedule and AdamW.
 //! Encoder sizes, batch sizes, optimiser settings, SpecAugment, n_mels and the word-image
 //! alphabet are read from the preset files, so the bench follows the presets.
+//!
+//! `TRAIN_STEP_PARAM_COUNTS=1` times nothing: it builds every line's model and prints their
+//! parameters as JSON, the counts the PyTorch twin (benches/torch_twin.py) must reproduce.
+//! tests/torch_twin.rs includes this file as a module and compares the same counts with the
+//! twin's own (`param_counts`).
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{anyhow, ensure, Context, Result};
@@ -217,7 +223,39 @@ fn time_infer<T: Task>(
     Ok(times)
 }
 
-/// All four training lines and the inference line of one task. `audio_seconds`: the batch's
+/// The trainable parameters of one bench line's model: its count and each tensor's shape by
+/// name. Serialised as `TRAIN_STEP_PARAM_COUNTS=1` prints it and as the twin's
+/// `--param-counts` does.
+#[derive(Debug, serde::Serialize)]
+pub struct LineParams {
+    pub params: usize,
+    pub tensors: BTreeMap<String, Vec<usize>>,
+}
+
+impl LineParams {
+    fn of(store: &ParamStore) -> Self {
+        let tensors = store
+            .vars()
+            .into_iter()
+            .map(|(name, var)| (name, var.dims().to_vec()))
+            .collect();
+        Self {
+            params: store.num_params(),
+            tensors,
+        }
+    }
+}
+
+/// What `bench_task` does with each line's model.
+enum Mode {
+    /// Time `iters` steps (or decodes) of each line `TRAIN_STEP_ONLY` selects and print it.
+    Time { iters: usize },
+    /// Build every line's model, run nothing, and record its parameters by line name: the
+    /// same models, from the same code, as the timed lines.
+    Count(BTreeMap<String, LineParams>),
+}
+
+/// All the training lines and the inference line of one task. `audio_seconds`: the batch's
 /// total audio, for the real-time factor (speech only).
 fn bench_task<T: Task>(
     task: &T,
@@ -225,19 +263,31 @@ fn bench_task<T: Task>(
     examples: &[T::Example],
     batch: (usize, usize),
     audio_seconds: Option<f64>,
-    iters: usize,
+    mode: &mut Mode,
 ) -> Result<()> {
     let dev = Device::Cpu;
     let name = |role: &str| format!("{}-{role}", T::NAME);
-    let train = |role: &str, store: &ParamStore, model: &dyn Trainable, cfg| -> Result<()> {
-        if !selected(&name(role)) {
-            return Ok(());
+    // Whether a line's model is needed at all: counting needs every line.
+    let wanted = |mode: &Mode, line: &str| matches!(mode, Mode::Count(_)) || selected(line);
+    let train = |mode: &mut Mode,
+                 role: &str,
+                 store: &ParamStore,
+                 model: &dyn Trainable,
+                 cfg|
+     -> Result<()> {
+        match mode {
+            Mode::Count(counts) => {
+                counts.insert(name(role), LineParams::of(store));
+            }
+            Mode::Time { iters } if selected(&name(role)) => {
+                let times = time_steps(task, examples, model, store.vars(), cfg, *iters)?;
+                println!(
+                    "{}",
+                    line("train_step", &name(role), store.num_params(), batch, &times).0
+                );
+            }
+            Mode::Time { .. } => {}
         }
-        let times = time_steps(task, examples, model, store.vars(), cfg, iters)?;
-        println!(
-            "{}",
-            line("train_step", &name(role), store.num_params(), batch, &times).0
-        );
         Ok(())
     };
     let ctc_model = |enc: &EncoderConfig| -> Result<(ParamStore, CtcModel)> {
@@ -247,39 +297,66 @@ fn bench_task<T: Task>(
     };
 
     let (t_store, teacher) = ctc_model(&p.teacher.model)?;
-    train("teacher", &t_store, &teacher, &p.teacher.train)?;
+    train(mode, "teacher", &t_store, &teacher, &p.teacher.train)?;
     // The same teacher with Conformer blocks (`--set teacher.encoder.kind=conformer`).
     let conformer = EncoderConfig {
         kind: EncoderKind::Conformer,
         ..p.teacher.model.clone()
     };
-    if selected(&name("teacher-conformer")) {
+    if wanted(mode, &name("teacher-conformer")) {
         let (c_store, c_teacher) = ctc_model(&conformer)?;
-        train("teacher-conformer", &c_store, &c_teacher, &p.teacher.train)?;
+        train(
+            mode,
+            "teacher-conformer",
+            &c_store,
+            &c_teacher,
+            &p.teacher.train,
+        )?;
     }
 
     let o_store = ParamStore::new(SEED);
     let oracle = OracleTeacher::new(task, &p.oracle.model, o_store.vb(&dev).pp("model"))?;
-    train("oracle", &o_store, &oracle, &p.oracle.train)?;
+    train(mode, "oracle", &o_store, &oracle, &p.oracle.train)?;
 
     let (s_store, student) = ctc_model(&p.student.model)?;
-    train("student", &s_store, &student, &p.student.train)?;
+    train(mode, "student", &s_store, &student, &p.student.train)?;
 
-    // Teacher posteriors cached once over the batch's examples (ids = their indices), as the
-    // pipeline caches them over the training split before distilling.
-    let bs = p.teacher.train.batch_size;
-    let cache = TeacherOutputs::compute(task, examples, bs, &dev, |b| teacher.eval_logits(b))?;
     let (kd_store, kd_student) = ctc_model(&p.student.model)?;
-    let distiller = Distiller {
-        student: &kd_student,
-        objective: parse_kd("frame-kd")?,
-        cache: Some(&cache),
-        teacher: None,
-        heads: None,
-        hypotheses: None,
-        teacher_input: student::TeacherInput::Clean,
+    if let Mode::Count(counts) = mode {
+        // The distiller adds no parameters to the student's; its teacher cache is not built,
+        // as it takes a teacher forward pass and changes no count.
+        counts.insert(name("student-frame-kd"), LineParams::of(&kd_store));
+        counts.insert(
+            format!("infer-{}", name("student")),
+            LineParams::of(&s_store),
+        );
+        return Ok(());
+    }
+    let Mode::Time { iters } = *mode else {
+        unreachable!("counting returned above")
     };
-    train("student-frame-kd", &kd_store, &distiller, &p.student.train)?;
+    if selected(&name("student-frame-kd")) {
+        // Teacher posteriors cached once over the batch's examples (ids = their indices), as
+        // the pipeline caches them over the training split before distilling.
+        let bs = p.teacher.train.batch_size;
+        let cache = TeacherOutputs::compute(task, examples, bs, &dev, |b| teacher.eval_logits(b))?;
+        let distiller = Distiller {
+            student: &kd_student,
+            objective: parse_kd("frame-kd")?,
+            cache: Some(&cache),
+            teacher: None,
+            heads: None,
+            hypotheses: None,
+            teacher_input: student::TeacherInput::Clean,
+        };
+        train(
+            mode,
+            "student-frame-kd",
+            &kd_store,
+            &distiller,
+            &p.student.train,
+        )?;
+    }
 
     if !selected(&format!("infer-{}", name("student"))) {
         return Ok(());
@@ -299,7 +376,7 @@ fn bench_task<T: Task>(
     Ok(())
 }
 
-fn speech(iters: usize) -> Result<()> {
+fn speech(mode: &mut Mode) -> Result<()> {
     let p = parse_preset(ASR_PRESET)?;
     let n_mels = data::<SynthConfig>(&p, "synth")?
         .unwrap_or_default()
@@ -351,10 +428,10 @@ fn speech(iters: usize) -> Result<()> {
     }
     label_stats("asr", examples.iter().map(|e| e.targets.len()));
     let audio = (b * SPEECH_FRAMES) as f64 * FRAME_SECONDS;
-    bench_task(&task, &p, &examples, (b, SPEECH_FRAMES), Some(audio), iters)
+    bench_task(&task, &p, &examples, (b, SPEECH_FRAMES), Some(audio), mode)
 }
 
-fn word_images(iters: usize) -> Result<()> {
+fn word_images(mode: &mut Mode) -> Result<()> {
     let p = parse_preset(STR_PRESET)?;
     let render: RenderConfig = data(&p, "render")?.unwrap_or_default();
     let chars: Vec<char> = render.alphabet().chars().to_vec();
@@ -384,7 +461,7 @@ fn word_images(iters: usize) -> Result<()> {
         examples.push(StrExample { image, targets });
     }
     label_stats("str", examples.iter().map(|e| e.targets.len()));
-    bench_task(&task, &p, &examples, (b, IMAGE_WIDTH), None, iters)
+    bench_task(&task, &p, &examples, (b, IMAGE_WIDTH), None, mode)
 }
 
 /// Whether `TRAIN_STEP_ONLY` (comma-separated names such as `asr-teacher` or
@@ -405,7 +482,23 @@ fn label_stats(task: &str, lens: impl Iterator<Item = usize>) {
     eprintln!("{task}: label lengths mean {mean:.1}, min {lo}, max {hi}");
 }
 
+/// Every line's parameters by line name (`asr-teacher`, ..., `infer-str-student`), from the
+/// models the timed run builds.
+pub fn param_counts() -> Result<BTreeMap<String, LineParams>> {
+    let mut mode = Mode::Count(BTreeMap::new());
+    speech(&mut mode)?;
+    word_images(&mut mode)?;
+    match mode {
+        Mode::Count(counts) => Ok(counts),
+        Mode::Time { .. } => unreachable!("the mode stays Count"),
+    }
+}
+
 fn main() -> Result<()> {
+    if std::env::var_os("TRAIN_STEP_PARAM_COUNTS").is_some() {
+        println!("{}", serde_json::to_string_pretty(&param_counts()?)?);
+        return Ok(());
+    }
     ctc_core::alloc::tune_allocator();
     if std::env::var_os("TRAIN_STEP_CANDLE_POOLS").is_none() {
         ctc_core::threads::configure();
@@ -427,7 +520,8 @@ fn main() -> Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    speech(iters)?;
-    word_images(iters)?;
+    let mut mode = Mode::Time { iters };
+    speech(&mut mode)?;
+    word_images(&mut mode)?;
     Ok(())
 }

@@ -8,6 +8,11 @@ BIN=${BIN:-$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/train_step-* | gre
 ITERS=${ITERS:-10}
 LINES=asr-teacher,asr-teacher-conformer,str-teacher,str-teacher-conformer
 export TRAIN_STEP_ITERS=$ITERS TRAIN_STEP_ONLY=$LINES
+# The twin must build the models this binary times: its parameter counts against the bench's
+# (stops here, before any timing, when they differ).
+COUNTS=$(mktemp); trap 'rm -f "$COUNTS"' EXIT
+TRAIN_STEP_PARAM_COUNTS=1 $BIN --bench >"$COUNTS" 2>/dev/null
+python3 benches/torch_twin.py --param-counts --expect "$COUNTS" >/dev/null
 echo "# $(date -u '+%F %T') UTC, $(git rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in 1 2; do
   echo "== round $round: bench, all cores"; $BIN --bench 2>&1 | grep -E "^train_step"

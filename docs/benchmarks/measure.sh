@@ -9,6 +9,11 @@ set -euo pipefail
 BIN=${BIN:-$(ls -t target/release/deps/train_step-* | grep -v "\.d$" | head -1)}
 ITERS=${ITERS:-10}
 export TRAIN_STEP_ITERS=$ITERS
+# The twin must build the models this binary times: its parameter counts against the bench's
+# (stops here, before any timing, when they differ).
+COUNTS=$(mktemp); trap 'rm -f "$COUNTS"' EXIT
+TRAIN_STEP_PARAM_COUNTS=1 $BIN --bench >"$COUNTS" 2>/dev/null
+python3 benches/torch_twin.py --param-counts --expect "$COUNTS" >/dev/null
 echo "# $(date -u '+%F %T') UTC, $(git rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== bench, all cores"; $BIN --bench 2>&1 | grep -E "^(train_step|infer)"
 echo "== torch twin, all cores"; python3 benches/torch_twin.py --iters "$ITERS" 2>/dev/null

@@ -509,6 +509,7 @@ fn main() -> Result<()> {
     };
     ensure!(iters > 0, "TRAIN_STEP_ITERS must be > 0");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    eprintln!("train_step: {}", ctc_core::cpu::describe());
     eprintln!(
         "train_step: {WARMUP} warm-up + {iters} timed steps per model, shard threads={}, \
          candle threads={}, \

@@ -142,7 +142,7 @@ impl RunDir {
             .collect()
     }
 
-    /// The resolved config, the command line and the revision.
+    /// The resolved config, the command line, the revision and the CPU's instruction-set paths.
     fn describe(root: &Path, preset: &Preset) -> Result<()> {
         write_atomic(
             &root.join("config.toml"),
@@ -156,7 +156,11 @@ impl RunDir {
         write_atomic(
             &root.join("revision.txt"),
             format!("{}\n", revision()).as_bytes(),
-        )
+        )?;
+        // The GEMM kernel follows the CPU, and the last digits of the numbers with it.
+        let cpu = ctc_core::cpu::describe();
+        eprintln!("{cpu}");
+        write_atomic(&root.join("cpu.txt"), format!("{cpu}\n").as_bytes())
     }
 
     pub fn seed_dir(&self, seed: u64) -> Result<PathBuf> {

@@ -6,6 +6,7 @@
 pub mod admit;
 pub mod alloc;
 pub mod batch;
+pub mod cpu;
 pub mod ctc;
 pub mod export;
 pub mod io;

@@ -2,21 +2,53 @@
 //!
 //! Rows are grouped by (task, role, teacher, kd, anti_copy); each group shows one line per
 //! file with mean ± sample std over seeds, and, with several files, how far each file's mean
-//! test error is from the first file's (the baseline of the comparison).
+//! test error is from the first file's (the baseline of the comparison). Below each task come
+//! its paired comparisons (`paired`), whose p-values are adjusted together, over the whole
+//! report, by Holm's step-down procedure, with a verdict on each of the paper's claims.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use ctc_core::task::WordMetric;
 
+use crate::paired::{Claim, Pair, Pairs};
 use crate::results::{read_rows, ResultRow};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Markdown,
     Plain,
+}
+
+/// Which paired tests form the family Holm's correction controls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Family {
+    /// Every paired test of the report that has a p-value (two seeds or more).
+    All,
+    /// The analysis plan's hypotheses found in the report (docs/claims/plan.md): per task and
+    /// grid cell, the oracle-taught against the conventional-taught student for frame-KD and
+    /// Guided CTC, and the preset's oracle against the conventional teacher on teacher cost. A
+    /// hypothesis without a p-value stays in the family as p = 1.
+    Claims,
+}
+
+/// The multiplicity correction of the paired tests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Holm {
+    pub family: Family,
+    /// Family-wise error rate; a verdict needs the adjusted p below it.
+    pub alpha: f64,
+}
+
+impl Default for Holm {
+    fn default() -> Self {
+        Self {
+            family: Family::All,
+            alpha: 0.05,
+        }
+    }
 }
 
 pub(crate) struct Metric {
@@ -79,7 +111,7 @@ pub(crate) struct GroupKey {
     has_teacher: bool,
     pub teacher: String,
     pub kd: String,
-    anti_copy: String,
+    pub anti_copy: String,
     pub role: String,
 }
 
@@ -161,10 +193,31 @@ fn group(rows: Vec<ResultRow>) -> (Grouped, usize) {
     (out, replaced)
 }
 
-/// Builds the comparison table(s), one per task present in the files.
+/// Builds the comparison table(s), one per task present in the files, with the default
+/// correction (every paired test, alpha 0.05).
 pub fn compare(files: &[PathBuf], format: Format) -> Result<String> {
+    compare_with(files, format, &Holm::default())
+}
+
+/// One task's paired comparisons in one file, before the report-wide correction.
+struct PairedTables {
+    task: String,
+    /// Index of the file (0-based).
+    file: usize,
+    pairs: Pairs,
+    error: &'static str,
+    /// The task's clusters, plural, when it has them.
+    unit: Option<&'static str>,
+}
+
+/// Builds the comparison table(s), one per task present in the files, with the paired tests'
+/// p-values adjusted by Holm's procedure over `holm.family`.
+pub fn compare_with(files: &[PathBuf], format: Format, holm: &Holm) -> Result<String> {
     if files.is_empty() {
         bail!("compare needs at least one results file");
+    }
+    if !(holm.alpha > 0.0 && holm.alpha < 1.0) {
+        bail!("--alpha {}: expected a number between 0 and 1", holm.alpha);
     }
     let mut per_file = Vec::with_capacity(files.len());
     let mut notes = Vec::new();
@@ -193,6 +246,30 @@ pub fn compare(files: &[PathBuf], format: Format) -> Result<String> {
         );
     }
     let multi = files.len() > 1;
+    // Every paired test is computed before any is printed: Holm's adjustment of each depends
+    // on the p-values of the whole family.
+    let mut cluster_notes = crate::paired::ClusterNotes::new();
+    let mut paired = Vec::new();
+    for task in &tasks {
+        let (_, error) = task_metrics(task);
+        let unit = crate::registry::find(task)
+            .ok()
+            .and_then(|e| e.cluster_unit());
+        for (i, (f, g)) in files.iter().zip(&per_file).enumerate() {
+            let Some(groups) = g.get(*task) else { continue };
+            let dir = f.parent().unwrap_or(std::path::Path::new("."));
+            let pairs =
+                crate::paired::analyse(dir, groups, error, unit.is_some(), &mut cluster_notes)?;
+            paired.push(PairedTables {
+                task: task.to_string(),
+                file: i,
+                pairs,
+                error: error.name,
+                unit,
+            });
+        }
+    }
+    adjust(&mut paired, holm);
     let mut out = String::new();
     for task in tasks {
         let (table, error) = task_table(task, &per_file);
@@ -201,25 +278,35 @@ pub fn compare(files: &[PathBuf], format: Format) -> Result<String> {
             let _ = writeln!(out, "word_err = 100 - word_acc (lower is better)");
         }
         out.push('\n');
-        for (i, (f, g)) in files.iter().zip(&per_file).enumerate() {
-            let Some(groups) = g.get(task) else { continue };
-            let dir = f.parent().unwrap_or(std::path::Path::new("."));
-            let Some(t) = crate::paired::table(dir, groups, error)? else {
-                continue;
-            };
+        for t in paired.iter().filter(|t| &t.task == task) {
             let of = if multi {
-                format!(" of [{}]", i + 1)
+                format!(" of [{}]", t.file + 1)
             } else {
                 String::new()
             };
-            let title = format!(
-                "Paired comparisons{of}: {} of A minus B on test (negative = A better); * = the 95 % interval excludes 0",
-                error.name
-            );
-            let heading = format!("### {task}: paired\n\n{title}\n");
-            render(format, &heading, &title, &t, &mut out);
-            out.push('\n');
+            if !t.pairs.students.is_empty() {
+                let title = format!(
+                    "Paired comparisons{of}: {} of A minus B on test (negative = A better); * = the 95 % interval excludes 0",
+                    t.error
+                );
+                let heading = format!("### {task}: paired\n\n{title}\n");
+                let table = students_table(t, holm.alpha);
+                render(format, &heading, &title, &table, &mut out);
+                out.push('\n');
+            }
+            if !t.pairs.cost.is_empty() {
+                let title = format!(
+                    "Teacher cost{of}: steps and seconds to the preset's dev target, oracle minus conventional teacher, paired by seed (negative = the oracle faster; the oracle's dev error is label-fed; a seed where either never reached the target is left out)"
+                );
+                let heading = format!("### {task}: teacher cost\n\n{title}\n");
+                let table = cost_table(t, holm.alpha);
+                render(format, &heading, &title, &table, &mut out);
+                out.push('\n');
+            }
         }
+    }
+    if let Some(line) = holm_note(&paired, holm) {
+        let _ = writeln!(out, "{line}\n");
     }
     if multi {
         for (i, f) in files.iter().enumerate() {
@@ -230,10 +317,199 @@ pub fn compare(files: &[PathBuf], format: Format) -> Result<String> {
             "Δ: file's mean test error minus file [1]'s (negative = better)."
         );
     }
+    for (reason, files) in cluster_notes {
+        notes.push(format!(
+            "{} edit-count file(s) with {reason}: {}",
+            files.len(),
+            shortened(&files)
+        ));
+    }
     for n in notes {
         let _ = writeln!(out, "note: {n}");
     }
     Ok(out)
+}
+
+/// The first few of `items`, and how many more.
+fn shortened(items: &BTreeSet<String>) -> String {
+    const SHOWN: usize = 3;
+    let mut s: Vec<&str> = items.iter().take(SHOWN).map(String::as_str).collect();
+    let more = items.len().saturating_sub(SHOWN);
+    let tail = format!("and {more} more");
+    if more > 0 {
+        s.push(&tail);
+    }
+    s.join(", ")
+}
+
+/// Whether `p` is one of the family's tests.
+fn in_family(p: &Pair, family: Family) -> bool {
+    match family {
+        Family::All => p.p.is_some(),
+        Family::Claims => p.planned,
+    }
+}
+
+/// Sets the Holm-adjusted p-value of every pair of the family (`Pair::adjusted`).
+fn adjust(paired: &mut [PairedTables], holm: &Holm) {
+    let members = || {
+        paired
+            .iter()
+            .flat_map(|t| t.pairs.students.iter().chain(&t.pairs.cost))
+            .filter(|p| in_family(p, holm.family))
+    };
+    let p: Vec<f64> = members().map(|p| p.p.unwrap_or(f64::NAN)).collect();
+    let mut adjusted = crate::stats::holm(&p).into_iter();
+    for pair in paired
+        .iter_mut()
+        .flat_map(|t| t.pairs.students.iter_mut().chain(&mut t.pairs.cost))
+        .filter(|p| in_family(p, holm.family))
+    {
+        pair.adjusted = adjusted.next();
+    }
+}
+
+fn show_p(p: f64) -> String {
+    // Two significant digits where four decimals would leave one.
+    if p == 0.0 {
+        "0".into()
+    } else if p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+/// The plan's verdict on a claim pair (A: the oracle's side): supported where the adjusted p
+/// is below alpha and A is lower, contradicted where it is below alpha and A is higher,
+/// undecided otherwise; `-` for a pair that is no claim's or outside the family.
+fn verdict(p: &Pair, alpha: f64) -> String {
+    let (Some(_), Some(q)) = (p.claim, p.adjusted) else {
+        return "-".into();
+    };
+    match p.diff {
+        _ if q >= alpha => "undecided",
+        Some(d) if d < 0.0 => "supported",
+        Some(d) if d > 0.0 => "contradicted",
+        _ => "undecided",
+    }
+    .into()
+}
+
+/// The p, Holm p and verdict cells of a pair.
+fn test_cells(p: &Pair, alpha: f64) -> [String; 3] {
+    let raw = p.p.map_or("-".into(), show_p);
+    // A family member without a test counts as p = 1: its adjusted value is not a result.
+    let adj = match (p.p, p.adjusted) {
+        (Some(_), Some(q)) => show_p(q),
+        _ => "-".into(),
+    };
+    [raw, adj, verdict(p, alpha)]
+}
+
+fn students_table(t: &PairedTables, alpha: f64) -> Vec<Vec<String>> {
+    let mut header = vec![
+        "A".to_string(),
+        "B".to_string(),
+        "seeds".to_string(),
+        format!("mean difference in {} (A - B) [95 % t]", t.error),
+        "per seed: difference [95 % paired bootstrap over test examples]".to_string(),
+    ];
+    if let Some(unit) = t.unit {
+        header.push(format!(
+            "per seed: difference [95 % paired bootstrap over {unit}] (number of {unit})"
+        ));
+    }
+    header.extend(["p (paired t)", "p Holm", "verdict"].map(String::from));
+    let mut table = vec![header];
+    for p in &t.pairs.students {
+        let mut line = vec![
+            p.a.clone(),
+            p.b.clone(),
+            p.seeds.to_string(),
+            p.over_seeds.clone(),
+        ];
+        line.extend(p.cells.iter().cloned());
+        line.extend(test_cells(p, alpha));
+        table.push(line);
+    }
+    table
+}
+
+fn cost_table(t: &PairedTables, alpha: f64) -> Vec<Vec<String>> {
+    let mut table = vec![[
+        "A",
+        "B",
+        "seeds",
+        "mean difference in steps_to_target (A - B) [95 % t]",
+        "mean difference in seconds_to_target (A - B) [95 % t]",
+        "p (paired t)",
+        "p Holm",
+        "verdict",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for p in &t.pairs.cost {
+        let mut line = vec![
+            p.a.clone(),
+            p.b.clone(),
+            p.seeds.to_string(),
+            p.over_seeds.clone(),
+        ];
+        line.extend(p.cells.iter().cloned());
+        line.extend(test_cells(p, alpha));
+        table.push(line);
+    }
+    table
+}
+
+/// What the p-value columns mean, once under the report; `None` without paired tests.
+fn holm_note(paired: &[PairedTables], holm: &Holm) -> Option<String> {
+    let all: Vec<&Pair> = paired
+        .iter()
+        .flat_map(|t| t.pairs.students.iter().chain(&t.pairs.cost))
+        .collect();
+    if all.is_empty() {
+        return None;
+    }
+    let members: Vec<&&Pair> = all.iter().filter(|p| in_family(p, holm.family)).collect();
+    let untested = members.iter().filter(|p| p.p.is_none()).count();
+    let family = match holm.family {
+        Family::All => "every paired test of this report with a p-value".to_string(),
+        Family::Claims => format!(
+            "the analysis plan's hypotheses in this report (oracle/{kd} against conventional/{kd} for {kds}; the preset's oracle against the conventional teacher on teacher cost)",
+            kd = "<kd>",
+            kds = crate::paired::PLANNED_KD.join(", ")
+        ),
+    };
+    let untested = if untested > 0 {
+        format!(", {untested} of them without a p-value (fewer than two seeds) counted as p = 1")
+    } else {
+        String::new()
+    };
+    let claims = all.iter().any(|p| p.claim.is_some());
+    let verdicts = if claims {
+        format!(
+            " Verdict, where A is the oracle's side and B the conventional teacher's ({} and {}): supported = Holm p < {a} and A lower, contradicted = Holm p < {a} and A higher, undecided otherwise; - = outside the family.",
+            claim_name(Claim::Students),
+            claim_name(Claim::TeacherCost),
+            a = holm.alpha
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "p: two-sided paired t-test over seeds. Holm: step-down adjustment over {family}: m = {}{untested}, family-wise alpha = {}.{verdicts}",
+        members.len(),
+        holm.alpha
+    ))
+}
+
+fn claim_name(c: Claim) -> &'static str {
+    match c {
+        Claim::Students => "claim 1: the students' test error",
+        Claim::TeacherCost => "claim 2: steps to the target",
+    }
 }
 
 /// The table of one task: a line per (group, file), groups in reading order, files in the
@@ -374,6 +650,10 @@ fn render_plain(table: &[Vec<String>], out: &mut String) {
         let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
 }
+
+#[cfg(test)]
+#[path = "compare_tests.rs"]
+mod paired_tests;
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 //! - `eval`, `transcribe`, `recognize`, `classify`: use any exported model on new data.
 //! - `prepare CORPUS`: turn an installed corpus into manifests a preset trains on.
 
+mod clusters;
 mod compare;
 mod device;
 mod grid;
@@ -64,6 +65,14 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum, default_value_t = FormatArg::Markdown)]
         format: FormatArg,
+        /// The paired tests Holm's correction is over: `all` (every paired test with a p-value
+        /// in the report) or `claims` (the analysis plan's hypotheses: oracle- against
+        /// conventional-taught students for frame-KD and Guided CTC, and teacher cost).
+        #[arg(long, value_enum, default_value_t = compare::Family::All)]
+        family: compare::Family,
+        /// Family-wise error rate of Holm's correction and the verdicts.
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
     },
     /// Score an exported model on a manifest (speech TSV / LibriSpeech dir, image TSV / LMDB, or
     /// classification JSON).
@@ -129,12 +138,18 @@ fn main() -> Result<()> {
     }
     match cli.cmd {
         Cmd::Run(a) => run::run(a, &dev),
-        Cmd::Compare { files, format } => {
+        Cmd::Compare {
+            files,
+            format,
+            family,
+            alpha,
+        } => {
             let f = match format {
                 FormatArg::Markdown => compare::Format::Markdown,
                 FormatArg::Plain => compare::Format::Plain,
             };
-            print!("{}", compare::compare(&files, f)?);
+            let holm = compare::Holm { family, alpha };
+            print!("{}", compare::compare_with(&files, f, &holm)?);
             Ok(())
         }
         Cmd::Eval(a) => infer::eval(a, &dev),

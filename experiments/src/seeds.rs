@@ -11,6 +11,7 @@ use ctc_core::task::Splits;
 use ctc_core::Task;
 use oracle::AntiCopy;
 
+use crate::clusters::{Clustered, SplitClusters};
 use crate::pipeline::{run_seed, Ctx, SeedOutcome};
 use crate::preset::Preset;
 use crate::results::ResultRow;
@@ -40,7 +41,10 @@ pub struct RunInputs<'a> {
 }
 
 /// Every seed of the run on one task's data, then the run directory's table and plots.
-pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Example>) -> Result<()> {
+pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Example>) -> Result<()>
+where
+    T::Example: Clustered,
+{
     let (a, p, started) = (inputs.args, inputs.preset, inputs.started);
     // Created once the data is built, so a preset the task rejects leaves no directory behind.
     let dir = &if inputs.cell_task {
@@ -56,6 +60,7 @@ pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Examp
         splits.test.len(),
         started.elapsed().as_secs_f64()
     );
+    let clusters = SplitClusters::of(splits);
     let mut rows: Vec<ResultRow> = Vec::new();
     let mut first: Option<SeedOutcome> = None;
     for &i in &inputs.seeds {
@@ -75,6 +80,7 @@ pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Examp
                 .iter()
                 .map(|d| d.join(format!("seed-{seed}")))
                 .collect(),
+            clusters: clusters.clone(),
         };
         let mut outcome = run_seed(&ctx, task, splits)?;
         for r in &mut outcome.rows {

@@ -73,6 +73,8 @@ pub struct Ctx {
     /// This seed's directories in the other cells of a grid: finished stages of the same
     /// key are reused from them (`Stage::keyed`).
     pub share: Vec<PathBuf>,
+    /// The dev and test examples' clusters, written beside their edit counts.
+    pub clusters: crate::clusters::SplitClusters,
 }
 
 /// Per-seed outputs besides the rows: dev curves of both teachers and one example's posteriors.

@@ -124,12 +124,19 @@ impl Stage {
     }
 
     /// Write the per-example edit counts of `scores` (`edits-dev<suffix>.csv`,
-    /// `edits-test<suffix>.csv`) and return the test file's path relative to the run directory,
-    /// for the row's `test_edits`.
+    /// `edits-test<suffix>.csv`) with each example's cluster, and return the test file's path
+    /// relative to the run directory, for the row's `test_edits`.
     pub fn save_edits(&self, ctx: &Ctx, scores: &DevTest, suffix: &str) -> Result<String> {
-        for (split, ev) in [("dev", &scores.dev), ("test", &scores.test)] {
+        // `dev_test` scores the reported part of dev: the clusters of the same examples.
+        let dev = reported(ctx, &ctx.clusters.dev);
+        for (split, ev, clusters) in [
+            ("dev", &scores.dev, dev),
+            ("test", &scores.test, &ctx.clusters.test[..]),
+        ] {
             let name = super::edits::file_name(&format!("{split}{suffix}"));
-            super::edits::write(&self.dir.join(name), &super::edits::of(ev))?;
+            let rows = super::edits::of(ev, clusters)
+                .with_context(|| format!("{split} edits of {}", self.dir.display()))?;
+            super::edits::write(&self.dir.join(name), &rows)?;
         }
         let test = self
             .dir

@@ -22,6 +22,7 @@ use ctc_core::train::evaluate;
 use ctc_core::vocab::Vocab;
 use ctc_core::Task;
 
+use crate::clusters::Clustered;
 use crate::infer::{decode_files, EvalArgs, Loaded};
 use crate::pipeline::ModelMeta;
 use crate::seeds::{run_seeds, RunInputs};
@@ -60,7 +61,8 @@ pub struct Scored {
 
 /// What a task contributes to the binary.
 pub trait Registered: Sync + 'static {
-    type T: Task;
+    /// The examples name their clusters (speakers, fonts) for `compare`'s cluster bootstrap.
+    type T: Task<Example: Clustered>;
     /// The verb that decodes raw input files with this task's models.
     const DECODE_VERB: &'static str;
     /// The task and its train / dev / test splits, from the preset's `[data]` table.
@@ -88,6 +90,9 @@ pub trait Entry: Sync {
     fn name(&self) -> &'static str;
     fn words(&self) -> WordMetric;
     fn decode_verb(&self) -> &'static str;
+    /// What the task's test examples are clustered by, plural ("speakers", "fonts"); `None`
+    /// where they are not.
+    fn cluster_unit(&self) -> Option<&'static str>;
     fn run(&self, inputs: &RunInputs) -> Result<()>;
     /// Scores of a model on a manifest, and how many entries were skipped.
     fn eval(&self, a: &EvalArgs, meta: &ModelMeta, vocab: Vocab, dev: &Device) -> Result<Scored>;
@@ -113,6 +118,9 @@ impl<R: Registered> Entry for Reg<R> {
     }
     fn decode_verb(&self) -> &'static str {
         R::DECODE_VERB
+    }
+    fn cluster_unit(&self) -> Option<&'static str> {
+        <Ex<R> as Clustered>::UNIT
     }
 
     fn run(&self, inputs: &RunInputs) -> Result<()> {

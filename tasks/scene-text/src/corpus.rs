@@ -19,7 +19,7 @@ use super::encoder::CrnnEncoder;
 use super::error::{Result, StrError};
 use super::fonts::{discover, split_fonts, FontFile};
 use super::normalize::{check_fits, min_width_for, normalize_grey, to_pixels, NormConfig};
-use super::normalize::{WordImage, FRAME_STRIDE};
+use super::normalize::{font_source, WordImage, FRAME_STRIDE};
 use super::render::{render_word, Distortion};
 use super::words::{load_words, sample_text};
 use ctc_core::io::fnv1a;
@@ -180,10 +180,9 @@ fn render_split(
                 cfg.max_len,
                 max_frames,
             );
-            let source = format!(
-                "{} ({})",
-                font.path.file_name().unwrap_or_default().to_string_lossy(),
-                font.family
+            let source = font_source(
+                &font.path.file_name().unwrap_or_default().to_string_lossy(),
+                &font.family,
             );
             let img = render_word(&font.font, &drawn, &cfg.distortion, &mut rng)
                 .ok_or_else(|| StrError::Setup(format!("{source} draws nothing for {drawn:?}")))?;

@@ -101,6 +101,32 @@ impl WordImage {
     pub fn frames(&self) -> usize {
         CrnnEncoder::output_frames(self.width)
     }
+
+    /// The font a rendered word was drawn in: its whole `source` as `font_source` wrote it
+    /// ("DejaVuSans-Bold.ttf (DejaVu Sans)"); `None` for an image read from a file or LMDB,
+    /// whose source is where it was read. Words of one font share its glyphs, and so their
+    /// errors: the cluster bootstrap resamples fonts, not words.
+    pub fn font(&self) -> Option<&str> {
+        if !self.source.ends_with(')') {
+            return None;
+        }
+        let is_font = |file: &str| {
+            let lower = file.to_ascii_lowercase();
+            lower.ends_with(".ttf") || lower.ends_with(".otf")
+        };
+        // A family (or file) name may itself hold " (": any split with a font file left of it
+        // is the one `font_source` made.
+        self.source
+            .match_indices(" (")
+            .any(|(i, _)| is_font(&self.source[..i]))
+            .then_some(self.source.as_str())
+    }
+}
+
+/// The `source` of a word rendered from a font: the font's file name and family (read back by
+/// `WordImage::font`).
+pub fn font_source(file: &str, family: &str) -> String {
+    format!("{file} ({family})")
 }
 
 /// The fewest CTC frames that can emit `label` as one label per character (CTC's
@@ -265,6 +291,35 @@ pub fn standardize_in_batch(pixels: &mut [f32], widths: &[usize], w: usize) {
 mod tests {
     use super::*;
     use image::{Rgb, RgbImage, Rgba, RgbaImage};
+
+    #[test]
+    fn rendered_words_name_their_font_and_read_ones_do_not() {
+        let img = |source: String| WordImage {
+            text: "a".into(),
+            pixels: Arc::new(vec![0.0; HEIGHT * 4]),
+            width: 4,
+            source,
+        };
+        for (file, family) in [
+            ("DejaVuSans-Bold.ttf", "DejaVu Sans"),
+            ("LinBiolinum_R.OTF", "Linux Biolinum O"),
+            ("odd (copy).ttf", "Odd (Display)"),
+        ] {
+            let w = img(font_source(file, family));
+            assert_eq!(w.font(), Some(format!("{file} ({family})").as_str()));
+        }
+        // Where the loaders say an image came from: a TSV line (with the image path), a file,
+        // an LMDB key.
+        for source in [
+            "data/test.tsv:3 (data/img/1.png)",
+            "data/img/1.png",
+            "data/lmdb [image-000000001]",
+            "notes.txt (x)",
+            "",
+        ] {
+            assert_eq!(img(source.to_string()).font(), None, "{source}");
+        }
+    }
 
     #[test]
     fn frames_needed_counts_repeats() {

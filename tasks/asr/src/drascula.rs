@@ -459,7 +459,7 @@ pub fn read_folder(dir: &Path) -> Result<(Vec<Line>, Report)> {
 }
 
 /// Write `out/wav/<speaker>/<name>.wav` (16-bit PCM at 11,025 Hz), one TSV manifest per split
-/// (`out/train.tsv` ...: `wav/..<TAB>text`, paths relative to the manifest) and
+/// (`out/train.tsv` ...: `wav/..<TAB>text<TAB>character`, paths relative to the manifest) and
 /// `out/report.txt`; every file atomically. Returns the report.
 pub fn prepare(dir: &Path, out: &Path) -> Result<Report> {
     let (lines, report) = read_folder(dir)?;
@@ -470,7 +470,12 @@ pub fn prepare(dir: &Path, out: &Path) -> Result<Report> {
         std::fs::create_dir_all(&folder).map_err(|e| AsrError::io(&folder, e))?;
         write_wav(&out.join(&rel), &l.samples, SAMPLE_RATE)?;
         let m = manifests.entry(l.speaker.split).or_default();
-        let _ = writeln!(m, "{rel}\t{}", l.text.replace(['\t', '\n', '\r'], " "));
+        let _ = writeln!(
+            m,
+            "{rel}\t{}\t{}",
+            l.text.replace(['\t', '\n', '\r'], " "),
+            l.speaker.id
+        );
     }
     for split in [Split::Train, Split::Dev, Split::Test] {
         let body = manifests.remove(&split).unwrap_or_default();

@@ -72,8 +72,9 @@ pub fn read_listing(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> 
     }
 }
 
-/// `path<TAB>transcript` per line; blank lines and `#` comments are ignored; relative audio
-/// paths resolve against the manifest's folder.
+/// `path<TAB>transcript[<TAB>speaker]` per line; blank lines and `#` comments are ignored;
+/// relative audio paths resolve against the manifest's folder. Without the speaker column the
+/// speaker is the file name's first `-`/`_` field (LibriSpeech's `19-198-0000`).
 pub fn read_tsv(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
     let text = read_utf8(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -90,12 +91,29 @@ pub fn read_tsv(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
             line: line_no,
             detail,
         };
-        let Some((audio, raw)) = line.split_once('\t') else {
-            bad.push(err(format!(
-                "expected `path<TAB>transcript`, found no tab in {line:?}"
-            )));
-            continue;
+        let fields: Vec<&str> = line.split('\t').collect();
+        let (audio, raw, speaker) = match fields.as_slice() {
+            [audio, raw] => (*audio, *raw, None),
+            [audio, raw, speaker] => (*audio, *raw, Some(speaker.trim())),
+            [_] => {
+                bad.push(err(format!(
+                    "expected `path<TAB>transcript[<TAB>speaker]`, found no tab in {line:?}"
+                )));
+                continue;
+            }
+            _ => {
+                bad.push(err(format!(
+                    "expected `path<TAB>transcript[<TAB>speaker]`, found {} tab-separated \
+                     fields",
+                    fields.len()
+                )));
+                continue;
+            }
         };
+        if speaker == Some("") {
+            bad.push(err("empty speaker (third column)".into()));
+            continue;
+        }
         if audio.trim().is_empty() {
             bad.push(err("empty audio path".into()));
             continue;
@@ -124,7 +142,10 @@ pub fn read_tsv(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("line{line_no}"));
-        let speaker = id.split(['-', '_']).next().unwrap_or(&id).to_string();
+        let speaker = match speaker {
+            Some(s) => s.to_string(),
+            None => id.split(['-', '_']).next().unwrap_or(&id).to_string(),
+        };
         good.push(ManifestEntry {
             id,
             audio,

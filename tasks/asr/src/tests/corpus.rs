@@ -90,6 +90,34 @@ fn tsv_parsing_resolves_paths_and_reports_bad_lines() {
 }
 
 #[test]
+fn tsv_speaker_column_names_the_speaker_or_is_refused_when_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.tsv");
+    std::fs::write(
+        &p,
+        "wav/bj/BJ1.wav\tHello\tbj\n\
+         wav/19-198-0001.wav\tTwo columns\n\
+         wav/a.wav\tBlank speaker\t \n\
+         wav/a.wav\ttoo\tmany\tfields\n",
+    )
+    .unwrap();
+    let (good, bad) = read_tsv(&p).unwrap();
+    let speakers: Vec<&str> = good.iter().map(|e| e.speaker.as_str()).collect();
+    assert_eq!(speakers, ["bj", "19"]);
+    assert_eq!(good[0].text, "hello");
+    let msgs: Vec<String> = bad.iter().map(|e| e.to_string()).collect();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(
+        msgs[0].contains("m.tsv:3:") && msgs[0].contains("empty speaker"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[1].contains("m.tsv:4:") && msgs[1].contains("4 tab-separated fields"),
+        "{msgs:?}"
+    );
+}
+
+#[test]
 fn manifest_corpus_fails_on_first_problem_or_skips_and_counts() {
     let (_dir, p) = messy_corpus();
     let c = FeatureConfig::default();

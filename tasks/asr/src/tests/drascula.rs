@@ -207,7 +207,13 @@ fn prepare_writes_manifests_that_load() {
             assert!(speakers.contains(sp.id));
         }
         let entries = crate::manifest::read_tsv(&tsv).unwrap();
+        assert!(entries.1.is_empty(), "{:?}", entries.1);
         let first = &entries.0[0];
+        // The character is the speaker (the bootstrap's cluster), not the file name.
+        assert_eq!(
+            first.audio.parent().unwrap().file_name().unwrap().to_str(),
+            Some(first.speaker.as_str())
+        );
         let x = crate::audio::load_audio(&first.audio, 60.0).unwrap();
         assert!(!x.is_empty());
     }

@@ -5,6 +5,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(test)]
+mod backward_tests;
+#[cfg(test)]
 mod check;
 pub mod conv;
 mod conv_op;

@@ -422,18 +422,21 @@ fn students_table(t: &PairedTables, alpha: f64) -> Vec<Vec<String>> {
     }
     header.extend(["p (paired t)", "p Holm", "verdict"].map(String::from));
     let mut table = vec![header];
-    for p in &t.pairs.students {
-        let mut line = vec![
-            p.a.clone(),
-            p.b.clone(),
-            p.seeds.to_string(),
-            p.over_seeds.clone(),
-        ];
-        line.extend(p.cells.iter().cloned());
-        line.extend(test_cells(p, alpha));
-        table.push(line);
-    }
+    table.extend(t.pairs.students.iter().map(|p| pair_row(p, alpha)));
     table
+}
+
+/// One pair's row: its names, seeds, interval over seeds, its own cells and the test's.
+fn pair_row(p: &Pair, alpha: f64) -> Vec<String> {
+    let mut line = vec![
+        p.a.clone(),
+        p.b.clone(),
+        p.seeds.to_string(),
+        p.over_seeds.clone(),
+    ];
+    line.extend(p.cells.iter().cloned());
+    line.extend(test_cells(p, alpha));
+    line
 }
 
 fn cost_table(t: &PairedTables, alpha: f64) -> Vec<Vec<String>> {
@@ -449,17 +452,7 @@ fn cost_table(t: &PairedTables, alpha: f64) -> Vec<Vec<String>> {
     ]
     .map(String::from)
     .to_vec()];
-    for p in &t.pairs.cost {
-        let mut line = vec![
-            p.a.clone(),
-            p.b.clone(),
-            p.seeds.to_string(),
-            p.over_seeds.clone(),
-        ];
-        line.extend(p.cells.iter().cloned());
-        line.extend(test_cells(p, alpha));
-        table.push(line);
-    }
+    table.extend(t.pairs.cost.iter().map(|p| pair_row(p, alpha)));
     table
 }
 

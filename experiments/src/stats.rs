@@ -49,17 +49,24 @@ impl Interval {
     }
 }
 
-/// Mean of the paired differences `a[i] - b[i]` with its 95 % Student-t interval; `None` for
-/// fewer than two pairs (no variance to estimate).
-pub fn paired_t(a: &[f64], b: &[f64]) -> Option<Interval> {
-    assert_eq!(a.len(), b.len(), "paired_t: unpaired inputs");
-    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-    let n = d.len();
+/// Mean and sample variance of the paired differences `a[i] - b[i]`, and their number; `None`
+/// for fewer than two pairs (no variance to estimate).
+fn paired_moments(a: &[f64], b: &[f64]) -> Option<(f64, f64, usize)> {
+    assert_eq!(a.len(), b.len(), "paired statistics of unpaired inputs");
+    let n = a.len();
     if n < 2 {
         return None;
     }
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     let mean = d.iter().sum::<f64>() / n as f64;
     let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    Some((mean, var, n))
+}
+
+/// Mean of the paired differences `a[i] - b[i]` with its 95 % Student-t interval; `None` for
+/// fewer than two pairs (no variance to estimate).
+pub fn paired_t(a: &[f64], b: &[f64]) -> Option<Interval> {
+    let (mean, var, n) = paired_moments(a, b)?;
     let half = t975(n - 1) * (var / n as f64).sqrt();
     Some(Interval {
         diff: mean,
@@ -73,14 +80,7 @@ pub fn paired_t(a: &[f64], b: &[f64]) -> Option<Interval> {
 /// `None` for fewer than two pairs. Differences that are all equal have no spread: p is 0 when
 /// they are not 0 (the t statistic is infinite) and 1 when they are.
 pub fn paired_t_p(a: &[f64], b: &[f64]) -> Option<f64> {
-    assert_eq!(a.len(), b.len(), "paired_t_p: unpaired inputs");
-    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-    let n = d.len();
-    if n < 2 {
-        return None;
-    }
-    let mean = d.iter().sum::<f64>() / n as f64;
-    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let (mean, var, n) = paired_moments(a, b)?;
     // Rounding leaves a spread of ~1e-16 relative where the differences are equal in decimal.
     if var <= (1e-12 * mean.abs()).powi(2) {
         return Some(if mean == 0.0 { 1.0 } else { 0.0 });

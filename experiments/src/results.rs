@@ -84,6 +84,11 @@ pub struct ResultRow {
     pub spikes_per_label: Option<f64>,
     #[serde(default)]
     pub hint_leakage: Option<f64>,
+    /// Absent in files written before the level-off columns.
+    #[serde(default)]
+    pub leveloff_step: Option<f64>,
+    #[serde(default)]
+    pub leveloff_seconds: Option<f64>,
 }
 
 /// The values `role` may take.
@@ -134,12 +139,14 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("frame_entropy", "Teachers: mean entropy of a frame's posterior over the CTC alphabet, in nats, same examples."),
     ("spikes_per_label", "Teachers: frames whose most probable class is a label, per transcript label (1 = one-frame spikes), same examples."),
     ("hint_leakage", "Teachers: mean probability per frame on transcript characters other than the frame's symbol in the model's own forced alignment, same examples (an oracle spreading mass over the characters it was told; the conventional teacher's value is the baseline)."),
+    ("leveloff_step", "Teachers: the step at which the dev-error curve levelled off, read between evaluations: the first step s with less than 1 % relative improvement over its last fifth, (e(0.8 s) - e(s)) / e(0.8 s) < 0.01, e interpolated linearly (`ctc_core::train::leveloff`); empty if the curve never levels off. For oracles the label-fed dev error."),
+    ("leveloff_seconds", "Teachers: training seconds at `leveloff_step`, interpolated the same way."),
 ];
 
 /// The column counts of every schema still read, oldest first, each a prefix of the current
 /// columns: files written before later columns existed are read with those columns empty
 /// and written back in the current schema.
-const SCHEMAS: &[usize] = &[20, 24, 30, COLUMN_DOCS.len()];
+const SCHEMAS: &[usize] = &[20, 24, 30, 43, COLUMN_DOCS.len()];
 
 /// The header every results file must carry.
 pub fn columns() -> Vec<&'static str> {
@@ -208,6 +215,8 @@ fn check_row(row: &ResultRow) -> std::result::Result<(), String> {
     let numbers = [
         ("train_seconds", Some(row.train_seconds)),
         ("steps_to_target", row.steps_to_target),
+        ("leveloff_step", row.leveloff_step),
+        ("leveloff_seconds", row.leveloff_seconds),
         ("dev_cer", row.dev_cer),
         ("dev_wer", row.dev_wer),
         ("test_cer", row.test_cer),

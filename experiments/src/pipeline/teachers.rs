@@ -6,7 +6,7 @@ use ctc_core::ctc::{PosteriorStats, PosteriorTally};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::task::Splits;
-use ctc_core::train::{map_eval_batches, TrainReport};
+use ctc_core::train::{leveloff, map_eval_batches, TrainReport};
 use ctc_core::{Batch, Fwd, Rng, Task};
 use oracle::diagnostics::{diagnose, CopyDiagnostics};
 use oracle::{AntiCopy, OracleConfig, OracleTeacher};
@@ -172,6 +172,10 @@ pub fn conventional<T: Task>(
     row.train_seconds = report.train_seconds;
     row.steps_to_target = report.steps_to_target.map(|s| s as f64);
     row.seconds_to_target = report.seconds_to_target;
+    if let Some(l) = leveloff::level_off(&report.curve, leveloff::REL) {
+        row.leveloff_step = Some(l.step);
+        row.leveloff_seconds = Some(l.seconds);
+    }
     fill_scores::<T>(&mut row, &scores);
     row.test_edits = stage.save_edits(ctx, &scores, "")?;
     row.revision = stage.trained_revision()?;
@@ -245,6 +249,10 @@ pub fn oracle<T: Task>(
     row.train_seconds = report.train_seconds;
     row.steps_to_target = report.steps_to_target.map(|s| s as f64);
     row.seconds_to_target = report.seconds_to_target;
+    if let Some(l) = leveloff::level_off(&report.curve, leveloff::REL) {
+        row.leveloff_step = Some(l.step);
+        row.leveloff_seconds = Some(l.seconds);
+    }
     fill_scores::<T>(&mut row, &scores);
     row.test_edits = stage.save_edits(ctx, &scores, "")?;
     row.revision = stage.trained_revision()?;

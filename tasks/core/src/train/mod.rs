@@ -11,6 +11,7 @@ mod ctc_objective;
 pub mod eval;
 pub mod identity;
 pub mod interrupt;
+pub mod leveloff;
 mod log;
 mod run;
 pub mod schedule;

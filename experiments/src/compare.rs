@@ -296,7 +296,7 @@ pub fn compare_with(files: &[PathBuf], format: Format, holm: &Holm) -> Result<St
             }
             if !t.pairs.cost.is_empty() {
                 let title = format!(
-                    "Teacher cost{of}: steps and seconds to the preset's dev target, oracle minus conventional teacher, paired by seed (negative = the oracle faster; the oracle's dev error is label-fed; a seed where either never reached the target is left out)"
+                    "Teacher cost{of}: steps and seconds to each teacher's own level-off point (the p-value's measure), and as context to the preset's dev target; oracle minus conventional teacher, paired by seed (negative = the oracle faster; the oracle's dev error is label-fed; a seed where either never levelled off, or never reached the target, is left out of that column)"
                 );
                 let heading = format!("### {task}: teacher cost\n\n{title}\n");
                 let table = cost_table(t, holm.alpha);
@@ -444,8 +444,10 @@ fn cost_table(t: &PairedTables, alpha: f64) -> Vec<Vec<String>> {
         "A",
         "B",
         "seeds",
-        "mean difference in steps_to_target (A - B) [95 % t]",
-        "mean difference in seconds_to_target (A - B) [95 % t]",
+        "mean difference in leveloff_step (A - B) [95 % t]",
+        "mean difference in leveloff_seconds (A - B) [95 % t]",
+        "context: steps_to_target (A - B) [95 % t]",
+        "context: seconds_to_target (A - B) [95 % t]",
         "p (paired t)",
         "p Holm",
         "verdict",

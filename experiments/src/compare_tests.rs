@@ -38,6 +38,8 @@ fn teacher(role: &str, name: &str, seed: u64, steps: f64) -> ResultRow {
     let mut r = row(role, name, "ctc", seed, 30.0);
     r.steps_to_target = Some(steps);
     r.seconds_to_target = Some(steps / 10.0);
+    r.leveloff_step = Some(steps);
+    r.leveloff_seconds = Some(steps / 10.0);
     r
 }
 

@@ -348,7 +348,11 @@ pub fn analyse(
             }
             (xa, xb)
         };
-        let (sa, sb) = seeds(|r| r.steps_to_target);
+        // The plan's criterion: each teacher's own level-off step; the preset's dev target
+        // (a label-fed error against a recognition error) is shown beside it as context.
+        let (sa, sb) = seeds(|r| r.leveloff_step);
+        let (la, lb) = seeds(|r| r.leveloff_seconds);
+        let (ga, gb) = seeds(|r| r.steps_to_target);
         let (ta, tb) = seeds(|r| r.seconds_to_target);
         out.cost.push(Pair {
             a: with_cell(format!("oracle ({})", a.anti_copy), a),
@@ -360,7 +364,11 @@ pub fn analyse(
             diff: mean_diff(&sa, &sb),
             p: paired_t_p(&sa, &sb),
             adjusted: None,
-            cells: vec![over_seeds(&ta, &tb, 1)],
+            cells: vec![
+                over_seeds(&la, &lb, 1),
+                over_seeds(&ga, &gb, 1),
+                over_seeds(&ta, &tb, 1),
+            ],
         });
     }
     Ok(out)

@@ -503,7 +503,7 @@ fn holm_note(paired: &[PairedTables], holm: &Holm) -> Option<String> {
 fn claim_name(c: Claim) -> &'static str {
     match c {
         Claim::Students => "claim 1: the students' test error",
-        Claim::TeacherCost => "claim 2: steps to the target",
+        Claim::TeacherCost => "claim 2: steps to the level-off point",
     }
 }
 

@@ -79,34 +79,66 @@ impl BiasRows<'_> {
     }
 }
 
+/// Every row of the forward into `y`: scale (and bias), then the stable softmax.
+#[inline(always)]
+fn rows_body(x: &[f32], tk: usize, bias: Option<&BiasRows>, scale: f32, y: &mut [f32]) {
+    for (r, (xr, yr)) in x.chunks_exact(tk).zip(y.chunks_exact_mut(tk)).enumerate() {
+        match bias {
+            Some(bias) => {
+                // Same rounding as the composite: the product, then the sum (no FMA).
+                for ((o, &v), &b) in yr.iter_mut().zip(xr).zip(bias.row(r, tk)) {
+                    *o = v * scale + b;
+                }
+            }
+            None => {
+                for (o, &v) in yr.iter_mut().zip(xr) {
+                    *o = v * scale;
+                }
+            }
+        }
+        let m = max(yr);
+        for o in yr.iter_mut() {
+            *o = exp_nonpos(*o - m);
+        }
+        let s = sum_map(yr, |v| v);
+        for o in yr.iter_mut() {
+            *o /= s;
+        }
+    }
+}
+
+/// `rows_body` compiled for AVX-512F and for AVX2, chosen at run time (`cpu::fused_kernels`).
+/// The body has no reassociation the vector width could change (reductions keep a fixed
+/// number of lanes, products and sums stay separate): every path gives the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn rows_avx512(x: &[f32], tk: usize, bias: Option<&BiasRows>, scale: f32, y: &mut [f32]) {
+    rows_body(x, tk, bias, scale, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn rows_avx2(x: &[f32], tk: usize, bias: Option<&BiasRows>, scale: f32, y: &mut [f32]) {
+    rows_body(x, tk, bias, scale, y)
+}
+
+fn forward_rows(x: &[f32], tk: usize, bias: Option<&BiasRows>, scale: f32, y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    match crate::cpu::fused_kernels() {
+        // SAFETY: `fused_kernels` reports a feature only when the CPU has it.
+        "avx512f" => return unsafe { rows_avx512(x, tk, bias, scale, y) },
+        "avx2" => return unsafe { rows_avx2(x, tk, bias, scale, y) },
+        _ => {}
+    }
+    rows_body(x, tk, bias, scale, y)
+}
+
 impl ScaledSoftmax {
     fn run(&self, x: &[f32], shape: &Shape, bias: Option<BiasRows>) -> Result<(CpuStorage, Shape)> {
         let tk = shape.dims().last().copied().unwrap_or(1);
         let mut y = vec![0f32; x.len()];
         if tk > 0 {
-            for (r, (xr, yr)) in x.chunks_exact(tk).zip(y.chunks_exact_mut(tk)).enumerate() {
-                match &bias {
-                    Some(bias) => {
-                        // Same rounding as the composite: the product, then the sum (no FMA).
-                        for ((o, &v), &b) in yr.iter_mut().zip(xr).zip(bias.row(r, tk)) {
-                            *o = v * self.scale + b;
-                        }
-                    }
-                    None => {
-                        for (o, &v) in yr.iter_mut().zip(xr) {
-                            *o = v * self.scale;
-                        }
-                    }
-                }
-                let m = max(yr);
-                for o in yr.iter_mut() {
-                    *o = exp_nonpos(*o - m);
-                }
-                let s = sum_map(yr, |v| v);
-                for o in yr.iter_mut() {
-                    *o /= s;
-                }
-            }
+            forward_rows(x, tk, bias.as_ref(), self.scale, &mut y);
         }
         Ok((CpuStorage::F32(y), shape.clone()))
     }

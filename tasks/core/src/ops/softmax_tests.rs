@@ -198,3 +198,50 @@ fn a_bias_that_does_not_broadcast_is_an_error() {
     let bias = Tensor::zeros((2, 1, 1, 5), DType::F32, &Device::Cpu).unwrap();
     assert!(softmax_scaled_biased(&c.scores, SCALE, Some(&bias)).is_err());
 }
+
+/// The AVX-512F and AVX2 builds of the forward give the baseline build's bits, with and without
+/// a bias, for row lengths around the reductions' lane count (where remainders start).
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn every_instruction_set_path_gives_the_same_bits() {
+    use candle_core::Layout;
+    let mut rng = Rng::new(5);
+    for tk in [1, 3, 7, 8, 9, 16, 17, 31, 180] {
+        let rows = 6;
+        let x: Vec<f32> = (0..rows * tk).map(|_| 4.0 * rng.normal() as f32).collect();
+        let b: Vec<f32> = (0..tk)
+            .map(|i| {
+                if i % 5 == 4 {
+                    -1e9
+                } else {
+                    rng.normal() as f32
+                }
+            })
+            .collect();
+        // One bias row broadcast over every score row (stride 0 on the leading dim).
+        let layout = Layout::contiguous((1, tk))
+            .broadcast_as((rows, tk))
+            .unwrap();
+        let bias = super::BiasRows {
+            data: &b,
+            layout: &layout,
+        };
+        for bias in [None, Some(&bias)] {
+            let mut want = vec![0f32; x.len()];
+            super::rows_body(&x, tk, bias, 0.35, &mut want);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut got = vec![0f32; x.len()];
+                // SAFETY: the CPU has AVX2 (checked above).
+                unsafe { super::rows_avx2(&x, tk, bias, 0.35, &mut got) };
+                assert_eq!(bits(&got), bits(&want), "avx2, tk {tk}");
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                let mut got = vec![0f32; x.len()];
+                // SAFETY: the CPU has AVX-512F (checked above).
+                unsafe { super::rows_avx512(&x, tk, bias, 0.35, &mut got) };
+                assert_eq!(bits(&got), bits(&want), "avx512f, tk {tk}");
+            }
+        }
+    }
+}

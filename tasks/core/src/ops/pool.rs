@@ -34,6 +34,7 @@ impl MaxPool {
 
     /// Maxima and their input offsets, windows scanned in row-then-column order with a strict
     /// `>` (so the first maximum wins ties and a NaN never replaces the running maximum).
+    #[inline(always)]
     fn fwd<T: WithDType>(&self, x: &[T]) -> (Vec<T>, Vec<u32>) {
         let (b, h, w, c) = self.dims;
         let (_, oh, ow, _) = self.out_dims();
@@ -52,11 +53,12 @@ impl MaxPool {
                     for i in 0..self.kh {
                         for j in (0..self.kw).filter(|&j| i > 0 || j > 0) {
                             let s = offset(i, j);
-                            for (ch, &v) in x[s..s + c].iter().enumerate() {
-                                if v > ym[ch] {
-                                    ym[ch] = v;
-                                    am[ch] = (s + ch) as u32;
-                                }
+                            // Selects rather than a branch, so the channel loop vectorises.
+                            let lanes = x[s..s + c].iter().zip(ym.iter_mut()).zip(am.iter_mut());
+                            for (ch, ((&v, m), a)) in lanes.enumerate() {
+                                let gt = v > *m;
+                                *m = if gt { v } else { *m };
+                                *a = if gt { (s + ch) as u32 } else { *a };
                             }
                         }
                     }
@@ -64,6 +66,33 @@ impl MaxPool {
             }
         }
         (y, at)
+    }
+}
+
+impl MaxPool {
+    /// `fwd` for f32, built for AVX-512F and AVX2 beside the baseline and chosen at run time
+    /// (`cpu::fused_kernels`); comparisons and copies only, so every path gives the same bits.
+    fn fwd_f32(&self, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
+        #[cfg(target_arch = "x86_64")]
+        match crate::cpu::fused_kernels() {
+            // SAFETY: `fused_kernels` reports a feature only when the CPU has it.
+            "avx512f" => return unsafe { self.fwd_avx512(x) },
+            "avx2" => return unsafe { self.fwd_avx2(x) },
+            _ => {}
+        }
+        self.fwd(x)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn fwd_avx512(&self, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
+        self.fwd(x)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn fwd_avx2(&self, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
+        self.fwd(x)
     }
 }
 
@@ -87,7 +116,7 @@ impl CustomOp1 for MaxPool {
         }
         let (y, at) = match s.dtype() {
             DType::F32 => {
-                let (y, at) = self.fwd::<f32>(slice_of(s, l, "fused op", "input")?);
+                let (y, at) = self.fwd_f32(slice_of(s, l, "fused op", "input")?);
                 (CpuStorage::F32(y), at)
             }
             DType::F64 => {

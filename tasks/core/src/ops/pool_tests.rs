@@ -104,3 +104,40 @@ fn max_pool_ties_route_the_gradient_to_the_first_maximum() -> Result<()> {
     }
     Ok(())
 }
+
+/// The AVX-512F and AVX2 builds of the forward pick the baseline build's maxima and offsets,
+/// bit for bit, with ties (all-zero windows), NaNs and channel counts around vector widths.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn every_instruction_set_path_gives_the_same_maxima_and_offsets() {
+    let mut rng = crate::Rng::new(9);
+    for c in [1, 3, 8, 16, 17, 32, 64] {
+        let dims = (2, 4, 6, c);
+        let n = dims.0 * dims.1 * dims.2 * c;
+        let x: Vec<f32> = (0..n)
+            .map(|i| match i % 11 {
+                0 => 0.0,
+                1 => f32::NAN,
+                _ => rng.normal() as f32,
+            })
+            .collect();
+        let op = MaxPool {
+            dims,
+            kh: 2,
+            kw: 2,
+            argmax: OnceLock::new(),
+        };
+        let (y, at) = op.fwd::<f32>(&x);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked above).
+            let (y2, at2) = unsafe { op.fwd_avx2(&x) };
+            assert_eq!((bits(&y2), at2), (bits(&y), at.clone()), "avx2, c {c}");
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            let (y5, at5) = unsafe { op.fwd_avx512(&x) };
+            assert_eq!((bits(&y5), at5), (bits(&y), at), "avx512f, c {c}");
+        }
+    }
+}

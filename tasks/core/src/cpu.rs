@@ -1,8 +1,8 @@
 //! Which instruction-set paths this process runs: candle's matrix products go through the
 //! `gemm` crate, which picks its kernel when it first runs (AVX-512F with this workspace's
 //! `x86-v4` feature, else FMA, else scalar), so one binary is portable and still uses the
-//! widest registers the CPU has; the attention softmax is compiled for AVX-512F and AVX2 beside
-//! the baseline and picks the same way. Everything else (candle's element-wise loops, this
+//! widest registers the CPU has; the attention softmax and the max-pool forward are compiled for
+//! AVX-512F and AVX2 beside the baseline and pick the same way. Everything else (candle's element-wise loops, this
 //! project's other fused kernels) is compiled for the target's baseline. The kernel follows the CPU, and with it
 //! the rounding of every product: the same config and seed give the same numbers on machines of
 //! one kind, not across kinds.
@@ -30,8 +30,8 @@ pub fn gemm_kernel() -> &'static str {
 }
 
 /// The instruction set of this project's fused kernels that are compiled for several (the
-/// attention softmax): the widest the CPU has, chosen at run time. Their results are the same
-/// bits on every path.
+/// attention softmax, the max-pool forward): the widest the CPU has, chosen at run time. Their
+/// results are the same bits on every path.
 pub fn fused_kernels() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
@@ -76,8 +76,8 @@ pub fn model_name() -> String {
 /// One line for logs and benchmark headers.
 pub fn describe() -> String {
     format!(
-        "cpu: {}, {} cores; GEMM kernel {} and attention softmax {} (chosen at run time); \
-         other code compiled for {}",
+        "cpu: {}, {} cores; GEMM kernel {}, softmax and max-pool kernels {} (chosen at run \
+         time); other code compiled for {}",
         model_name(),
         crate::threads::cores(),
         gemm_kernel(),

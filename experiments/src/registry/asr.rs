@@ -13,7 +13,7 @@ use ctc_core::admit::Purpose;
 use ctc_core::task::Splits;
 use ctc_core::vocab::{Vocab, VocabSpec};
 
-use super::{check_data_keys, section, Manifest, Registered};
+use super::{check_data_keys, optional_section, section, Manifest, Registered};
 use crate::pipeline::ModelMeta;
 use crate::preset::Preset;
 
@@ -48,18 +48,11 @@ impl Registered for Speech {
         cfg.progress = progress;
         let source: SourceConfig = section(&p.data, Some("source"), "preset data")?;
         source.validate().map_err(preset_error)?;
-        let specaug: Option<SpecAugConfig> = match p.data.get("specaug") {
-            Some(v) => Some(v.clone().try_into().context("preset data.specaug")?),
-            None => None,
-        };
-        let augment: Option<AugmentConfig> = match p.data.get("augment") {
-            Some(v) => {
-                let a: AugmentConfig = v.clone().try_into().context("preset data.augment")?;
-                a.validate().map_err(preset_error)?;
-                Some(a)
-            }
-            None => None,
-        };
+        let specaug: Option<SpecAugConfig> = optional_section(&p.data, "specaug", "preset data")?;
+        let augment: Option<AugmentConfig> = optional_section(&p.data, "augment", "preset data")?;
+        if let Some(a) = &augment {
+            a.validate().map_err(preset_error)?;
+        }
         let vocab: VocabSpec = section(&p.data, Some("vocab"), "preset data")?;
         // Before synthesis, which can take minutes.
         vocab

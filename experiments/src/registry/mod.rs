@@ -209,6 +209,23 @@ pub fn check_data_keys(data: &toml::Table, known: &[&str], task: &str) -> Result
     Ok(())
 }
 
+/// `table[key]` as a config struct when the key is present (a switch: absent means off).
+pub fn optional_section<C: serde::de::DeserializeOwned>(
+    table: &toml::Table,
+    key: &str,
+    what: &str,
+) -> Result<Option<C>> {
+    use anyhow::Context;
+    table
+        .get(key)
+        .map(|v| {
+            v.clone()
+                .try_into()
+                .with_context(|| format!("{what}.{key}"))
+        })
+        .transpose()
+}
+
 /// Deserialize `table[key]` (or the whole table without a key) into a config struct; absent
 /// keys give the struct's defaults.
 pub fn section<C: serde::de::DeserializeOwned + Default>(

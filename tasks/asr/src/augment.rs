@@ -375,6 +375,22 @@ impl AugmentConfig {
     }
 }
 
+/// The clean utterance `u` and, with `augment`, its copies (`AugmentConfig::utterances`), with
+/// what was done to them: what a corpus builder keeps for one recording.
+pub fn with_copies(
+    augment: Option<&AugmentConfig>,
+    u: Utterance,
+    samples: &[f32],
+    fbank: &Fbank,
+) -> Result<(Vec<Utterance>, AugmentReport)> {
+    let mut report = AugmentReport::default();
+    let us = match augment {
+        Some(a) => a.utterances(u, samples, fbank, &mut report)?,
+        None => vec![u],
+    };
+    Ok((us, report))
+}
+
 fn uniform(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
     lo + (hi - lo) * rng.uniform() as f32
 }
@@ -444,7 +460,7 @@ fn signal(mut spec: Vec<Complex<f32>>, n: usize) -> Vec<f32> {
     y
 }
 
-fn power(x: &[f32]) -> f32 {
+pub(crate) fn power(x: &[f32]) -> f32 {
     if x.is_empty() {
         return 0.0;
     }

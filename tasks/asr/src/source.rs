@@ -16,7 +16,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::audio::{load_audio, TARGET_SAMPLE_RATE};
-use super::augment::{AugmentConfig, AugmentReport};
+use super::augment::{with_copies, AugmentConfig, AugmentReport};
 use super::corpus::{SkipReport, Utterance};
 use super::error::{AsrError, Result};
 use super::features::{Fbank, FeatureConfig};
@@ -598,12 +598,7 @@ fn utterance(
         n_frames,
         speaker: e.entry.speaker.clone(),
     };
-    let mut report = AugmentReport::default();
-    let us = match augment {
-        Some(a) => a.utterances(u, piece, fbank, &mut report)?,
-        None => vec![u],
-    };
-    Ok((us, report))
+    Ok(with_copies(augment, u, piece, fbank)?)
 }
 
 fn whole_files((good, bad): (Vec<ManifestEntry>, Vec<AsrError>)) -> Listing {

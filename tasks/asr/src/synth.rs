@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::audio::TARGET_SAMPLE_RATE;
-use super::augment::{AugmentConfig, AugmentReport};
+use super::augment::{with_copies, AugmentConfig, AugmentReport};
 use super::corpus::{load_utterances, save_utterances, Utterance};
 use super::error::{AsrError, Result};
 use super::espeak::{espeak_version, list_voices, speak};
@@ -321,12 +321,7 @@ fn make_utterances(
         n_frames,
         speaker: a.voice,
     };
-    let mut report = AugmentReport::default();
-    let us = match augment {
-        Some(aug) => aug.utterances(u, &a.samples, fbank, &mut report)?,
-        None => vec![u],
-    };
-    Ok((us, report))
+    with_copies(augment, u, &a.samples, fbank)
 }
 
 fn make_audio(cfg: &SynthConfig, plan: &SplitPlan, i: usize, stream: u64) -> Result<SynthAudio> {

@@ -29,20 +29,39 @@ pub fn gemm_kernel() -> &'static str {
     }
 }
 
-/// The instruction set of this project's fused kernels that are compiled for several (the
-/// attention softmax, the max-pool forward): the widest the CPU has, chosen at run time. Their
-/// results are the same bits on every path.
-pub fn fused_kernels() -> &'static str {
+/// The builds of this project's kernels that are compiled for several instruction sets (the
+/// attention softmax, the max-pool forward).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelBuild {
+    Avx512f,
+    Avx2,
+    /// The target's baseline (`compiled_baseline`).
+    Baseline,
+}
+
+impl KernelBuild {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Avx512f => "avx512f",
+            Self::Avx2 => "avx2",
+            Self::Baseline => compiled_baseline(),
+        }
+    }
+}
+
+/// The build of those kernels that runs here: the widest the CPU has, chosen at run time. Their
+/// results are the same bits on every build.
+pub fn fused_kernels() -> KernelBuild {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
-            return "avx512f";
+            return KernelBuild::Avx512f;
         }
         if std::arch::is_x86_feature_detected!("avx2") {
-            return "avx2";
+            return KernelBuild::Avx2;
         }
     }
-    compiled_baseline()
+    KernelBuild::Baseline
 }
 
 /// The widest vector extension the rest of the code was compiled for.
@@ -81,7 +100,7 @@ pub fn describe() -> String {
         model_name(),
         crate::threads::cores(),
         gemm_kernel(),
-        fused_kernels(),
+        fused_kernels().name(),
         compiled_baseline()
     )
 }

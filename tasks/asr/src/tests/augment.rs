@@ -10,9 +10,7 @@ fn sine(f: f32, n: usize) -> Vec<f32> {
     super::tone(16_000, f as f64, n as f64 / 16_000.0, 0.5)
 }
 
-fn power(x: &[f32]) -> f32 {
-    x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32
-}
+use crate::augment::power;
 
 /// Upward zero crossings per second: the frequency of a pure tone.
 fn frequency(x: &[f32]) -> f32 {

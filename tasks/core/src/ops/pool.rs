@@ -75,10 +75,10 @@ impl MaxPool {
     fn fwd_f32(&self, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
         #[cfg(target_arch = "x86_64")]
         match crate::cpu::fused_kernels() {
-            // SAFETY: `fused_kernels` reports a feature only when the CPU has it.
-            "avx512f" => return unsafe { self.fwd_avx512(x) },
-            "avx2" => return unsafe { self.fwd_avx2(x) },
-            _ => {}
+            // SAFETY: `fused_kernels` reports a build only when the CPU has its features.
+            crate::cpu::KernelBuild::Avx512f => return unsafe { self.fwd_avx512(x) },
+            crate::cpu::KernelBuild::Avx2 => return unsafe { self.fwd_avx2(x) },
+            crate::cpu::KernelBuild::Baseline => {}
         }
         self.fwd(x)
     }

@@ -125,10 +125,10 @@ fn rows_avx2(x: &[f32], tk: usize, bias: Option<&BiasRows>, scale: f32, y: &mut 
 fn forward_rows(x: &[f32], tk: usize, bias: Option<&BiasRows>, scale: f32, y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     match crate::cpu::fused_kernels() {
-        // SAFETY: `fused_kernels` reports a feature only when the CPU has it.
-        "avx512f" => return unsafe { rows_avx512(x, tk, bias, scale, y) },
-        "avx2" => return unsafe { rows_avx2(x, tk, bias, scale, y) },
-        _ => {}
+        // SAFETY: `fused_kernels` reports a build only when the CPU has its features.
+        crate::cpu::KernelBuild::Avx512f => return unsafe { rows_avx512(x, tk, bias, scale, y) },
+        crate::cpu::KernelBuild::Avx2 => return unsafe { rows_avx2(x, tk, bias, scale, y) },
+        crate::cpu::KernelBuild::Baseline => {}
     }
     rows_body(x, tk, bias, scale, y)
 }

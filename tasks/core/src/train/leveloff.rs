@@ -2,8 +2,12 @@
 //!
 //! The rule (docs/claims/plan.md): a model has levelled off at step s when its dev error
 //! improved by less than a fraction `rel` (1 %) over the last fifth of its steps,
-//! r(s) = (e(0.8 s) - e(s)) / e(0.8 s) < rel, with e the dev-error curve interpolated linearly
-//! between evaluations. r is continuous in s and monotone between breakpoints, so the first crossing lies in
+//! r(s) = (e(0.8 s) - e(s)) / e(0.8 s) < rel, with e the best dev error so far at each
+//! evaluation, interpolated linearly between evaluations. The best so far, not the raw error,
+//! because a single evaluation that rises on a falling curve (noise) would otherwise count as
+//! levelled off; a model whose best does not improve has levelled off either way. The window must span at least `MIN_INTERVALS` evaluation intervals:
+//! early on, a fifth of the steps is shorter than one interval, and one evaluation without a new
+//! best (noise, or the all-blank plateau at the start of CTC training) would end the curve. r is continuous in s and monotone between breakpoints, so the first crossing lies in
 //! the first piece where the rule comes to hold; it is found there by bisection, not read off the evaluation grid (a 250-step grid put two teachers one evaluation
 //! apart). The seconds at that step are interpolated the same way.
 
@@ -15,11 +19,25 @@ pub const WINDOW: f64 = 0.2;
 /// The plan's threshold: less than 1 % relative improvement over the window.
 pub const REL: f64 = 0.01;
 
+/// The fewest evaluation intervals the window may span.
+pub const MIN_INTERVALS: f64 = 2.0;
+
 /// Where a curve levels off.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LevelOff {
     pub step: f64,
     pub seconds: f64,
+}
+
+/// `(step, lowest dev error up to that evaluation)` for each evaluation.
+fn best_so_far(curve: &[CurvePoint]) -> Vec<(f64, f64)> {
+    let mut best = f64::INFINITY;
+    (curve.iter())
+        .map(|p| {
+            best = best.min(p.dev_error);
+            (p.step as f64, best)
+        })
+        .collect()
 }
 
 /// `y` at `x` on the piecewise-linear curve through `points` (sorted by x); `None` outside it.
@@ -48,11 +66,13 @@ fn improvement(errors: &[(f64, f64)], s: f64) -> Option<f64> {
 /// The first step at which `curve` has levelled off by the rule, with the training seconds
 /// there; `None` if it never does within the curve (not converged).
 pub fn level_off(curve: &[CurvePoint], rel: f64) -> Option<LevelOff> {
-    let errors: Vec<(f64, f64)> = curve.iter().map(|p| (p.step as f64, p.dev_error)).collect();
+    let errors = best_so_far(curve);
     let seconds: Vec<(f64, f64)> = curve.iter().map(|p| (p.step as f64, p.seconds)).collect();
     let first = errors.first()?.0;
-    // The earliest step whose window starts at the first evaluation.
-    let start = first / (1.0 - WINDOW);
+    let interval = errors.get(1)?.0 - first;
+    // The earliest step whose window starts at or after the first evaluation and spans enough
+    // evaluation intervals.
+    let start = (first / (1.0 - WINDOW)).max(MIN_INTERVALS * interval / WINDOW);
     let holds = |s: f64| improvement(&errors, s).is_some_and(|r| r < rel);
     let mut lo = start;
     if holds(lo) {
@@ -111,9 +131,13 @@ mod tests {
 
     /// The same rule by brute force: every step of a fine grid, first that holds.
     fn brute(c: &[CurvePoint], rel: f64) -> Option<f64> {
-        let errors: Vec<(f64, f64)> = c.iter().map(|p| (p.step as f64, p.dev_error)).collect();
+        let mut errors: Vec<(f64, f64)> = c.iter().map(|p| (p.step as f64, p.dev_error)).collect();
+        for i in 1..errors.len() {
+            errors[i].1 = errors[i].1.min(errors[i - 1].1);
+        }
         let last = errors.last()?.0;
-        let mut s = errors[0].0 / (1.0 - WINDOW);
+        let interval = errors.get(1)?.0 - errors[0].0;
+        let mut s = (errors[0].0 / (1.0 - WINDOW)).max(MIN_INTERVALS * interval / WINDOW);
         while s <= last {
             if improvement(&errors, s).is_some_and(|r| r < rel) {
                 return Some(s);
@@ -125,20 +149,25 @@ mod tests {
 
     #[test]
     fn a_hand_worked_curve_levels_off_between_evaluations() {
-        // Falls 100 -> 40 by step 400, then flat. At s = 500 the window starts at 400: flat,
-        // r = 0. Between 400 and 500, e(s) = 40 and e(0.8 s) lies on the 300 -> 400 segment,
-        // from 60 down to 40: r(s) = (e(0.8 s) - 40) / e(0.8 s) < 0.01 once e(0.8 s) < 40.404,
-        // i.e. 0.8 s > 400 - 100 * 0.404 / 20 = 397.98, s > 497.47.
-        let c = curve(&[
-            (100, 100.0),
-            (200, 80.0),
-            (300, 60.0),
-            (400, 40.0),
-            (500, 40.0),
-            (600, 40.0),
-        ]);
-        let got = level_off(&c, 0.01).unwrap();
-        let want = (400.0 - 100.0 * (40.0 / 0.99 - 40.0) / 20.0) / 0.8;
+        // Evaluations every 100 steps, falling linearly from 100 at step 100 to 40 at step 1000,
+        // then flat. The window spans two intervals from s = 1000. For s in [1000, 1250]
+        // e(s) = 40 and e(0.8 s) = 100 - 60 (0.8 s - 100) / 900 on the falling part, so
+        // r(s) < 0.01 once e(0.8 s) < 40 / 0.99, i.e. 0.8 s > 1000 - 900 (40 / 0.99 - 40) / 60.
+        let pts: Vec<(usize, f64)> = (1..=15)
+            .map(|i| {
+                let s = 100 * i;
+                (
+                    s,
+                    if s <= 1000 {
+                        100.0 - 60.0 * (s - 100) as f64 / 900.0
+                    } else {
+                        40.0
+                    },
+                )
+            })
+            .collect();
+        let got = level_off(&curve(&pts), 0.01).unwrap();
+        let want = (1000.0 - 900.0 * (40.0 / 0.99 - 40.0) / 60.0) / 0.8;
         assert!((got.step - want).abs() < 1e-6, "{got:?} vs {want}");
         assert!((got.seconds - want / 10.0).abs() < 1e-6);
     }
@@ -167,6 +196,30 @@ mod tests {
     }
 
     #[test]
+    fn a_rise_on_a_falling_curve_is_not_a_level_off() {
+        // Falling by a fifth every evaluation, except at step 1000, whose error (25) is above
+        // the one at 800 (r < 0 on the raw curve); the best so far still falls.
+        let mut pts: Vec<(usize, f64)> = (1..=14)
+            .map(|i| (100 * i, 100.0 * 0.8f64.powi(i as i32 - 1)))
+            .collect();
+        pts[9].1 = 25.0;
+        let c = curve(&pts);
+        let got = level_off(&c, 0.01);
+        assert_eq!(got, None, "{got:?}");
+        // A rise that is never beaten again: levelled off once a fifth of the steps shows no
+        // new best.
+        // Falling to 20 at step 1000, never beaten after: levelled off between 1000 and 1250,
+        // once the window starts past 1000 - (a hundredth of the last drop).
+        let mut pts: Vec<(usize, f64)> = (1..=10)
+            .map(|i| (100 * i, 120.0 - 10.0 * i as f64))
+            .collect();
+        pts[9].1 = 20.0;
+        pts.extend((11..=15).map(|i| (100 * i, 25.0 + i as f64)));
+        let got = level_off(&curve(&pts), 0.01).unwrap();
+        assert!(got.step > 1000.0 && got.step <= 1250.0, "{got:?}");
+    }
+
+    #[test]
     fn a_curve_still_falling_never_levels_off() {
         let c = curve(&[(100, 100.0), (200, 50.0), (300, 25.0), (400, 12.5)]);
         assert_eq!(level_off(&c, 0.01), None);
@@ -177,11 +230,14 @@ mod tests {
 
     #[test]
     fn a_curve_flat_from_the_start_levels_off_at_the_first_measurable_step() {
-        let c = curve(&[(100, 30.0), (200, 30.0), (300, 30.0)]);
-        let got = level_off(&c, 0.01).unwrap();
-        assert!((got.step - 125.0).abs() < 1e-9, "{got:?}");
+        // The first measurable step: the window of a fifth spans two intervals of 100.
+        let flat: Vec<(usize, f64)> = (1..=20).map(|i| (100 * i, 30.0)).collect();
+        let got = level_off(&curve(&flat), 0.01).unwrap();
+        assert!((got.step - 1000.0).abs() < 1e-9, "{got:?}");
+        // Too short to measure over two intervals.
+        assert_eq!(level_off(&curve(&flat[..9]), 0.01), None);
         // A perfect model cannot improve: levelled off.
-        let zero = curve(&[(100, 0.0), (200, 0.0)]);
-        assert!(level_off(&zero, 0.01).is_some());
+        let zero: Vec<(usize, f64)> = (1..=10).map(|i| (100 * i, 0.0)).collect();
+        assert!(level_off(&curve(&zero), 0.01).is_some());
     }
 }

@@ -7,24 +7,16 @@
 //! `student.kd.frame-kd.weight=0.5` weighs the frame-KD term, `student.kd.frame-kd.ctc.weight=0`
 //! drops its CTC term, `student.kd.attention-map.stage1_fraction=0.5` gives the initialisation
 //! stage half the steps. The fields and their defaults are `KdTerm`'s
-//! (`student::losses::combine`); an unknown key, a field of the wrong type, or a term the
+//! (`student::losses::registry`); an unknown key, a field of the wrong type, or a term the
 //! method does not have is an error naming the table.
 
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context, Result};
-use student::losses::{KdObjective, KdTerm};
+use student::losses::{registry as methods, KdObjective, KdTerm};
 
 /// `[student.kd]`: overrides per KD method or variant name.
 pub type KdOverrides = BTreeMap<String, toml::Table>;
-
-/// The term a built-in method is named after (every method has one: `ctc`'s is its CTC term).
-fn main_term(method: &str) -> &str {
-    match method {
-        "layerwise" => "layer-wise",
-        m => m,
-    }
-}
 
 /// `obj` (the objective of the built-in `method`) with the fields of `table` applied; `what`
 /// names the table in errors (e.g. `student.kd.frame-kd`).
@@ -35,7 +27,9 @@ pub fn apply(
     what: &str,
 ) -> Result<KdObjective> {
     let names: Vec<&str> = obj.terms.iter().map(|t| t.name()).collect();
-    let own = main_term(method);
+    let own = methods::find(method)
+        .map(|m| m.own_term)
+        .ok_or_else(|| anyhow!("{what}: {method:?} is not a built-in KD method"))?;
     let mut per_term: BTreeMap<&str, toml::Table> = BTreeMap::new();
     for (key, value) in table {
         if key == "kind" {
@@ -46,7 +40,7 @@ pub fn apply(
                 anyhow!("{what}.{key}: expected a table of the {key} term's fields, got {value}")
             })?;
             per_term.entry(key).or_default().extend(sub.clone());
-        } else if is_term_kind(key) {
+        } else if KdTerm::is_kind(key) {
             bail!(
                 "{what}.{key}: the objective of {method} has no {key} term (its terms: {})",
                 names.join(", ")
@@ -88,20 +82,6 @@ pub fn apply(
     }
     out.validate().map_err(|e| anyhow!("{what}: {e}"))?;
     Ok(out)
-}
-
-fn is_term_kind(key: &str) -> bool {
-    matches!(
-        key,
-        "ctc"
-            | "hinton"
-            | "frame-kd"
-            | "guided-ctc"
-            | "attention-map"
-            | "layer-wise"
-            | "layerwise"
-            | "sequence-kd"
-    )
 }
 
 #[cfg(test)]

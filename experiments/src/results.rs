@@ -139,7 +139,7 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("frame_entropy", "Teachers: mean entropy of a frame's posterior over the CTC alphabet, in nats, same examples."),
     ("spikes_per_label", "Teachers: frames whose most probable class is a label, per transcript label (1 = one-frame spikes), same examples."),
     ("hint_leakage", "Teachers: mean probability per frame on transcript characters other than the frame's symbol in the model's own forced alignment, same examples (an oracle spreading mass over the characters it was told; the conventional teacher's value is the baseline)."),
-    ("leveloff_step", "Teachers: the step at which the dev-error curve levelled off, read between evaluations: the first step s with less than 1 % relative improvement over its last fifth, (e(0.8 s) - e(s)) / e(0.8 s) < 0.01, e interpolated linearly (`ctc_core::train::leveloff`); empty if the curve never levels off. For oracles the label-fed dev error."),
+    ("leveloff_step", "Teachers: the step at which the dev-error curve levelled off, read between evaluations: the first step s with less than 1 % relative improvement over its last fifth, (e(0.8 s) - e(s)) / e(0.8 s) < 0.01, e the best dev error so far at each evaluation, interpolated linearly, and the fifth at least two evaluation intervals long (`ctc_core::train::leveloff`); empty if the curve never levels off. For oracles the label-fed dev error."),
     ("leveloff_seconds", "Teachers: training seconds at `leveloff_step`, interpolated the same way."),
 ];
 

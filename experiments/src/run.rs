@@ -12,7 +12,6 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use oracle::AntiCopy;
-use student::losses::KD_METHODS;
 
 use crate::preset::{self, Preset};
 use crate::results::ResultRow;
@@ -300,9 +299,8 @@ fn run_one(
     let entry = registry::find(&p.task).map_err(|e| anyhow::anyhow!("preset {}: {e}", p.name))?;
     let kd: Vec<String> = match a.kd.as_deref() {
         None => p.kd.clone(),
-        Some("all") => KD_METHODS
-            .iter()
-            .map(|s| s.to_string())
+        Some("all") => (student::losses::METHODS.iter())
+            .map(|m| m.name.to_string())
             .chain(p.student.kd_variants.iter().map(|v| v.name.clone()))
             .collect(),
         Some("none") => Vec::new(),
@@ -316,8 +314,9 @@ fn run_one(
     let anti_copy = parse_anti_copy(a.anti_copy.as_deref())?;
     let cache = a.out.join("data-cache");
     entry.run(&RunInputs {
-        args: a,
+        out: &a.out,
         preset: &p,
+        online: a.online,
         kd,
         anti_copy,
         data_cache: &cache,

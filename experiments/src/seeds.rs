@@ -15,14 +15,16 @@ use crate::clusters::{Clustered, SplitClusters};
 use crate::pipeline::{run_seed, Ctx, SeedOutcome};
 use crate::preset::Preset;
 use crate::results::ResultRow;
-use crate::run::RunArgs;
 use crate::rundir::{revision, RunDir};
 use crate::{compare, plots, results};
 
 /// Everything a run needs besides the task and its data.
 pub struct RunInputs<'a> {
-    pub args: &'a RunArgs,
+    /// `--out`: where run directories are made.
+    pub out: &'a std::path::Path,
     pub preset: &'a Preset,
+    /// `--online`: train every KD student online too.
+    pub online: bool,
     pub kd: Vec<String>,
     pub anti_copy: Vec<AntiCopy>,
     pub data_cache: &'a std::path::Path,
@@ -45,12 +47,12 @@ pub fn run_seeds<T: Task>(inputs: &RunInputs, task: &T, splits: &Splits<T::Examp
 where
     T::Example: Clustered,
 {
-    let (a, p, started) = (inputs.args, inputs.preset, inputs.started);
+    let (out, p, started) = (inputs.out, inputs.preset, inputs.started);
     // Created once the data is built, so a preset the task rejects leaves no directory behind.
     let dir = &if inputs.cell_task {
-        RunDir::create_for_seeds(&a.out, p, &inputs.seeds)?
+        RunDir::create_for_seeds(out, p, &inputs.seeds)?
     } else {
-        RunDir::create(&a.out, p, &inputs.seeds)?
+        RunDir::create(out, p, &inputs.seeds)?
     };
     eprintln!("run directory: {}", dir.root.display());
     eprintln!(
@@ -73,7 +75,7 @@ where
             progress: inputs.progress,
             kd: inputs.kd.clone(),
             anti_copy: inputs.anti_copy.clone(),
-            online: a.online,
+            online: inputs.online,
             revision: revision().to_string(),
             share: inputs
                 .share

@@ -8,7 +8,7 @@
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
-use student::losses::{parse_kd, KdObjective, KdTerm, KD_METHODS};
+use student::losses::{parse_kd, registry, KdObjective, KdTerm};
 
 use crate::kd_overrides::{self, KdOverrides};
 
@@ -61,11 +61,9 @@ pub fn objective(
     let mut obj = with_overrides(obj, &v.method, overrides, &v.method)?;
     if let Some(t) = v.tau {
         let mut set = false;
-        for term in &mut obj.terms {
-            if let KdTerm::Hinton { tau, .. } | KdTerm::FrameKd { tau, .. } = term {
-                *tau = t;
-                set = true;
-            }
+        for tau in obj.terms.iter_mut().filter_map(KdTerm::temperature_mut) {
+            *tau = t;
+            set = true;
         }
         if !set {
             bail!(
@@ -120,7 +118,7 @@ pub fn validate(variants: &[KdVariant]) -> Result<()> {
                 v.name
             );
         }
-        if KD_METHODS.contains(&v.name.as_str()) || v.name == "layerwise" {
+        if registry::find(&v.name).is_some() {
             bail!(
                 "student.kd_variants: {:?} is a built-in KD method; give the variant its own name",
                 v.name

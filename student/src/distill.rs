@@ -7,6 +7,7 @@
 //! student sees.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use candle_core::{Result, Tensor};
 use ctc_core::train::{ctc_term, LossOut, Trainable};
@@ -15,10 +16,8 @@ use crate::cache::TeacherOutputs;
 use ctc_core::model::CtcModel;
 use ctc_core::{Batch, Fwd};
 
-use crate::losses::attention::attention_map_l2;
-use crate::losses::layerwise::{layerwise_loss, PredictionHeads};
-use crate::losses::soft::{frame_kd_norm, hinton_norm};
-use crate::losses::{guided_ctc_norm, KdObjective, KdTerm, Norm};
+use crate::losses::layerwise::PredictionHeads;
+use crate::losses::{KdObjective, KdTerm, Norm, TermInputs};
 use crate::teacher::Teacher;
 
 /// What the frozen teacher is shown while a student trains on an augmented batch.
@@ -45,22 +44,6 @@ pub struct Distiller<'a> {
 }
 
 impl Distiller<'_> {
-    fn needs_live_teacher(&self) -> bool {
-        self.objective
-            .terms
-            .iter()
-            .any(|t| matches!(t, KdTerm::AttentionMap { .. } | KdTerm::Layerwise { .. }))
-    }
-
-    fn needs_logits(&self) -> bool {
-        self.objective.terms.iter().any(|t| {
-            matches!(
-                t,
-                KdTerm::Hinton { .. } | KdTerm::FrameKd { .. } | KdTerm::GuidedCtc { .. }
-            )
-        })
-    }
-
     fn teacher_logits(&self, batch: &Batch, t: usize, lens: &[usize]) -> Result<Tensor> {
         if let (Some(cache), TeacherInput::Clean) = (self.cache, self.teacher_input) {
             for (&id, &l) in batch.ids.iter().zip(lens) {
@@ -91,72 +74,51 @@ impl Distiller<'_> {
 
 impl Trainable for Distiller<'_> {
     fn loss(&self, batch: &Batch, fwd: &mut Fwd) -> Result<LossOut> {
-        let live = self.needs_live_teacher();
-        fwd.collect = live;
+        let needs = self.objective.needs();
+        fwd.collect = needs.features;
         let out = self.student.forward(&batch.src, &batch.src_lens, fwd)?;
         fwd.collect = false;
         let lens = &out.enc.lens;
         let t = out.logits.dim(1)?;
         let (ctc, mut parts) = ctc_term(&out.logits, lens, &batch.targets)?;
-        let teacher_out = match (live, self.teacher) {
+        let teacher_out = match (needs.features, self.teacher) {
             (true, Some(teacher)) => Some(teacher.outputs(&self.teacher_batch(batch), true)?),
-            (true, None) => {
-                candle_core::bail!("attention-map and layer-wise KD need a live teacher")
-            }
+            (true, None) => candle_core::bail!(
+                "the objective {} needs a live teacher",
+                self.objective.formula()
+            ),
             _ => None,
         };
-        // The posterior terms on the scale of the CTC term: per utterance over its labels.
-        let norm = Norm::PerLabel(batch.targets.iter().map(Vec::len).collect());
-        let mut values: Vec<(&str, Tensor)> = Vec::new();
         // A live forward made for the feature terms also gives the posteriors of its input.
-        let mut teacher_logits: Option<Tensor> = match (&teacher_out, self.teacher_input) {
-            (Some(o), TeacherInput::Augmented) if self.needs_logits() => Some(o.logits.clone()),
-            _ => None,
+        let kept: RefCell<Option<Tensor>> =
+            RefCell::new(match (&teacher_out, self.teacher_input) {
+                (Some(o), TeacherInput::Augmented) if needs.posteriors => Some(o.logits.clone()),
+                _ => None,
+            });
+        let teacher_logits = || -> Result<Tensor> {
+            if let Some(l) = kept.borrow().as_ref() {
+                return Ok(l.clone());
+            }
+            let l = self.teacher_logits(batch, t, lens)?;
+            *kept.borrow_mut() = Some(l.clone());
+            Ok(l)
         };
+        let inputs = TermInputs {
+            logits: &out.logits,
+            enc: &out.enc,
+            lens,
+            ctc: &ctc,
+            // The posterior terms on the scale of the CTC term: per utterance over its labels.
+            norm: &Norm::PerLabel(batch.targets.iter().map(Vec::len).collect()),
+            ids: &batch.ids,
+            teacher: teacher_out.as_ref(),
+            heads: self.heads,
+            hypotheses: self.hypotheses,
+            teacher_logits: &teacher_logits,
+        };
+        let mut values: Vec<(&str, Tensor)> = Vec::new();
         for term in &self.objective.terms {
-            let mut logits = || -> Result<Tensor> {
-                if teacher_logits.is_none() {
-                    teacher_logits = Some(self.teacher_logits(batch, t, lens)?);
-                }
-                Ok(teacher_logits.clone().expect("set above"))
-            };
-            let v = match term {
-                KdTerm::Ctc { .. } => ctc.clone(),
-                KdTerm::Hinton { tau, alpha, .. } => {
-                    hinton_norm(&out.logits, &logits()?, lens, *tau, *alpha, &ctc, &norm)?
-                }
-                KdTerm::FrameKd {
-                    tau, drop_blank, ..
-                } => frame_kd_norm(&out.logits, &logits()?, lens, *tau, *drop_blank, &norm)?,
-                KdTerm::GuidedCtc { exclude_blank, .. } => {
-                    guided_ctc_norm(&out.logits, &logits()?, lens, *exclude_blank, &norm)?
-                }
-                KdTerm::AttentionMap { .. } => {
-                    let to = teacher_out.as_ref().expect("live teacher checked above");
-                    let (Some(s), Some(tm)) = (out.enc.attn.last(), to.attn.last()) else {
-                        candle_core::bail!("attention-map KD: a model returned no attention maps");
-                    };
-                    attention_map_l2(s, tm, lens)?
-                }
-                KdTerm::Layerwise { .. } => {
-                    let to = teacher_out.as_ref().expect("live teacher checked above");
-                    let Some(heads) = self.heads else {
-                        candle_core::bail!("layer-wise KD needs prediction heads");
-                    };
-                    let Some(last) = out.enc.hidden.last() else {
-                        candle_core::bail!("layer-wise KD: the student returned no hidden states");
-                    };
-                    layerwise_loss(&heads.forward(last)?, &heads.targets(&to.hidden)?, lens)?
-                }
-                KdTerm::SequenceKd { .. } => {
-                    let Some(hyps) = self.hypotheses else {
-                        candle_core::bail!("sequence-level KD needs the teacher's hypotheses");
-                    };
-                    let targets: Vec<Vec<u32>> =
-                        batch.ids.iter().map(|&i| hyps[i].clone()).collect();
-                    ctc_term(&out.logits, lens, &targets)?.0
-                }
-            };
+            let v = term.value(&inputs)?;
             if !matches!(term, KdTerm::Ctc { .. }) {
                 // CTC on the references is already in `parts`.
                 parts.push((

@@ -9,7 +9,7 @@ use ctc_core::train::{LossOut, Trainable};
 use ctc_core::{Batch, Fwd};
 
 use crate::distill::Distiller;
-use crate::losses::{KdObjective, KdTerm};
+use crate::losses::KdObjective;
 use crate::teacher::Teacher;
 
 /// A teacher that can also be trained: both teacher kinds.
@@ -35,10 +35,10 @@ pub fn online_vars(teacher: Vec<(String, Var)>, student: Vec<(String, Var)>) -> 
         .collect()
 }
 
-/// Whether an objective can train online: not sequence-level KD, whose hypotheses are decoded
-/// once from a fixed teacher.
+/// Whether an objective can train online: none of its terms reads hypotheses decoded once from
+/// a fixed teacher (sequence-level KD).
 pub fn runs_online(objective: &KdObjective) -> bool {
-    !(objective.terms.iter()).any(|t| matches!(t, KdTerm::SequenceKd { .. }))
+    objective.needs().hypotheses.is_none()
 }
 
 pub struct Online<'a> {
@@ -56,8 +56,8 @@ impl<'a> Online<'a> {
         }
         if !runs_online(&distiller.objective) {
             candle_core::bail!(
-                "sequence-kd cannot run online: it trains on hypotheses decoded once from a \
-                 fixed teacher"
+                "{} cannot run online: it trains on hypotheses decoded once from a fixed teacher",
+                distiller.objective.formula()
             );
         }
         distiller.teacher = Some(teacher.as_teacher());

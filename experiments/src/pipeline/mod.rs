@@ -237,7 +237,8 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
                     &mut caches,
                 )
                 .with_context(|| format!("stage {}", spec.name))?;
-                if !online && (kd == "ctc" || kd == "frame-kd") {
+                let plotted = student::losses::registry::find(kd).is_some_and(|m| m.plotted);
+                if !online && plotted {
                     out.posteriors
                         .push((format!("student {kd} ({})", spec.teacher), post));
                 }

@@ -6,14 +6,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use candle_core::Tensor;
 use ctc_core::params::ParamStore;
 use ctc_core::task::Splits;
 use ctc_core::train::{evaluate, Evaluation, TrainConfig, TrainReport, TrainRun};
-use ctc_core::Task;
+use ctc_core::{Batch, Task};
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{Ctx, ModelMeta};
-use crate::results::write_atomic;
+use super::plan::StageSpec;
+use super::{fill_scores, Ctx, ModelMeta};
+use crate::results::{write_atomic, ResultRow};
 
 pub const MODEL: &str = "model";
 const DONE: &str = "DONE";
@@ -241,6 +243,59 @@ pub fn dev_test<T: Task>(
             &f,
         )?,
         test: evaluate(task, &splits.test, batch_size, &ctx.device, &f)?,
+    })
+}
+
+/// A stage trained (or restored) and scored, with its row's common columns filled.
+pub struct Scored<X> {
+    pub stage: Stage,
+    pub report: StageReport<X>,
+    pub scores: DevTest,
+    pub row: ResultRow,
+}
+
+/// The lifecycle every stage shares: open the stage under `key`; if it is done, restore its
+/// weights into `store` and its report, else `train` it and finish it (export, report, marker);
+/// score it on dev and test with `eval`; fill the row's parameters, steps, seconds, scores,
+/// edit file and training revision.
+#[allow(clippy::too_many_arguments)]
+pub fn trained_and_scored<T, X, E>(
+    ctx: &Ctx,
+    task: &T,
+    splits: &Splits<T::Example>,
+    spec: &StageSpec,
+    key: String,
+    (store, meta): (&ParamStore, &ModelMeta),
+    batch_size: usize,
+    train: impl FnOnce(&Stage) -> Result<StageReport<X>>,
+    eval: &E,
+) -> Result<Scored<X>>
+where
+    T: Task,
+    X: Serialize + DeserializeOwned,
+    E: Fn(&Batch) -> candle_core::Result<(Tensor, Vec<usize>)> + Sync,
+{
+    let stage = Stage::keyed(ctx, &spec.name, key)?;
+    let report = if stage.done() {
+        stage.restore(store, meta)?
+    } else {
+        let r = train(&stage)?;
+        stage.finish(store, meta, task.vocab(), &r)?;
+        r
+    };
+    let scores = dev_test(ctx, task, splits, batch_size, eval)?;
+    let mut row = ctx.row::<T>(spec);
+    row.params = store.num_params() as u64;
+    row.train_steps = report.train.iter().map(|r| r.steps as u64).sum();
+    row.train_seconds = report.train.iter().map(|r| r.train_seconds).sum();
+    fill_scores::<T>(&mut row, &scores);
+    row.test_edits = stage.save_edits(ctx, &scores, "")?;
+    row.revision = stage.trained_revision()?;
+    Ok(Scored {
+        stage,
+        report,
+        scores,
+        row,
     })
 }
 

@@ -10,13 +10,13 @@ use ctc_core::train::TrainReport;
 use ctc_core::{Batch, Fwd, Rng, Task};
 use student::cache::TeacherOutputs;
 use student::losses::layerwise::{LayerwiseConfig, PredictionHeads};
-use student::losses::{KdObjective, KdTerm};
+use student::losses::KdObjective;
 use student::online::{online_vars, Online, OnlineTeacher};
 use student::{Distiller, Teacher};
 
 use super::bias;
 use super::plan::{StageSpec, TeacherKind};
-use super::stage::{dev_test, ensure_dir, selection, Stage, StageReport};
+use super::stage::{dev_test, ensure_dir, selection, trained_and_scored, Stage, StageReport};
 use super::teachers::{conventional_init, example_posteriors, oracle_init};
 use super::{fill_scores, Ctx};
 use crate::results::{write_atomic, ResultRow};
@@ -146,14 +146,11 @@ pub fn student<T: Task>(
             serde_json::to_string(&variant).unwrap_or_default()
         ),
     );
-    let stage = Stage::keyed(ctx, &spec.name, key)?;
     // Every student starts from the same weights for a seed: rows differ only in teaching.
     let store = ParamStore::new(Rng::derive(ctx.seed, 3).state()[0]);
     let model = CtcModel::new(task, &preset.encoder, store.vb(&ctx.device).pp("model"))?;
     let meta = ctx.meta::<T>(spec, &preset.encoder, None);
-    let report: StageReport<String> = if stage.done() {
-        stage.restore(&store, &meta)?
-    } else {
+    let train_stage = |stage: &Stage| -> Result<StageReport<String>> {
         // Online teachers start from the same initial weights as the offline ones.
         let conv_init;
         let oracle_init_;
@@ -179,33 +176,35 @@ pub fn student<T: Task>(
             },
             (false, _, _) => Source::None,
         };
-        let rep = train(
+        train(
             ctx,
             task,
             train_splits,
             spec,
-            &stage,
+            stage,
             &store,
             &model,
             &objective,
             source,
             &meta,
-        )?;
-        stage.finish(&store, &meta, task.vocab(), &rep)?;
-        rep
+        )
     };
     let eval = |b: &Batch| {
         let o = model.forward(&b.src, &b.src_lens, &mut Fwd::eval())?;
         Ok((o.logits, o.enc.lens))
     };
-    let scores = dev_test(ctx, task, splits, preset.train.batch_size, eval)?;
-    let mut row = ctx.row::<T>(spec);
-    row.params = store.num_params() as u64;
-    row.train_steps = report.train.iter().map(|r| r.steps as u64).sum();
-    row.train_seconds = report.train.iter().map(|r| r.train_seconds).sum();
-    fill_scores::<T>(&mut row, &scores);
-    row.test_edits = stage.save_edits(ctx, &scores, "")?;
-    row.revision = stage.trained_revision()?;
+    let done = trained_and_scored(
+        ctx,
+        task,
+        splits,
+        spec,
+        key,
+        (&store, &meta),
+        preset.train.batch_size,
+        train_stage,
+        &eval,
+    )?;
+    let (stage, scores, row) = (done.stage, done.scores, done.row);
     let mut rows = vec![row];
     if let Some((label, id)) = omit {
         let (e, n) = bias::omitted_counts(&scores.test, label);
@@ -308,11 +307,7 @@ fn train<T: Task>(
         &heads_store,
         preset.encoder.d_model,
     )?;
-    let seq_beam = objective.terms.iter().find_map(|t| match t {
-        KdTerm::SequenceKd { beam, .. } => Some(*beam),
-        _ => None,
-    });
-    let hyps = match (seq_beam, cache) {
+    let hyps = match (objective.needs().hypotheses, cache) {
         (Some(b), Some(c)) => Some(hypotheses(c, b)),
         _ => None,
     };
@@ -370,13 +365,10 @@ fn layerwise_heads<T: Task>(
     store: &ParamStore,
     student_dim: usize,
 ) -> Result<Option<PredictionHeads>> {
-    let Some(layers) = objective.terms.iter().find_map(|t| match t {
-        KdTerm::Layerwise { layers, .. } => Some(layers.clone()),
-        _ => None,
-    }) else {
+    let Some(layers) = objective.needs().heads else {
         return Ok(None);
     };
-    let teacher = teacher.context("layer-wise KD needs a teacher")?;
+    let teacher = teacher.context("prediction heads (layer-wise KD) need a teacher")?;
     let ex = splits.train.first().context("empty training set")?;
     let batch = task.collate(&[(0, ex)], false, &mut Rng::new(0), &ctx.device)?;
     let out = teacher.outputs(&batch, true)?;

@@ -12,8 +12,8 @@ use oracle::diagnostics::{diagnose, CopyDiagnostics};
 use oracle::{AntiCopy, OracleConfig, OracleTeacher};
 
 use super::plan::StageSpec;
-use super::stage::{dev_test, Stage, StageReport};
-use super::{fill_scores, Ctx};
+use super::stage::{trained_and_scored, Stage, StageReport};
+use super::Ctx;
 use crate::results::ResultRow;
 
 pub struct Trained<M> {
@@ -108,8 +108,6 @@ fn bs(ctx: &Ctx) -> usize {
     ctx.preset.teacher.train.batch_size
 }
 
-/// The conventional teacher's initial weights for this seed (online students start from them
-/// too).
 /// A config as one line of a stage key.
 fn key_line<X: serde::Serialize>(x: &X) -> String {
     format!(
@@ -118,6 +116,18 @@ fn key_line<X: serde::Serialize>(x: &X) -> String {
     )
 }
 
+/// A teacher row's cost columns: steps and seconds to the dev target and to its level-off.
+fn teacher_cost(row: &mut ResultRow, report: &TrainReport) {
+    row.steps_to_target = report.steps_to_target.map(|s| s as f64);
+    row.seconds_to_target = report.seconds_to_target;
+    if let Some(l) = leveloff::level_off(&report.curve, leveloff::REL) {
+        row.leveloff_step = Some(l.step);
+        row.leveloff_seconds = Some(l.seconds);
+    }
+}
+
+/// The conventional teacher's initial weights for this seed (online students start from them
+/// too).
 pub fn conventional_init<T: Task>(ctx: &Ctx, task: &T) -> Result<(ParamStore, CtcModel)> {
     let store = ParamStore::new(Rng::derive(ctx.seed, 1).state()[0]);
     let enc = &ctx.preset.teacher.encoder;
@@ -144,41 +154,34 @@ pub fn conventional<T: Task>(
 ) -> Result<Trained<CtcModel>> {
     let preset = &ctx.preset.teacher;
     let key = crate::grid::stage_key(&ctx.preset, ctx.seed, &spec.name, "");
-    let stage = Stage::keyed(ctx, &spec.name, key)?;
     let (store, model) = conventional_init(ctx, task)?;
     let meta = ctx.meta::<T>(spec, &preset.encoder, None);
-    let report: StageReport<()> = if stage.done() {
-        stage.restore(&store, &meta)?
-    } else {
+    let train = |stage: &Stage| -> Result<StageReport<()>> {
         let id = super::stage::identity(&meta, None)?;
         let run = stage.train_run(ctx, task, splits, &preset.train, &spec.name, id);
-        let r = run.run(&model, store.vars())?;
-        let rep = StageReport {
-            train: vec![r],
+        Ok(StageReport {
+            train: vec![run.run(&model, store.vars())?],
             extra: (),
-        };
-        stage.finish(&store, &meta, task.vocab(), &rep)?;
-        rep
+        })
     };
     let eval = |b: &Batch| {
         let out = model.forward(&b.src, &b.src_lens, &mut Fwd::eval())?;
         Ok((out.logits, out.enc.lens))
     };
-    let scores = dev_test(ctx, task, splits, bs(ctx), eval)?;
-    let report = report.train.into_iter().next().unwrap_or_default();
-    let mut row = ctx.row::<T>(spec);
-    row.params = store.num_params() as u64;
-    row.train_steps = report.steps as u64;
-    row.train_seconds = report.train_seconds;
-    row.steps_to_target = report.steps_to_target.map(|s| s as f64);
-    row.seconds_to_target = report.seconds_to_target;
-    if let Some(l) = leveloff::level_off(&report.curve, leveloff::REL) {
-        row.leveloff_step = Some(l.step);
-        row.leveloff_seconds = Some(l.seconds);
-    }
-    fill_scores::<T>(&mut row, &scores);
-    row.test_edits = stage.save_edits(ctx, &scores, "")?;
-    row.revision = stage.trained_revision()?;
+    let done = trained_and_scored(
+        ctx,
+        task,
+        splits,
+        spec,
+        key,
+        (&store, &meta),
+        bs(ctx),
+        train,
+        &eval,
+    )?;
+    let mut row = done.row;
+    let report = done.report.train.into_iter().next().unwrap_or_default();
+    teacher_cost(&mut row, &report);
     posterior_stats(ctx, task, splits, &spec.name, &mut row, eval)?;
     let (example_posteriors, example_text) = example_posteriors(ctx, task, splits, eval)?;
     Ok(Trained {
@@ -211,12 +214,9 @@ pub fn oracle<T: Task>(
     cfg.anti_copy = strategy.clone();
     let stage_name = &spec.name;
     let key = crate::grid::stage_key(&ctx.preset, ctx.seed, stage_name, &key_line(&cfg));
-    let stage = Stage::keyed(ctx, stage_name, key)?;
     let (store, model) = oracle_init(ctx, task, &cfg)?;
     let meta = ctx.meta::<T>(spec, &cfg.encoder, Some(&cfg));
-    let report: StageReport<Option<CopyDiagnostics>> = if stage.done() {
-        stage.restore(&store, &meta)?
-    } else {
+    let train = |stage: &Stage| -> Result<StageReport<Option<CopyDiagnostics>>> {
         let id = super::stage::identity(&meta, None)?;
         let run = stage.train_run(ctx, task, splits, &preset.train, stage_name, id);
         let r = run.run(&model, store.vars())?;
@@ -229,33 +229,30 @@ pub fn oracle<T: Task>(
             let out = reference.forward(&b.src, &b.src_lens, &mut Fwd::eval())?;
             Ok((out.logits, out.enc.lens))
         })?;
-        let rep = StageReport {
+        Ok(StageReport {
             train: vec![r],
             extra: Some(diag),
-        };
-        stage.finish(&store, &meta, task.vocab(), &rep)?;
-        rep
+        })
     };
     let eval = |b: &Batch| {
         let out = model.infer(&b.src, &b.src_lens, &b.targets, &mut Fwd::eval())?;
         Ok((out.logits, out.enc.lens))
     };
-    let scores = dev_test(ctx, task, splits, bs(ctx), eval)?;
-    let diag = report.extra.clone();
-    let report = report.train.into_iter().next().unwrap_or_default();
-    let mut row = ctx.row::<T>(spec);
-    row.params = store.num_params() as u64;
-    row.train_steps = report.steps as u64;
-    row.train_seconds = report.train_seconds;
-    row.steps_to_target = report.steps_to_target.map(|s| s as f64);
-    row.seconds_to_target = report.seconds_to_target;
-    if let Some(l) = leveloff::level_off(&report.curve, leveloff::REL) {
-        row.leveloff_step = Some(l.step);
-        row.leveloff_seconds = Some(l.seconds);
-    }
-    fill_scores::<T>(&mut row, &scores);
-    row.test_edits = stage.save_edits(ctx, &scores, "")?;
-    row.revision = stage.trained_revision()?;
+    let done = trained_and_scored(
+        ctx,
+        task,
+        splits,
+        spec,
+        key,
+        (&store, &meta),
+        bs(ctx),
+        train,
+        &eval,
+    )?;
+    let mut row = done.row;
+    let diag = done.report.extra;
+    let report = done.report.train.into_iter().next().unwrap_or_default();
+    teacher_cost(&mut row, &report);
     posterior_stats(ctx, task, splits, stage_name, &mut row, eval)?;
     if let Some(d) = &diag {
         row.ablated_cer = Some(d.error_zeroed);

@@ -1,5 +1,6 @@
 use super::*;
 use crate::losses::testutil::{scalar, tensor};
+use crate::losses::{parse_kd, KdTerm};
 
 #[test]
 fn formulas_of_the_cli_names() {

@@ -18,21 +18,23 @@
 //!   maps, layer-wise) are means over frames and features, as their papers define them.
 //!
 //! Sequence-level KD has no tensor loss: the student is trained with CTC on the teacher's
-//! hypotheses, so only its `KdTerm` exists (in `combine`).
+//! hypotheses, so only its `KdTerm` exists (in `registry`).
 
 pub mod attention;
 pub mod combine;
 pub mod guided;
 pub mod layerwise;
+pub mod registry;
 pub mod soft;
 
 #[cfg(test)]
 mod testutil;
 
 pub use attention::attention_map_l2;
-pub use combine::{parse_kd, KdObjective, KdTerm, KD_METHODS};
+pub use combine::KdObjective;
 pub use guided::{guided_ctc, guided_ctc_norm, guided_mask};
 pub use layerwise::{layerwise_loss, log_sigmoid, LayerwiseConfig, PredictionHeads};
+pub use registry::{parse_kd, KdMethod, KdTerm, Needs, TermInputs, METHODS};
 pub use soft::{frame_kd, frame_kd_norm, hinton, hinton_norm, soft_kl};
 
 use candle_core::{DType, Device, Error, Result, Tensor, D};

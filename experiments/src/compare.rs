@@ -85,6 +85,7 @@ const TEST_ERRORS: Metric = metric("test_errors", |r| r.test_errors.map(|e| e as
 const TEST_EXAMPLES: Metric = metric("of", |r| r.test_examples.map(|n| n as f64), 0);
 const OMITTED_ERRORS: Metric = metric("omitted_errors", |r| r.omitted_errors.map(|e| e as f64), 1);
 const OMITTED_EXAMPLES: Metric = metric("of", |r| r.omitted_examples.map(|n| n as f64), 0);
+const TRAIN_ERROR: Metric = metric("train_error", |r| r.train_error, 2);
 const TRAIN_SECONDS: Metric = metric("train_seconds", |r| Some(r.train_seconds), 1);
 const STEPS_TO_TARGET: Metric = metric("steps_to_target", |r| r.steps_to_target, 0);
 const SECONDS_TO_TARGET: Metric = metric("seconds_to_target", |r| r.seconds_to_target, 1);
@@ -526,6 +527,10 @@ fn task_table(task: &str, per_file: &[Grouped]) -> (Vec<Vec<String>>, &'static M
     }
     if rows().any(|r| r.omitted_errors.is_some()) {
         metrics.extend([&OMITTED_ERRORS, &OMITTED_EXAMPLES]);
+    }
+    // A student trained on part of the training set: its error on that part.
+    if rows().any(|r| r.train_error.is_some()) {
+        metrics.push(&TRAIN_ERROR);
     }
     if keys.iter().any(|k| k.role == "oracle") {
         metrics.extend([&ABLATED_CER, &SPIKE_OFFSET]);

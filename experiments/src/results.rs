@@ -89,6 +89,9 @@ pub struct ResultRow {
     pub leveloff_step: Option<f64>,
     #[serde(default)]
     pub leveloff_seconds: Option<f64>,
+    /// Absent in files written before the transfer-fraction variants.
+    #[serde(default)]
+    pub train_error: Option<f64>,
 }
 
 /// The values `role` may take.
@@ -141,12 +144,13 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("hint_leakage", "Teachers: mean probability per frame on transcript characters other than the frame's symbol in the model's own forced alignment, same examples (an oracle spreading mass over the characters it was told; the conventional teacher's value is the baseline)."),
     ("leveloff_step", "Teachers: the step at which the dev-error curve levelled off, read between evaluations: the first step s with less than 1 % relative improvement over its last fifth, (e(0.8 s) - e(s)) / e(0.8 s) < 0.01, e the best dev error so far at each evaluation, interpolated linearly, and the fifth at least two evaluation intervals long (`ctc_core::train::leveloff`); empty if the curve never levels off. For oracles the label-fed dev error."),
     ("leveloff_seconds", "Teachers: training seconds at `leveloff_step`, interpolated the same way."),
+    ("train_error", "Students of a KD variant with `transfer_fraction`: the error (CER, or 100 - word accuracy for one-word examples) on the training examples they were trained on, clean, greedy decoding; with `test_cer` / `word_acc` it shows how far the model overfits its transfer set."),
 ];
 
 /// The column counts of every schema still read, oldest first, each a prefix of the current
 /// columns: files written before later columns existed are read with those columns empty
 /// and written back in the current schema.
-const SCHEMAS: &[usize] = &[20, 24, 30, 43, COLUMN_DOCS.len()];
+const SCHEMAS: &[usize] = &[20, 24, 30, 43, 45, COLUMN_DOCS.len()];
 
 /// The header every results file must carry.
 pub fn columns() -> Vec<&'static str> {
@@ -217,6 +221,7 @@ fn check_row(row: &ResultRow) -> std::result::Result<(), String> {
         ("steps_to_target", row.steps_to_target),
         ("leveloff_step", row.leveloff_step),
         ("leveloff_seconds", row.leveloff_seconds),
+        ("train_error", row.train_error),
         ("dev_cer", row.dev_cer),
         ("dev_wer", row.dev_wer),
         ("test_cer", row.test_cer),

@@ -30,6 +30,12 @@ pub struct KdVariant {
     /// 0.25) that minimises the dev error, and write a second row `<name>+bias`.
     #[serde(default)]
     pub bias_correction: bool,
+    /// Train on this fraction (0 < f <= 1) of the training examples: soft targets as a
+    /// regulariser (Hinton et al. 2015, section 5: 3 % of the data). Drawn once per seed, the
+    /// same examples for every variant of that fraction; the row gets `train_error`, the error on
+    /// those examples.
+    #[serde(default)]
+    pub transfer_fraction: Option<f64>,
 }
 
 /// The variant called `name`, if any.
@@ -134,6 +140,12 @@ pub fn validate(variants: &[KdVariant]) -> Result<()> {
                 v.name
             );
         }
+        if let Some(f) = v.transfer_fraction.filter(|f| !(*f > 0.0 && *f <= 1.0)) {
+            bail!(
+                "student.kd_variants {:?}: transfer_fraction must lie in (0, 1], got {f}",
+                v.name
+            );
+        }
         if v.omit_label.as_deref() == Some("") {
             bail!("student.kd_variants {:?}: omit_label is empty", v.name);
         }
@@ -153,6 +165,7 @@ mod tests {
             tau,
             omit_label: None,
             bias_correction: false,
+            transfer_fraction: None,
         }
     }
 
@@ -222,6 +235,19 @@ mod tests {
             (vec![v("a+b", "hinton", None)], "'+'"),
             (vec![omit(true)], "needs omit_label"),
         ];
+        let frac = |f| KdVariant {
+            transfer_fraction: Some(f),
+            ..v("x", "hinton", None)
+        };
+        let mut cases = cases;
+        for f in [0.0, -0.5, 1.5, f64::NAN] {
+            cases.push((vec![frac(f)], "transfer_fraction must lie in (0, 1]"));
+        }
+        validate(&[frac(0.03), frac(1.0)].map(|mut x| {
+            x.name = format!("x{}", x.transfer_fraction.unwrap());
+            x
+        }))
+        .unwrap();
         for (vs, want) in cases {
             let e = validate(&vs).unwrap_err().to_string();
             assert!(e.contains(want), "{e:?} should say {want:?}");

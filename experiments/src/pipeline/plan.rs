@@ -242,6 +242,7 @@ mod tests {
             tau: Some(20.0),
             omit_label: None,
             bias_correction: false,
+            transfer_fraction: None,
         }];
         let kd = ["ctc", "hinton", "hinton-t20"].map(String::from);
         let p = plan(None, &kd, &variants, &[], true).unwrap();

@@ -119,22 +119,24 @@ pub fn student<T: Task>(
             Some((label, id))
         }
     };
+    let fraction = variant.and_then(|v| v.transfer_fraction);
     let transfer;
-    let train_splits = match omit {
-        None => splits,
-        Some((_, id)) => {
-            transfer = Splits {
-                train: splits
-                    .train
-                    .iter()
-                    .filter(|e| !task.targets(e).contains(&id))
-                    .cloned()
-                    .collect(),
-                dev: splits.dev.clone(),
-                test: Vec::new(),
-            };
-            &transfer
+    let train_splits = if omit.is_none() && fraction.is_none() {
+        splits
+    } else {
+        let mut train = match fraction {
+            None => splits.train.clone(),
+            Some(f) => transfer_subset(ctx.seed, &splits.train, f),
+        };
+        if let Some((_, id)) = omit {
+            train.retain(|e| !task.targets(e).contains(&id));
         }
+        transfer = Splits {
+            train,
+            dev: splits.dev.clone(),
+            test: Vec::new(),
+        };
+        &transfer
     };
     let key = crate::grid::stage_key(
         &ctx.preset,
@@ -154,7 +156,7 @@ pub fn student<T: Task>(
         // Online teachers start from the same initial weights as the offline ones.
         let conv_init;
         let oracle_init_;
-        let omit_cache;
+        let part_cache;
         let source = match (online, kind, teacher) {
             (true, Some(TeacherKind::Conventional), _) => {
                 conv_init = conventional_init(ctx, task)?;
@@ -166,12 +168,12 @@ pub fn student<T: Task>(
                 Source::Online(&oracle_init_.1, &oracle_init_.0)
             }
             (true, None, _) => bail!("an online student needs a teacher"),
-            (false, Some(k), Some(t)) => match omit {
+            (false, Some(k), Some(t)) => match transfer_name(omit.map(|o| o.1), fraction) {
                 None => Source::Frozen(t, caches.get(ctx, task, splits, k, t)?),
-                Some((_, id)) => {
-                    let name = format!("{}-omit-{id}", k.name());
-                    omit_cache = cache_for(ctx, task, train_splits, &name, t)?;
-                    Source::Frozen(t, &omit_cache)
+                Some(part) => {
+                    let name = format!("{}-{part}", k.name());
+                    part_cache = cache_for(ctx, task, train_splits, &name, t)?;
+                    Source::Frozen(t, &part_cache)
                 }
             },
             (false, _, _) => Source::None,
@@ -205,6 +207,17 @@ pub fn student<T: Task>(
         &eval,
     )?;
     let (stage, scores, row) = (done.stage, done.scores, done.row);
+    let mut row = row;
+    if fraction.is_some() {
+        let on_train = ctc_core::train::evaluate(
+            task,
+            &train_splits.train,
+            preset.train.batch_size,
+            &ctx.device,
+            eval,
+        )?;
+        row.train_error = Some(on_train.error);
+    }
     let mut rows = vec![row];
     if let Some((label, id)) = omit {
         let (e, n) = bias::omitted_counts(&scores.test, label);
@@ -263,6 +276,29 @@ fn bias_corrected<T: Task>(
     out.omitted_errors = Some(e);
     out.omitted_examples = Some(n);
     Ok(out)
+}
+
+/// The transfer set of a `transfer_fraction` variant: `round(f * n)` training examples (at
+/// least 1) drawn without replacement by the seed's own generator, in their original order, so
+/// that every variant of one fraction and seed trains on the same examples.
+fn transfer_subset<E: Clone>(seed: u64, train: &[E], f: f64) -> Vec<E> {
+    let n = train.len();
+    let k = ((f * n as f64).round() as usize).clamp(1.min(n), n);
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::derive(seed, 6).shuffle(&mut order);
+    let mut keep = order[..k].to_vec();
+    keep.sort_unstable();
+    keep.into_iter().map(|i| train[i].clone()).collect()
+}
+
+/// The teacher cache's name suffix of a partial transfer set; `None` for the whole set.
+fn transfer_name(omitted: Option<u32>, fraction: Option<f64>) -> Option<String> {
+    match (omitted, fraction) {
+        (None, None) => None,
+        (Some(id), None) => Some(format!("omit-{id}")),
+        (None, Some(f)) => Some(format!("frac-{f}")),
+        (Some(id), Some(f)) => Some(format!("omit-{id}-frac-{f}")),
+    }
 }
 
 /// What a student learns from while it trains.
@@ -385,4 +421,33 @@ fn layerwise_heads<T: Task>(
         t_dim,
         store.vb(&ctx.device).pp("heads"),
     )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transfer_subset_is_seeded_ordered_and_sized() {
+        let train: Vec<u32> = (0..1000).collect();
+        let a = transfer_subset(7, &train, 0.03);
+        assert_eq!(a.len(), 30);
+        assert!(
+            a.windows(2).all(|w| w[0] < w[1]),
+            "original order, no repeats"
+        );
+        assert_eq!(a, transfer_subset(7, &train, 0.03));
+        assert_ne!(a, transfer_subset(8, &train, 0.03));
+        assert_eq!(transfer_subset(7, &train, 1.0), train);
+        // Rounding, and never empty.
+        assert_eq!(transfer_subset(7, &train, 0.0304).len(), 30);
+        assert_eq!(transfer_subset(7, &train, 1e-9).len(), 1);
+        assert!(transfer_subset(7, &Vec::<u32>::new(), 0.5).is_empty());
+        assert_eq!(transfer_name(None, None), None);
+        assert_eq!(transfer_name(Some(3), None).as_deref(), Some("omit-3"));
+        assert_eq!(
+            transfer_name(Some(3), Some(0.03)).as_deref(),
+            Some("omit-3-frac-0.03")
+        );
+    }
 }

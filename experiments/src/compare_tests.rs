@@ -328,3 +328,19 @@ fn tasks_without_clusters_get_no_cluster_column() {
         "{out}"
     );
 }
+
+#[test]
+fn a_joint_student_is_paired_with_two_stage_oracle_distillation_and_ctc_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = students("joint", "em", [40.0, 41.0, 39.0]);
+    rows.extend(students("oracle", "frame-kd", [42.0, 42.5, 41.0]));
+    rows.extend(students("none", "ctc", [45.0, 44.0, 46.0]));
+    let out = compare(&[write(dir.path(), &rows)], Format::Markdown).unwrap();
+    // Differences -2, -1.5, -2: mean -1.83.
+    assert!(
+        line(&out, "| joint/em | oracle/frame-kd | 3 | -1.83 [").contains('*'),
+        "{out}"
+    );
+    // -5, -3, -7: mean -5.00.
+    assert!(line(&out, "| joint/em | none/ctc | 3 | -5.00 [").contains('*'));
+}

@@ -99,7 +99,11 @@ pub fn stage_key(p: &Preset, seed: u64, stage: &str, extra: &str) -> String {
         toml_of(&p.data),
         toml_of(&p.teacher)
     );
-    if stage.starts_with("oracle") || stage.starts_with("student-oracle") {
+    // A joint student's oracle path takes the [oracle] section too.
+    if ["oracle", "student-oracle", "student-joint"]
+        .iter()
+        .any(|p| stage.starts_with(p))
+    {
         key.push_str(&format!(
             "[oracle]\n{}\n",
             p.oracle.as_ref().map(toml_of).unwrap_or_default()

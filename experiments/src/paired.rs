@@ -93,6 +93,12 @@ fn pairs(groups: &BTreeMap<GroupKey, Vec<ResultRow>>) -> Vec<(&GroupKey, &GroupK
     {
         out.extend(find(a, "none", "ctc").map(|b| (a, b)));
     }
+    // A joint (one-stage) student against two-stage distillation from the oracle with the same
+    // posterior term, and against CTC alone.
+    for a in students.iter().copied().filter(|k| k.teacher == "joint") {
+        out.extend(find(a, "oracle", "frame-kd").map(|b| (a, b)));
+        out.extend(find(a, "none", "ctc").map(|b| (a, b)));
+    }
     out
 }
 

@@ -299,7 +299,9 @@ fn run_one(
     let entry = registry::find(&p.task).map_err(|e| anyhow::anyhow!("preset {}: {e}", p.name))?;
     let kd: Vec<String> = match a.kd.as_deref() {
         None => p.kd.clone(),
+        // Methods with an oracle path only where the preset has an oracle to take it from.
         Some("all") => (student::losses::METHODS.iter())
+            .filter(|m| p.oracle.is_some() || !m.objective().needs().oracle_path)
             .map(|m| m.name.to_string())
             .chain(p.student.kd_variants.iter().map(|v| v.name.clone()))
             .collect(),

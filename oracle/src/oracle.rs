@@ -70,9 +70,21 @@ pub struct OracleForward {
 
 impl OracleTeacher {
     pub fn new<T: Task>(task: &T, cfg: &OracleConfig, vb: VarBuilder) -> Result<Self> {
+        let encoder = task.encoder(&cfg.encoder, vb.pp("encoder"))?;
+        Self::with_encoder(task, cfg, encoder, vb)
+    }
+
+    /// The oracle over a given source encoder (of `cfg.encoder`'s width), its own parameters
+    /// (label embedding, fusion blocks, head) under `vb`: a joint model whose oracle path shares
+    /// the encoder of a source-only model (`student::joint`).
+    pub fn with_encoder<T: Task>(
+        task: &T,
+        cfg: &OracleConfig,
+        encoder: Box<dyn SourceEncoder>,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let v = task.vocab().size();
         let d = cfg.encoder.d_model;
-        let encoder = task.encoder(&cfg.encoder, vb.pp("encoder"))?;
         // Ids: 0 = blank (appears in random expansions), 1..V'-1 labels, V' = mask token.
         let embed = candle_nn::embedding(v + 1, d, vb.pp("label_embed"))?;
         let fusion = (0..cfg.fusion_layers)
@@ -160,7 +172,7 @@ impl OracleTeacher {
 
     /// The fusion blocks and the head on encoded frames: logits, cross-attention weights and
     /// (when collecting) each block's output.
-    fn fuse(
+    pub fn fuse(
         &self,
         frames: &Tensor,
         labels: &[Vec<u32>],

@@ -17,7 +17,7 @@ use ctc_core::model::CtcModel;
 use ctc_core::{Batch, Fwd};
 
 use crate::losses::layerwise::PredictionHeads;
-use crate::losses::{KdObjective, KdTerm, Norm, TermInputs};
+use crate::losses::{KdObjective, Norm, TermInputs};
 use crate::teacher::Teacher;
 
 /// What the frozen teacher is shown while a student trains on an augmented batch.
@@ -115,20 +115,9 @@ impl Trainable for Distiller<'_> {
             heads: self.heads,
             hypotheses: self.hypotheses,
             teacher_logits: &teacher_logits,
+            oracle_ctc: None,
         };
-        let mut values: Vec<(&str, Tensor)> = Vec::new();
-        for term in &self.objective.terms {
-            let v = term.value(&inputs)?;
-            if !matches!(term, KdTerm::Ctc { .. }) {
-                // CTC on the references is already in `parts`.
-                parts.push((
-                    term.name().to_string(),
-                    v.to_scalar::<f32>().unwrap_or(f32::NAN),
-                ));
-            }
-            values.push((term.name(), v));
-        }
-        let total = self.objective.combine(&values)?;
+        let total = self.objective.evaluate(&inputs, &mut parts)?;
         Ok(LossOut { total, parts })
     }
 

@@ -209,7 +209,8 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
                     features: ctx.preset.student.oracle_features,
                 });
                 let frozen: Option<(&dyn Teacher, u64)> = match (teacher, &conv, &as_teacher) {
-                    (None, _, _) => None,
+                    // The joint model's teacher is its own oracle path.
+                    (None | Some(TeacherKind::Joint), _, _) => None,
                     (Some(TeacherKind::Conventional), Some(c), _) => {
                         Some((&c.model, c.fingerprint))
                     }

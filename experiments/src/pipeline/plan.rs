@@ -13,6 +13,9 @@ use crate::variants::{objective, teacherless, KdVariant};
 pub enum TeacherKind {
     Conventional,
     Oracle,
+    /// The oracle path of the student's own joint model (methods whose objective needs one:
+    /// `em`), under the preset oracle's anti-copy strategy.
+    Joint,
 }
 
 impl TeacherKind {
@@ -20,6 +23,7 @@ impl TeacherKind {
         match self {
             Self::Conventional => "conventional",
             Self::Oracle => "oracle",
+            Self::Joint => "joint",
         }
     }
 }
@@ -143,7 +147,7 @@ fn students(
                 kd.to_string()
             },
             anti_copy: match (teacher, strategy) {
-                (Some(TeacherKind::Oracle), Some(s)) => oracle_row(s),
+                (Some(TeacherKind::Oracle | TeacherKind::Joint), Some(s)) => oracle_row(s),
                 _ => "-".to_string(),
             },
         }
@@ -157,7 +161,16 @@ fn students(
     for k in kd {
         // Which terms a method has (all that matters here) no override can change.
         let obj = objective(variants, &KdOverrides::new(), k)?;
-        if teacherless(&obj) {
+        if obj.needs().oracle_path {
+            if strategy.is_none() {
+                anyhow::bail!(
+                    "KD method {k}: its oracle path takes the preset's [oracle] section (the \
+                     anti-copy strategy and fusion), which this preset does not have"
+                );
+            }
+            // One stage trains the whole joint model; it is online by construction.
+            stages.push(student(k, Some(TeacherKind::Joint), false));
+        } else if teacherless(&obj) {
             stages.push(student(k, None, false));
         } else {
             stages.extend(teachers.iter().map(|&t| student(k, Some(t), false)));
@@ -225,6 +238,19 @@ mod tests {
         assert_eq!(p.stages[13].kd, "frame-kd+online");
         assert_eq!(p.stages[2].anti_copy, "structural");
         assert!(plan(Some(&s), &["nope".to_string()], &[], &[], false).is_err());
+        // A joint method: one stage, taught by its own oracle path, not repeated online; it
+        // needs the preset's oracle.
+        let kd = ["em".to_string()];
+        let p = plan(Some(&s), &kd, &[], &[], true).unwrap();
+        assert_eq!(names(&p), ["teacher", "oracle", "student-joint-em"]);
+        let em = &p.stages[2];
+        assert_eq!(
+            (em.teacher.as_str(), em.kd.as_str(), em.anti_copy.as_str()),
+            ("joint", "em", "no-label-position")
+        );
+        assert!(p.online_skipped.is_empty());
+        let e = plan(None, &kd, &[], &[], false).err().unwrap().to_string();
+        assert!(e.contains("[oracle]"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use ctc_core::params::ParamStore;
 use ctc_core::task::Splits;
 use ctc_core::train::TrainReport;
 use ctc_core::{Batch, Fwd, Rng, Task};
+use oracle::OracleConfig;
 use student::cache::TeacherOutputs;
+use student::joint::JointModel;
 use student::losses::layerwise::{LayerwiseConfig, PredictionHeads};
 use student::losses::KdObjective;
 use student::online::{online_vars, Online, OnlineTeacher};
@@ -168,6 +170,7 @@ pub fn student<T: Task>(
                 Source::Online(&oracle_init_.1, &oracle_init_.0)
             }
             (true, None, _) => bail!("an online student needs a teacher"),
+            (_, Some(TeacherKind::Joint), _) => Source::Joint(joint_config(ctx)?),
             (false, Some(k), Some(t)) => match transfer_name(omit.map(|o| o.1), fraction) {
                 None => Source::Frozen(t, caches.get(ctx, task, splits, k, t)?),
                 Some(part) => {
@@ -310,6 +313,19 @@ enum Source<'a> {
     Frozen((&'a dyn Teacher, u64), &'a TeacherOutputs),
     /// A teacher trained in the same loop, with its parameters.
     Online(&'a dyn OnlineTeacher, &'a ParamStore),
+    /// An oracle path of this config inside the student's own model (`student::joint`).
+    Joint(OracleConfig),
+}
+
+/// The oracle path of a joint student: the preset oracle's anti-copy strategy, label options
+/// and fusion depth over the student's own encoder.
+fn joint_config(ctx: &Ctx) -> Result<OracleConfig> {
+    let oracle = (ctx.preset.oracle.as_ref())
+        .context("a joint student's oracle path takes the preset's [oracle] section")?;
+    Ok(OracleConfig {
+        encoder: ctx.preset.student.encoder.clone(),
+        ..oracle.model.clone()
+    })
 }
 
 /// Train `model` under every stage of `objective` (attention-map KD has two).
@@ -327,10 +343,10 @@ fn train<T: Task>(
     meta: &super::ModelMeta,
 ) -> Result<StageReport<String>> {
     let preset = &ctx.preset.student;
-    let (teacher, cache, online, fingerprint) = match source {
-        Source::None => (None, None, None, None),
-        Source::Frozen((t, f), c) => (Some(t), Some(c), None, Some(f)),
-        Source::Online(t, s) => (Some(t.as_teacher()), None, Some((t, s)), None),
+    let (teacher, cache, online, fingerprint) = match &source {
+        Source::None | Source::Joint(_) => (None, None, None, None),
+        Source::Frozen((t, f), c) => (Some(*t), Some(*c), None, Some(*f)),
+        Source::Online(t, s) => (Some(t.as_teacher()), None, Some((*t, *s)), None),
     };
     let id = super::stage::identity(meta, fingerprint)?;
     let heads_store = ParamStore::new(Rng::derive(ctx.seed, 4).state()[0]);
@@ -379,9 +395,26 @@ fn train<T: Task>(
         run.out = stage.dir.join(format!("train-stage{}", i + 1));
         let mut vars = store.vars();
         vars.extend(heads_store.vars());
-        let report = match online {
-            Some((t, tstore)) => run.run(&Online::new(t, d)?, online_vars(tstore.vars(), vars))?,
-            None => run.run(&d, vars)?,
+        let report = match (online, &source) {
+            (Some((t, tstore)), _) => {
+                run.run(&Online::new(t, d)?, online_vars(tstore.vars(), vars))?
+            }
+            (None, Source::Joint(cfg)) => {
+                let vb = store.vb(&ctx.device);
+                let joint = JointModel::new(
+                    task,
+                    model,
+                    cfg,
+                    obj.clone(),
+                    vb.pp("model").pp("encoder"),
+                    vb.pp("joint"),
+                )?;
+                // The oracle path's parameters exist from here on: collected after it.
+                let mut vars = store.vars();
+                vars.extend(heads_store.vars());
+                run.run(&joint, vars)?
+            }
+            (None, _) => run.run(&d, vars)?,
         };
         reports.push(report);
     }

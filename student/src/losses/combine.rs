@@ -5,7 +5,7 @@
 use candle_core::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::registry::{KdTerm, Needs};
+use super::registry::{KdTerm, Needs, TermInputs};
 
 /// Writes a weight so that whole numbers keep a decimal point ("1.0", "0.5").
 fn fmt_weight(w: f64) -> String {
@@ -105,6 +105,24 @@ impl KdObjective {
             })
             .collect();
         parts.join("; ")
+    }
+
+    /// The objective's value on one batch: each term's value from `x`, weighted and summed.
+    /// Every term but the reference CTC (which the trainer logs already) is appended to `parts`
+    /// for the training log.
+    pub fn evaluate(&self, x: &TermInputs, parts: &mut Vec<(String, f32)>) -> Result<Tensor> {
+        let mut values: Vec<(&str, Tensor)> = Vec::new();
+        for term in &self.terms {
+            let v = term.value(x)?;
+            if !matches!(term, KdTerm::Ctc { .. }) {
+                parts.push((
+                    term.name().to_string(),
+                    v.to_scalar::<f32>().unwrap_or(f32::NAN),
+                ));
+            }
+            values.push((term.name(), v));
+        }
+        self.combine(&values)
     }
 
     /// `sum_i weight_i * value(name_i)` over this objective's terms, where `values` pairs each

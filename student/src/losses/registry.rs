@@ -29,6 +29,8 @@ pub struct Needs {
     pub heads: Option<Vec<usize>>,
     /// Trained alone as a first stage that takes this fraction of the student's steps.
     pub init_fraction: Option<f64>,
+    /// An oracle path inside the student's own model (a joint stage, no separate teacher).
+    pub oracle_path: bool,
 }
 
 impl Needs {
@@ -41,6 +43,7 @@ impl Needs {
             hypotheses: self.hypotheses.or(other.hypotheses),
             heads: self.heads.or(other.heads),
             init_fraction: self.init_fraction.or(other.init_fraction),
+            oracle_path: self.oracle_path || other.oracle_path,
         }
     }
 }
@@ -63,6 +66,8 @@ pub struct TermInputs<'a> {
     pub hypotheses: Option<&'a [Vec<u32>]>,
     /// The teacher's `(B, T, V')` logits, fetched (and kept) on first use.
     pub teacher_logits: &'a dyn Fn() -> Result<Tensor>,
+    /// A joint model's oracle-path CTC.
+    pub oracle_ctc: Option<&'a Tensor>,
 }
 
 fn one() -> f64 {
@@ -146,6 +151,13 @@ pub enum KdTerm {
         #[serde(default = "seq_beam")]
         beam: usize,
     },
+    /// CTC of a joint model's oracle path (source and labels, under the preset's anti-copy
+    /// strategy), which shares the student's encoder and is the teacher of its posterior terms
+    /// in the same step (EM-Network style, `crate::joint`).
+    OracleCtc {
+        #[serde(default = "one")]
+        weight: f64,
+    },
 }
 
 impl KdTerm {
@@ -159,6 +171,7 @@ impl KdTerm {
             Self::AttentionMap { .. } => "attention-map",
             Self::Layerwise { .. } => "layer-wise",
             Self::SequenceKd { .. } => "sequence-kd",
+            Self::OracleCtc { .. } => "oracle-ctc",
         }
     }
 
@@ -170,7 +183,8 @@ impl KdTerm {
             | Self::GuidedCtc { weight, .. }
             | Self::AttentionMap { weight, .. }
             | Self::Layerwise { weight, .. }
-            | Self::SequenceKd { weight, .. } => weight,
+            | Self::SequenceKd { weight, .. }
+            | Self::OracleCtc { weight } => weight,
         }
     }
 
@@ -196,6 +210,7 @@ impl KdTerm {
             Self::Layerwise { layers, .. } if layers.is_empty() => "LayerWise(thirds)".into(),
             Self::Layerwise { layers, .. } => format!("LayerWise(layers={layers:?})"),
             Self::SequenceKd { beam, .. } => format!("SeqKD(beam={beam})"),
+            Self::OracleCtc { .. } => "OracleCTC".into(),
         }
     }
 
@@ -221,6 +236,10 @@ impl KdTerm {
             },
             Self::SequenceKd { beam, .. } => Needs {
                 hypotheses: Some(*beam),
+                ..Needs::default()
+            },
+            Self::OracleCtc { .. } => Needs {
+                oracle_path: true,
                 ..Needs::default()
             },
         }
@@ -297,6 +316,11 @@ impl KdTerm {
                 let targets: Vec<Vec<u32>> = x.ids.iter().map(|&i| hyps[i].clone()).collect();
                 Ok(ctc_term(logits, lens, &targets)?.0)
             }
+            Self::OracleCtc { .. } => x.oracle_ctc.cloned().ok_or_else(|| {
+                Error::Msg(
+                    "oracle-ctc is the CTC of a joint model's oracle path (method em)".into(),
+                )
+            }),
         }
     }
 
@@ -380,6 +404,9 @@ const GUIDED: KdTerm = KdTerm::GuidedCtc {
 /// - `attention-map`: stage 1 1.0*AttnMapL2, stage 2 1.0*CTC + 1.0*GuidedCTC;
 /// - `layer-wise` (also `layerwise`): 1.0*CTC + 1.0*LayerWise at 1/3, 2/3, 3/3 teacher depth,
 ///   one stage (the heads train alongside CTC);
+/// - `em` (also `em-network`): one-stage oracle-guided self-distillation (Yoon et al., ICML
+///   2023): 1.0*CTC + 1.0*FrameKD(tau=1) on the student's source-only path, its teacher the
+///   oracle path of the same model (detached), + 1.0*OracleCTC on that path;
 /// - `sequence-kd`: 1.0*SeqKD(beam=5), CTC on the teacher's hypotheses only.
 pub static METHODS: &[KdMethod] = &[
     KdMethod {
@@ -452,6 +479,23 @@ pub static METHODS: &[KdMethod] = &[
                     weight: 1.0,
                     layers: Vec::new(),
                 },
+            ]
+        },
+        plotted: false,
+    },
+    KdMethod {
+        name: "em",
+        aliases: &["em-network"],
+        own_term: "frame-kd",
+        terms: || {
+            vec![
+                CTC,
+                KdTerm::FrameKd {
+                    weight: 1.0,
+                    tau: 1.0,
+                    drop_blank: false,
+                },
+                KdTerm::OracleCtc { weight: 1.0 },
             ]
         },
         plotted: false,

@@ -22,6 +22,7 @@ fn every_method_is_registered_once_and_names_its_own_term() {
             "hinton",
             "attention-map",
             "layer-wise",
+            "em",
             "sequence-kd"
         ]
     );

@@ -346,6 +346,7 @@ fn bench_task<T: Task>(
             cache: Some(&cache),
             teacher: None,
             heads: None,
+            intermediate: None,
             hypotheses: None,
             teacher_input: student::TeacherInput::Clean,
         };

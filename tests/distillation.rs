@@ -91,6 +91,7 @@ fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
             cache: Some(&cache),
             teacher: None,
             heads: None,
+            intermediate: None,
             hypotheses: None,
             teacher_input: student::TeacherInput::Clean,
         };
@@ -183,6 +184,7 @@ fn the_live_teacher_sees_clean_or_augmented_sources_as_configured() -> Result<()
             cache: None,
             teacher: Some(&rec),
             heads: None,
+            intermediate: None,
             hypotheses: None,
             teacher_input: input,
         };

@@ -34,6 +34,7 @@ fn distiller<'a>(student: &'a CtcModel, kd: &str) -> Result<Distiller<'a>> {
         cache: None,
         teacher: None,
         heads: None,
+        intermediate: None,
         hypotheses: None,
         teacher_input: student::TeacherInput::Clean,
     })

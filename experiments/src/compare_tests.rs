@@ -330,12 +330,15 @@ fn tasks_without_clusters_get_no_cluster_column() {
 }
 
 #[test]
-fn a_joint_student_is_paired_with_two_stage_oracle_distillation_and_ctc_alone() {
+fn joint_and_self_taught_students_are_paired_with_their_references() {
     let dir = tempfile::tempdir().unwrap();
     let mut rows = students("joint", "em", [40.0, 41.0, 39.0]);
     rows.extend(students("oracle", "frame-kd", [42.0, 42.5, 41.0]));
     rows.extend(students("none", "ctc", [45.0, 44.0, 46.0]));
+    rows.extend(students("none", "self-kd", [44.0, 44.0, 44.0]));
     let out = compare(&[write(dir.path(), &rows)], Format::Markdown).unwrap();
+    // Self-distillation (no teacher) against CTC alone: -1, 0, -2.
+    assert!(line(&out, "| none/self-kd | none/ctc | 3 | -1.00 [").contains(" |"));
     // Differences -2, -1.5, -2: mean -1.83.
     assert!(
         line(&out, "| joint/em | oracle/frame-kd | 3 | -1.83 [").contains('*'),

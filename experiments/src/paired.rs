@@ -93,6 +93,15 @@ fn pairs(groups: &BTreeMap<GroupKey, Vec<ResultRow>>) -> Vec<(&GroupKey, &GroupK
     {
         out.extend(find(a, "none", "ctc").map(|b| (a, b)));
     }
+    // A student taught by its own layers (self-distillation), or a teacherless variant, against
+    // CTC alone.
+    for a in students
+        .iter()
+        .copied()
+        .filter(|k| k.teacher == "none" && k.kd != "ctc")
+    {
+        out.extend(find(a, "none", "ctc").map(|b| (a, b)));
+    }
     // A joint (one-stage) student against two-stage distillation from the oracle with the same
     // posterior term, and against CTC alone.
     for a in students.iter().copied().filter(|k| k.teacher == "joint") {

@@ -104,7 +104,7 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("seed", "Seed of the run; every random stream is derived from it."),
     ("role", "`teacher` (conventional, source only), `oracle` (source + labels) or `student`."),
     ("teacher", "Teacher a student was distilled from (`none` for CTC-only, `joint` for its own oracle path); for teachers, their own kind."),
-    ("kd", "Training objective: for students the KD method (`ctc`, `frame-kd`, `guided-ctc`, `hinton`, `attention-map`, `layer-wise`, `em`, `sequence-kd`, or a variant's name; `<kd>+online` for online distillation); `ctc` for both teachers."),
+    ("kd", "Training objective: for students the KD method (`ctc`, `frame-kd`, `guided-ctc`, `hinton`, `attention-map`, `layer-wise`, `self-kd`, `em`, `sequence-kd`, or a variant's name; `<kd>+online` for online distillation); `ctc` for both teachers."),
     ("anti_copy", "Anti-copy strategy of the oracle involved (its own, or the student's teacher's); `-` otherwise."),
     ("params", "Number of trainable parameters of the evaluated model."),
     ("train_steps", "Optimizer steps taken."),

@@ -73,8 +73,8 @@ pub fn objective(
         }
         if !set {
             bail!(
-                "student.kd_variants {:?}: method {} has no temperature (tau applies to hinton \
-                 and frame-kd)",
+                "student.kd_variants {:?}: method {} has no temperature (tau applies to hinton, \
+                 frame-kd and self-kd)",
                 v.name,
                 v.method
             );
@@ -108,9 +108,10 @@ pub fn validate_overrides(variants: &[KdVariant], overrides: &KdOverrides) -> Re
     Ok(())
 }
 
-/// Whether an objective learns from the references alone (its student has no teacher).
+/// Whether an objective learns without a teacher (the references, and the student's own
+/// layers for self-distillation).
 pub fn teacherless(obj: &KdObjective) -> bool {
-    obj.terms.iter().all(|t| matches!(t, KdTerm::Ctc { .. }))
+    !obj.needs().teacher()
 }
 
 /// Names unique and not built-in, each objective valid, `bias_correction` only with an

@@ -17,6 +17,7 @@ use ctc_core::model::CtcModel;
 use ctc_core::{Batch, Fwd};
 
 use crate::losses::layerwise::PredictionHeads;
+use crate::losses::IntermediateHeads;
 use crate::losses::{KdObjective, Norm, TermInputs};
 use crate::teacher::Teacher;
 
@@ -38,6 +39,8 @@ pub struct Distiller<'a> {
     pub cache: Option<&'a TeacherOutputs>,
     pub teacher: Option<&'a dyn Teacher>,
     pub heads: Option<&'a PredictionHeads>,
+    /// CTC heads on the student's intermediate layers (self-distillation).
+    pub intermediate: Option<&'a IntermediateHeads>,
     /// Sequence-level KD: the teacher's hypothesis for each training example id.
     pub hypotheses: Option<&'a [Vec<u32>]>,
     pub teacher_input: TeacherInput,
@@ -75,7 +78,8 @@ impl Distiller<'_> {
 impl Trainable for Distiller<'_> {
     fn loss(&self, batch: &Batch, fwd: &mut Fwd) -> Result<LossOut> {
         let needs = self.objective.needs();
-        fwd.collect = needs.features;
+        // Feature terms read the student's hidden states and attention maps too.
+        fwd.collect = needs.features || needs.student_heads.is_some();
         let out = self.student.forward(&batch.src, &batch.src_lens, fwd)?;
         fwd.collect = false;
         let lens = &out.enc.lens;
@@ -111,8 +115,10 @@ impl Trainable for Distiller<'_> {
             // The posterior terms on the scale of the CTC term: per utterance over its labels.
             norm: &Norm::PerLabel(batch.targets.iter().map(Vec::len).collect()),
             ids: &batch.ids,
+            targets: &batch.targets,
             teacher: teacher_out.as_ref(),
             heads: self.heads,
+            intermediate: self.intermediate,
             hypotheses: self.hypotheses,
             teacher_logits: &teacher_logits,
             oracle_ctc: None,

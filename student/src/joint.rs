@@ -39,7 +39,11 @@ impl<'a> JointModel<'a> {
         vb: VarBuilder,
     ) -> Result<Self> {
         let needs = objective.needs();
-        if needs.features || needs.hypotheses.is_some() || needs.init_fraction.is_some() {
+        if needs.features
+            || needs.hypotheses.is_some()
+            || needs.init_fraction.is_some()
+            || needs.student_heads.is_some()
+        {
             candle_core::bail!(
                 "a joint model's objective can hold CTC, posterior terms and oracle-ctc only, \
                  got {}",
@@ -85,8 +89,10 @@ impl Trainable for JointModel<'_> {
             ctc: &ctc,
             norm: &Norm::PerLabel(batch.targets.iter().map(Vec::len).collect()),
             ids: &batch.ids,
+            targets: &batch.targets,
             teacher: None,
             heads: None,
+            intermediate: None,
             hypotheses: None,
             teacher_logits: &teacher_logits,
             oracle_ctc: Some(&oracle_ctc),

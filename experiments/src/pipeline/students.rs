@@ -12,7 +12,7 @@ use oracle::OracleConfig;
 use student::cache::TeacherOutputs;
 use student::joint::JointModel;
 use student::losses::layerwise::{LayerwiseConfig, PredictionHeads};
-use student::losses::KdObjective;
+use student::losses::{IntermediateHeads, KdObjective};
 use student::online::{online_vars, Online, OnlineTeacher};
 use student::{Distiller, Teacher};
 
@@ -359,6 +359,7 @@ fn train<T: Task>(
         &heads_store,
         preset.encoder.d_model,
     )?;
+    let intermediate = intermediate_heads(ctx, task, splits, objective, model, &heads_store)?;
     let hyps = match (objective.needs().hypotheses, cache) {
         (Some(b), Some(c)) => Some(hypotheses(c, b)),
         _ => None,
@@ -387,6 +388,7 @@ fn train<T: Task>(
             cache,
             teacher,
             heads: heads.as_ref(),
+            intermediate: intermediate.as_ref(),
             hypotheses: hyps.as_deref(),
             teacher_input: preset.teacher_input,
         };
@@ -422,6 +424,33 @@ fn train<T: Task>(
         train: reports,
         extra: objective.formula(),
     })
+}
+
+/// CTC heads on the student's intermediate layers for self-distillation, sized from one
+/// student forward (its depth).
+fn intermediate_heads<T: Task>(
+    ctx: &Ctx,
+    task: &T,
+    splits: &Splits<T::Example>,
+    objective: &KdObjective,
+    model: &CtcModel,
+    store: &ParamStore,
+) -> Result<Option<IntermediateHeads>> {
+    let Some(layers) = objective.needs().student_heads else {
+        return Ok(None);
+    };
+    let ex = splits.train.first().context("empty training set")?;
+    let batch = task.collate(&[(0, ex)], false, &mut Rng::new(0), &ctx.device)?;
+    let mut fwd = Fwd::eval();
+    fwd.collect = true;
+    let out = model.forward(&batch.src, &batch.src_lens, &mut fwd)?;
+    Ok(Some(IntermediateHeads::new(
+        &layers,
+        out.enc.hidden.len(),
+        ctx.preset.student.encoder.d_model,
+        task.vocab().size(),
+        store.vb(&ctx.device).pp("intermediate"),
+    )?))
 }
 
 /// Prediction heads for layer-wise KD, sized from one teacher forward (depth and width).

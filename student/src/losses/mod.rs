@@ -23,6 +23,7 @@
 pub mod attention;
 pub mod combine;
 pub mod guided;
+pub mod intermediate;
 pub mod layerwise;
 pub mod registry;
 pub mod soft;
@@ -33,6 +34,7 @@ mod testutil;
 pub use attention::attention_map_l2;
 pub use combine::KdObjective;
 pub use guided::{guided_ctc, guided_ctc_norm, guided_mask};
+pub use intermediate::{self_distillation, IntermediateHeads};
 pub use layerwise::{layerwise_loss, log_sigmoid, LayerwiseConfig, PredictionHeads};
 pub use registry::{parse_kd, KdMethod, KdTerm, Needs, TermInputs, METHODS};
 pub use soft::{frame_kd, frame_kd_norm, hinton, hinton_norm, soft_kl};

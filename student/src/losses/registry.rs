@@ -10,6 +10,7 @@ use ctc_core::Encoded;
 use serde::{Deserialize, Serialize};
 
 use super::attention::attention_map_l2;
+use super::intermediate::{self_distillation, IntermediateHeads};
 use super::layerwise::{layerwise_loss, PredictionHeads};
 use super::soft::{frame_kd_norm, hinton_norm};
 use super::{guided_ctc_norm, KdObjective, LayerwiseConfig, Norm};
@@ -31,9 +32,17 @@ pub struct Needs {
     pub init_fraction: Option<f64>,
     /// An oracle path inside the student's own model (a joint stage, no separate teacher).
     pub oracle_path: bool,
+    /// CTC heads on these 1-based intermediate student layers (empty: the middle one), fed
+    /// the student's own hidden states.
+    pub student_heads: Option<Vec<usize>>,
 }
 
 impl Needs {
+    /// Whether a term reads any teacher (a model other than the student's own layers).
+    pub fn teacher(&self) -> bool {
+        self.posteriors || self.features || self.hypotheses.is_some() || self.oracle_path
+    }
+
     /// The union of two terms' needs (the first term's heads, hypotheses and fraction win; an
     /// objective holds each term kind at most once).
     pub fn and(self, other: Needs) -> Needs {
@@ -44,6 +53,7 @@ impl Needs {
             heads: self.heads.or(other.heads),
             init_fraction: self.init_fraction.or(other.init_fraction),
             oracle_path: self.oracle_path || other.oracle_path,
+            student_heads: self.student_heads.or(other.student_heads),
         }
     }
 }
@@ -58,11 +68,14 @@ pub struct TermInputs<'a> {
     pub ctc: &'a Tensor,
     /// The reduction of the posterior terms.
     pub norm: &'a Norm,
-    /// The batch's example ids (rows of the hypotheses).
+    /// The batch's example ids (rows of the hypotheses) and references.
     pub ids: &'a [usize],
+    pub targets: &'a [Vec<u32>],
     /// A live teacher forward with features, when a term needs one.
     pub teacher: Option<&'a TeacherOut>,
     pub heads: Option<&'a PredictionHeads>,
+    /// CTC heads on the student's intermediate layers (self-distillation).
+    pub intermediate: Option<&'a IntermediateHeads>,
     pub hypotheses: Option<&'a [Vec<u32>]>,
     /// The teacher's `(B, T, V')` logits, fetched (and kept) on first use.
     pub teacher_logits: &'a dyn Fn() -> Result<Tensor>,
@@ -158,6 +171,19 @@ pub enum KdTerm {
         #[serde(default = "one")]
         weight: f64,
     },
+    /// `intermediate::self_distillation`: CTC heads on intermediate student layers taught by
+    /// the student's own last layer. `layers` are 1-based student layers; empty (the default)
+    /// means the middle one. Defaults: tau 1, intermediate CTC weight 1.
+    SelfKd {
+        #[serde(default = "one")]
+        weight: f64,
+        #[serde(default = "one")]
+        tau: f64,
+        #[serde(default = "one")]
+        ctc_weight: f64,
+        #[serde(default)]
+        layers: Vec<usize>,
+    },
 }
 
 impl KdTerm {
@@ -172,6 +198,7 @@ impl KdTerm {
             Self::Layerwise { .. } => "layer-wise",
             Self::SequenceKd { .. } => "sequence-kd",
             Self::OracleCtc { .. } => "oracle-ctc",
+            Self::SelfKd { .. } => "self-kd",
         }
     }
 
@@ -184,7 +211,8 @@ impl KdTerm {
             | Self::AttentionMap { weight, .. }
             | Self::Layerwise { weight, .. }
             | Self::SequenceKd { weight, .. }
-            | Self::OracleCtc { weight } => weight,
+            | Self::OracleCtc { weight }
+            | Self::SelfKd { weight, .. } => weight,
         }
     }
 
@@ -211,6 +239,19 @@ impl KdTerm {
             Self::Layerwise { layers, .. } => format!("LayerWise(layers={layers:?})"),
             Self::SequenceKd { beam, .. } => format!("SeqKD(beam={beam})"),
             Self::OracleCtc { .. } => "OracleCTC".into(),
+            Self::SelfKd {
+                tau,
+                ctc_weight,
+                layers,
+                ..
+            } => {
+                let at = if layers.is_empty() {
+                    "middle".to_string()
+                } else {
+                    format!("{layers:?}")
+                };
+                format!("SelfKD(tau={tau}, ctc={ctc_weight}, layers={at})")
+            }
         }
     }
 
@@ -242,13 +283,19 @@ impl KdTerm {
                 oracle_path: true,
                 ..Needs::default()
             },
+            Self::SelfKd { layers, .. } => Needs {
+                student_heads: Some(layers.clone()),
+                ..Needs::default()
+            },
         }
     }
 
     /// The temperature of a soft-target term, for variants that change it.
     pub fn temperature_mut(&mut self) -> Option<&mut f64> {
         match self {
-            Self::Hinton { tau, .. } | Self::FrameKd { tau, .. } => Some(tau),
+            Self::Hinton { tau, .. } | Self::FrameKd { tau, .. } | Self::SelfKd { tau, .. } => {
+                Some(tau)
+            }
             _ => None,
         }
     }
@@ -316,6 +363,15 @@ impl KdTerm {
                 let targets: Vec<Vec<u32>> = x.ids.iter().map(|&i| hyps[i].clone()).collect();
                 Ok(ctc_term(logits, lens, &targets)?.0)
             }
+            Self::SelfKd {
+                tau, ctc_weight, ..
+            } => {
+                let Some(heads) = x.intermediate else {
+                    candle_core::bail!("self-distillation needs the student's intermediate heads");
+                };
+                let h = heads.forward(&x.enc.hidden)?;
+                self_distillation(logits, &h, lens, x.targets, *tau, *ctc_weight, norm)
+            }
             Self::OracleCtc { .. } => x.oracle_ctc.cloned().ok_or_else(|| {
                 Error::Msg(
                     "oracle-ctc is the CTC of a joint model's oracle path (method em)".into(),
@@ -340,6 +396,16 @@ impl KdTerm {
                 }
             }
             Self::FrameKd { tau, .. } => check_tau("frame-kd", *tau)?,
+            Self::SelfKd {
+                tau, ctc_weight, ..
+            } => {
+                check_tau("self-kd", *tau)?;
+                if !(ctc_weight.is_finite() && *ctc_weight >= 0.0) {
+                    candle_core::bail!(
+                        "KD term self-kd: ctc_weight must be finite and >= 0, got {ctc_weight}"
+                    );
+                }
+            }
             Self::Layerwise { layers, .. } if !layers.is_empty() => LayerwiseConfig {
                 layers: layers.clone(),
             }
@@ -404,6 +470,9 @@ const GUIDED: KdTerm = KdTerm::GuidedCtc {
 /// - `attention-map`: stage 1 1.0*AttnMapL2, stage 2 1.0*CTC + 1.0*GuidedCTC;
 /// - `layer-wise` (also `layerwise`): 1.0*CTC + 1.0*LayerWise at 1/3, 2/3, 3/3 teacher depth,
 ///   one stage (the heads train alongside CTC);
+/// - `self-kd`: 1.0*CTC + 1.0*SelfKD(tau=1, ctc=1, middle layer): a CTC head on an
+///   intermediate layer, taught by the references and the student's own last layer (no
+///   teacher);
 /// - `em` (also `em-network`): one-stage oracle-guided self-distillation (Yoon et al., ICML
 ///   2023): 1.0*CTC + 1.0*FrameKD(tau=1) on the student's source-only path, its teacher the
 ///   oracle path of the same model (detached), + 1.0*OracleCTC on that path;
@@ -477,6 +546,23 @@ pub static METHODS: &[KdMethod] = &[
                 CTC,
                 KdTerm::Layerwise {
                     weight: 1.0,
+                    layers: Vec::new(),
+                },
+            ]
+        },
+        plotted: false,
+    },
+    KdMethod {
+        name: "self-kd",
+        aliases: &[],
+        own_term: "self-kd",
+        terms: || {
+            vec![
+                CTC,
+                KdTerm::SelfKd {
+                    weight: 1.0,
+                    tau: 1.0,
+                    ctc_weight: 1.0,
                     layers: Vec::new(),
                 },
             ]

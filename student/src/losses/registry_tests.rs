@@ -22,6 +22,7 @@ fn every_method_is_registered_once_and_names_its_own_term() {
             "hinton",
             "attention-map",
             "layer-wise",
+            "self-kd",
             "em",
             "sequence-kd"
         ]
@@ -55,6 +56,10 @@ fn needs_follow_the_terms() {
     let lw = needs("layer-wise");
     assert!(lw.features && lw.heads == Some(Vec::new()) && !lw.posteriors);
     assert_eq!(needs("sequence-kd").hypotheses, Some(5));
+    let sk = needs("self-kd");
+    assert!(sk.student_heads == Some(Vec::new()) && !sk.teacher());
+    assert!(needs("em").oracle_path && needs("em").teacher());
+    assert!(!needs("ctc").teacher() && needs("layer-wise").teacher());
     let mut t = parse_kd("guided-ctc").unwrap().terms;
     assert!(t.iter_mut().all(|t| t.temperature_mut().is_none()));
     let mut h = parse_kd("hinton").unwrap().terms;

@@ -5,7 +5,7 @@
 mod common;
 
 use candle_core::{Device, Result};
-use common::dev_error;
+use common::{dev_error, enc};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::task::Splits;
@@ -16,19 +16,6 @@ use student::cache::TeacherOutputs;
 use student::losses::parse_kd;
 use student::{Distiller, Teacher};
 use toy::{ToyConfig, ToyExample, ToyTask};
-
-fn enc(d: usize, layers: usize) -> EncoderConfig {
-    EncoderConfig {
-        d_model: d,
-        layers,
-        heads: 2,
-        d_ff: 2 * d,
-        dropout: 0.0,
-        conv_channels: 0,
-        kind: Default::default(),
-        conv_kernel: None,
-    }
-}
 
 fn cfg(steps: usize) -> TrainConfig {
     TrainConfig {

@@ -5,7 +5,7 @@
 mod common;
 
 use candle_core::{Device, Result, Tensor};
-use common::dev_error;
+use common::{dev_error, enc};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::train::{ctc_term, TrainConfig, TrainRun, Trainable};
@@ -15,19 +15,6 @@ use student::joint::JointModel;
 use student::losses::soft::frame_kd_norm;
 use student::losses::{parse_kd, KdObjective, KdTerm, Norm};
 use toy::{ToyConfig, ToyExample, ToyTask};
-
-fn enc(d: usize) -> EncoderConfig {
-    EncoderConfig {
-        d_model: d,
-        layers: 1,
-        heads: 2,
-        d_ff: 2 * d,
-        dropout: 0.0,
-        conv_channels: 0,
-        kind: Default::default(),
-        conv_kernel: None,
-    }
-}
 
 fn oracle_cfg(e: &EncoderConfig, anti_copy: AntiCopy) -> OracleConfig {
     OracleConfig {
@@ -65,7 +52,7 @@ fn the_paths_share_the_encoder_and_the_kd_term_spares_the_oracle_path() -> Resul
     let dev = Device::Cpu;
     let items: Vec<(usize, &ToyExample)> = s.train.iter().take(8).enumerate().collect();
     let batch = task.collate(&items, false, &mut Rng::new(0), &dev)?;
-    let e = enc(16);
+    let e = enc(16, 1);
     let store = ParamStore::new(3);
     let source = CtcModel::new(&task, &e, store.vb(&dev).pp("model"))?;
     let n_source = store.num_params();
@@ -169,7 +156,7 @@ fn a_short_joint_run_trains_the_source_path() -> Result<()> {
         ..Default::default()
     })?;
     let dev = Device::Cpu;
-    let e = enc(24);
+    let e = enc(24, 1);
     let store = ParamStore::new(5);
     let source = CtcModel::new(&task, &e, store.vb(&dev).pp("model"))?;
     let before = dev_error(&task, &s.dev, &source)?;

@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::{Device, Result};
-use common::dev_error;
+use common::{dev_error, enc};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::train::{TrainConfig, TrainRun, Trainable};
@@ -13,19 +13,6 @@ use student::losses::parse_kd;
 use student::online::{online_vars, Online};
 use student::Distiller;
 use toy::{ToyConfig, ToyExample, ToyTask};
-
-fn enc(d: usize) -> EncoderConfig {
-    EncoderConfig {
-        d_model: d,
-        layers: 1,
-        heads: 2,
-        d_ff: 2 * d,
-        dropout: 0.0,
-        conv_channels: 0,
-        kind: Default::default(),
-        conv_kernel: None,
-    }
-}
 
 fn distiller<'a>(student: &'a CtcModel, kd: &str) -> Result<Distiller<'a>> {
     Ok(Distiller {
@@ -47,8 +34,8 @@ fn the_student_loss_does_not_reach_the_teacher() -> Result<()> {
     let items: Vec<(usize, &ToyExample)> = s.train.iter().take(8).enumerate().collect();
     let batch = task.collate(&items, false, &mut Rng::new(0), &dev)?;
     let (tstore, sstore) = (ParamStore::new(1), ParamStore::new(2));
-    let teacher = CtcModel::new(&task, &enc(24), tstore.vb(&dev))?;
-    let student = CtcModel::new(&task, &enc(16), sstore.vb(&dev))?;
+    let teacher = CtcModel::new(&task, &enc(24, 1), tstore.vb(&dev))?;
+    let student = CtcModel::new(&task, &enc(16, 1), sstore.vb(&dev))?;
 
     let alone = Trainable::loss(&teacher, &batch, &mut Fwd::eval())?;
     let alone = alone.total.backward()?;
@@ -91,7 +78,7 @@ fn one_loop_trains_both_and_the_teacher_as_if_alone() -> Result<()> {
     // Dropout on, so the test also covers the order in which the models draw from the stream.
     let drop = |d: usize| EncoderConfig {
         dropout: 0.1,
-        ..enc(d)
+        ..enc(d, 1)
     };
     let teacher_alone = |store: &ParamStore| CtcModel::new(&task, &drop(32), store.vb(&dev));
     let (tstore, sstore, astore) = (ParamStore::new(1), ParamStore::new(2), ParamStore::new(1));

@@ -457,6 +457,11 @@ impl KdMethod {
 }
 
 const CTC: KdTerm = KdTerm::Ctc { weight: 1.0 };
+const FRAME_KD: KdTerm = KdTerm::FrameKd {
+    weight: 1.0,
+    tau: 1.0,
+    drop_blank: false,
+};
 const GUIDED: KdTerm = KdTerm::GuidedCtc {
     weight: 1.0,
     exclude_blank: false,
@@ -489,16 +494,7 @@ pub static METHODS: &[KdMethod] = &[
         name: "frame-kd",
         aliases: &[],
         own_term: "frame-kd",
-        terms: || {
-            vec![
-                CTC,
-                KdTerm::FrameKd {
-                    weight: 1.0,
-                    tau: 1.0,
-                    drop_blank: false,
-                },
-            ]
-        },
+        terms: || vec![CTC, FRAME_KD],
         plotted: true,
     },
     KdMethod {
@@ -573,17 +569,7 @@ pub static METHODS: &[KdMethod] = &[
         name: "em",
         aliases: &["em-network"],
         own_term: "frame-kd",
-        terms: || {
-            vec![
-                CTC,
-                KdTerm::FrameKd {
-                    weight: 1.0,
-                    tau: 1.0,
-                    drop_blank: false,
-                },
-                KdTerm::OracleCtc { weight: 1.0 },
-            ]
-        },
+        terms: || vec![CTC, FRAME_KD, KdTerm::OracleCtc { weight: 1.0 }],
         plotted: false,
     },
     KdMethod {

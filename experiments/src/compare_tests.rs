@@ -347,3 +347,30 @@ fn joint_and_self_taught_students_are_paired_with_their_references() {
     // -5, -3, -7: mean -5.00.
     assert!(line(&out, "| joint/em | none/ctc | 3 | -5.00 [").contains('*'));
 }
+
+#[test]
+fn born_again_generations_are_paired_with_their_teacher_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows: Vec<ResultRow> = (1..=3)
+        .map(|s| teacher("teacher", "conventional", s, 100.0))
+        .collect();
+    rows.extend(students("conventional", "born-again-1", [27.0, 27.5, 26.0]));
+    rows.extend(students("born-again-1", "born-again-2", [26.0, 27.0, 26.5]));
+    rows.extend(students("none", "ctc", [45.0, 44.0, 46.0]));
+    let out = compare(&[write(dir.path(), &rows)], Format::Markdown).unwrap();
+    // The teachers' test CER is 30: -3, -2.5, -4 and -4, -3, -3.5.
+    assert!(line(
+        &out,
+        "| conventional/born-again-1 | conventional/ctc | 3 | -3.17 ["
+    )
+    .contains('*'));
+    assert!(line(
+        &out,
+        "| born-again-1/born-again-2 | conventional/ctc | 3 | -3.50 ["
+    )
+    .contains('*'));
+    assert!(
+        !out.contains("| conventional/born-again-1 | none/ctc |"),
+        "{out}"
+    );
+}

@@ -89,7 +89,7 @@ fn pairs(groups: &BTreeMap<GroupKey, Vec<ResultRow>>) -> Vec<(&GroupKey, &GroupK
     for a in students
         .iter()
         .copied()
-        .filter(|k| k.teacher == "conventional")
+        .filter(|k| k.teacher == "conventional" && !k.kd.starts_with("born-again-"))
     {
         out.extend(find(a, "none", "ctc").map(|b| (a, b)));
     }
@@ -101,6 +101,18 @@ fn pairs(groups: &BTreeMap<GroupKey, Vec<ResultRow>>) -> Vec<(&GroupKey, &GroupK
         .filter(|k| k.teacher == "none" && k.kd != "ctc")
     {
         out.extend(find(a, "none", "ctc").map(|b| (a, b)));
+    }
+    // A born-again generation against the conventional teacher it descends from (same
+    // architecture).
+    for a in students
+        .iter()
+        .copied()
+        .filter(|k| k.kd.starts_with("born-again-"))
+    {
+        let teacher = groups.keys().find(|k| {
+            k.role == "teacher" && k.teacher == "conventional" && k.overrides == a.overrides
+        });
+        out.extend(teacher.map(|b| (a, b)));
     }
     // A joint (one-stage) student against two-stage distillation from the oracle with the same
     // posterior term, and against CTC alone.

@@ -99,9 +99,48 @@ pub struct Preset {
     /// training examples for every teacher's posterior statistics (200 if absent).
     #[serde(default)]
     pub diagnostics_examples: Option<usize>,
+    /// Born-again networks (Furlanello et al., ICML 2018): generations of the conventional
+    /// teacher's own architecture, each distilled from the one before (the first from the
+    /// teacher). Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub born_again: Option<BornAgain>,
     /// Overrides applied by `--quick` (dotted keys, like `--set`).
     #[serde(default)]
     pub quick: toml::Table,
+}
+
+/// `[born_again]`: how many generations, and the KD method (or variant) each learns under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BornAgain {
+    pub generations: usize,
+    #[serde(default = "frame_kd")]
+    pub kd: String,
+}
+
+fn frame_kd() -> String {
+    "frame-kd".into()
+}
+
+impl BornAgain {
+    /// At least one generation, under a method that learns from a frozen source-only teacher.
+    pub fn validate(&self, student: &StudentSpec) -> Result<()> {
+        if self.generations == 0 {
+            bail!("born_again.generations must be at least 1");
+        }
+        let obj = student
+            .objective(&self.kd)
+            .map_err(|e| anyhow!("born_again.kd: {e}"))?;
+        let needs = obj.needs();
+        if !needs.teacher() || needs.oracle_path {
+            bail!(
+                "born_again.kd: {} does not learn from a frozen teacher ({})",
+                self.kd,
+                obj.formula()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Load a built-in preset by name or a TOML file, then apply `--quick` and `--set` overrides.
@@ -187,6 +226,9 @@ fn load_unnamed(
     }
     crate::variants::validate(&preset.student.kd_variants)?;
     crate::variants::validate_overrides(&preset.student.kd_variants, &preset.student.kd)?;
+    if let Some(b) = &preset.born_again {
+        b.validate(&preset.student)?;
+    }
     for kd in &preset.kd {
         preset
             .student
@@ -272,6 +314,43 @@ mod tests {
             let sets = ["oracle.encoder.kind=conformer".into(), set.into()];
             let err = load("asr-oracle", None, false, &sets).unwrap_err();
             assert!(format!("{err:#}").contains(want), "{set}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn born_again_settings_are_checked() {
+        let ok = load(
+            "toy-oracle",
+            None,
+            false,
+            &["born_again.generations=2".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            ok.born_again,
+            Some(BornAgain {
+                generations: 2,
+                kd: "frame-kd".into()
+            })
+        );
+        for (sets, want) in [
+            (vec!["born_again.generations=0"], "at least 1"),
+            (
+                vec!["born_again.generations=1", "born_again.kd=\"ctc\""],
+                "does not learn from a frozen teacher",
+            ),
+            (
+                vec!["born_again.generations=1", "born_again.kd=\"em\""],
+                "does not learn from a frozen teacher",
+            ),
+            (
+                vec!["born_again.generations=1", "born_again.kd=\"nope\""],
+                "born_again.kd: unknown KD method",
+            ),
+        ] {
+            let sets: Vec<String> = sets.into_iter().map(String::from).collect();
+            let err = load("toy-oracle", None, false, &sets).unwrap_err();
+            assert!(format!("{err:#}").contains(want), "{sets:?}: {err:#}");
         }
     }
 

@@ -160,7 +160,10 @@ pub fn fill_scores<T: Task>(row: &mut ResultRow, s: &DevTest) {
 pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Result<SeedOutcome> {
     let strategy = ctx.preset.oracle.as_ref().map(|o| &o.model.anti_copy);
     let variants = &ctx.preset.student.kd_variants;
-    let plan = plan::plan(strategy, &ctx.kd, variants, &ctx.anti_copy, ctx.online)?;
+    let mut plan = plan::plan(strategy, &ctx.kd, variants, &ctx.anti_copy, ctx.online)?;
+    if let Some(b) = &ctx.preset.born_again {
+        plan = plan::with_born_again(plan, b.generations, &b.kd);
+    }
     let mut out = SeedOutcome {
         rows: Vec::new(),
         curves: Vec::new(),
@@ -171,6 +174,7 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
     let mut conv: Option<teachers::Trained<CtcModel>> = None;
     let mut orc: Option<teachers::Trained<OracleTeacher>> = None;
     let mut caches = students::Caches::default();
+    let mut generations: Vec<students::StudentOut> = Vec::new();
     for spec in &plan.stages {
         match &spec.trains {
             Trains::Teacher => {
@@ -226,7 +230,7 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
                         )
                     }
                 };
-                let (rows, post) = students::student(
+                let done = students::student(
                     ctx,
                     task,
                     splits,
@@ -236,14 +240,40 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
                     frozen,
                     *online,
                     &mut caches,
+                    &students::Learner::student(ctx),
                 )
                 .with_context(|| format!("stage {}", spec.name))?;
+                let (rows, post) = (done.rows, done.posteriors);
                 let plotted = student::losses::registry::find(kd).is_some_and(|m| m.plotted);
                 if !online && plotted {
                     out.posteriors
                         .push((format!("student {kd} ({})", spec.teacher), post));
                 }
                 out.rows.extend(rows);
+            }
+            Trains::BornAgain { generation, kd } => {
+                let teacher: (&dyn Teacher, u64) = match generations.last() {
+                    Some(prev) => (&prev.model, prev.fingerprint),
+                    None => {
+                        let c = conv.as_ref().context("born-again needs the teacher")?;
+                        (&c.model, c.fingerprint)
+                    }
+                };
+                let done = students::student(
+                    ctx,
+                    task,
+                    splits,
+                    spec,
+                    kd,
+                    Some(TeacherKind::Previous),
+                    Some(teacher),
+                    false,
+                    &mut caches,
+                    &students::Learner::born_again(ctx, *generation),
+                )
+                .with_context(|| format!("stage {}", spec.name))?;
+                out.rows.extend(done.rows.iter().cloned());
+                generations.push(done);
             }
         }
     }

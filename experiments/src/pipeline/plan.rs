@@ -16,6 +16,8 @@ pub enum TeacherKind {
     /// The oracle path of the student's own joint model (methods whose objective needs one:
     /// `em`), under the preset oracle's anti-copy strategy.
     Joint,
+    /// The previous born-again generation (the conventional teacher for the first).
+    Previous,
 }
 
 impl TeacherKind {
@@ -24,6 +26,7 @@ impl TeacherKind {
             Self::Conventional => "conventional",
             Self::Oracle => "oracle",
             Self::Joint => "joint",
+            Self::Previous => "previous",
         }
     }
 }
@@ -42,6 +45,9 @@ pub enum Trains {
         teacher: Option<TeacherKind>,
         online: bool,
     },
+    /// Born-again generation `generation` (1-based): the conventional teacher's architecture
+    /// and budget under KD method `kd`, taught by the generation before.
+    BornAgain { generation: usize, kd: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -192,6 +198,30 @@ fn students(
     })
 }
 
+/// `plan` followed by `generations` born-again stages under `kd`, after every other stage
+/// (each generation is the next one's teacher). Rows: teacher column `conventional` for the
+/// first and `born-again-<g-1>` after, kd column `born-again-<g>`.
+pub fn with_born_again(mut plan: Plan, generations: usize, kd: &str) -> Plan {
+    for g in 1..=generations {
+        plan.stages.push(StageSpec {
+            name: format!("student-born-again-{g}"),
+            trains: Trains::BornAgain {
+                generation: g,
+                kd: kd.to_string(),
+            },
+            role: "student",
+            teacher: if g == 1 {
+                TeacherKind::Conventional.name().to_string()
+            } else {
+                format!("born-again-{}", g - 1)
+            },
+            kd: format!("born-again-{g}"),
+            anti_copy: "-".into(),
+        });
+    }
+    plan
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +281,15 @@ mod tests {
         assert!(p.online_skipped.is_empty());
         let e = plan(None, &kd, &[], &[], false).err().unwrap().to_string();
         assert!(e.contains("[oracle]"), "{e}");
+        // Born-again generations come last, each taught by the one before.
+        let p = with_born_again(plan(None, &[], &[], &[], false).unwrap(), 2, "frame-kd");
+        assert_eq!(
+            names(&p),
+            ["teacher", "student-born-again-1", "student-born-again-2"]
+        );
+        let row = |i: usize| (p.stages[i].teacher.as_str(), p.stages[i].kd.as_str());
+        assert_eq!(row(1), ("conventional", "born-again-1"));
+        assert_eq!(row(2), ("born-again-1", "born-again-2"));
     }
 
     #[test]

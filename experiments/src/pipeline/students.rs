@@ -6,8 +6,8 @@ use ctc_core::ctc::decode::prefix_beam_search;
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::task::Splits;
-use ctc_core::train::TrainReport;
-use ctc_core::{Batch, Fwd, Rng, Task};
+use ctc_core::train::{TrainConfig, TrainReport};
+use ctc_core::{Batch, EncoderConfig, Fwd, Rng, Task};
 use oracle::OracleConfig;
 use student::cache::TeacherOutputs;
 use student::joint::JointModel;
@@ -27,22 +27,23 @@ use crate::variants;
 /// Teacher posteriors over the training set, computed once per seed when a student first needs
 /// them (kept on disk too, see `cache_for`).
 #[derive(Default)]
-pub struct Caches(Vec<(TeacherKind, TeacherOutputs)>);
+pub struct Caches(Vec<(String, TeacherOutputs)>);
 
 impl Caches {
+    /// The posteriors of the teacher called `name` (a stage's teacher column).
     fn get<T: Task>(
         &mut self,
         ctx: &Ctx,
         task: &T,
         splits: &Splits<T::Example>,
-        kind: TeacherKind,
+        name: &str,
         teacher: (&dyn Teacher, u64),
     ) -> Result<&TeacherOutputs> {
-        if let Some(i) = self.0.iter().position(|(k, _)| *k == kind) {
+        if let Some(i) = self.0.iter().position(|(k, _)| k == name) {
             return Ok(&self.0[i].1);
         }
-        let c = cache_for(ctx, task, splits, kind.name(), teacher)?;
-        self.0.push((kind, c));
+        let c = cache_for(ctx, task, splits, name, teacher)?;
+        self.0.push((name.to_string(), c));
         Ok(&self.0.last().expect("pushed above").1)
     }
 }
@@ -93,6 +94,44 @@ fn hypotheses(cache: &TeacherOutputs, beam: usize) -> Vec<Vec<u32>> {
         .collect()
 }
 
+/// The model a student stage trains: its encoder, its budget and the random stream of its
+/// initial weights (every student of a seed starts from the same weights; a born-again
+/// generation from its own).
+pub struct Learner<'a> {
+    pub encoder: &'a EncoderConfig,
+    pub train: &'a TrainConfig,
+    pub init: u64,
+}
+
+impl<'a> Learner<'a> {
+    /// The preset's `[student]`.
+    pub fn student(ctx: &'a Ctx) -> Self {
+        Self {
+            encoder: &ctx.preset.student.encoder,
+            train: &ctx.preset.student.train,
+            init: 3,
+        }
+    }
+
+    /// Born-again generation `g`: the conventional teacher's encoder and budget.
+    pub fn born_again(ctx: &'a Ctx, g: usize) -> Self {
+        Self {
+            encoder: &ctx.preset.teacher.encoder,
+            train: &ctx.preset.teacher.train,
+            init: 100 + g as u64,
+        }
+    }
+}
+
+/// A trained student stage: its rows, its example posteriors for the spike plot, and the model
+/// with its weights' fingerprint (the next born-again generation's teacher).
+pub struct StudentOut {
+    pub rows: Vec<ResultRow>,
+    pub posteriors: Vec<Vec<f32>>,
+    pub model: CtcModel,
+    pub fingerprint: u64,
+}
+
 /// One student stage: trained (or restored) and scored. Offline, it learns from the frozen
 /// `teacher` (its posteriors through `caches`); online, a fresh teacher of kind `kind`, from the
 /// same initial weights as the offline one, trains in the same loop.
@@ -107,7 +146,8 @@ pub fn student<T: Task>(
     teacher: Option<(&dyn Teacher, u64)>,
     online: bool,
     caches: &mut Caches,
-) -> Result<(Vec<ResultRow>, Vec<Vec<f32>>)> {
+    learner: &Learner,
+) -> Result<StudentOut> {
     let preset = &ctx.preset.student;
     let objective = preset.objective(kd)?;
     let variant = variants::find(&preset.kd_variants, kd);
@@ -151,9 +191,9 @@ pub fn student<T: Task>(
         ),
     );
     // Every student starts from the same weights for a seed: rows differ only in teaching.
-    let store = ParamStore::new(Rng::derive(ctx.seed, 3).state()[0]);
-    let model = CtcModel::new(task, &preset.encoder, store.vb(&ctx.device).pp("model"))?;
-    let meta = ctx.meta::<T>(spec, &preset.encoder, None);
+    let store = ParamStore::new(Rng::derive(ctx.seed, learner.init).state()[0]);
+    let model = CtcModel::new(task, learner.encoder, store.vb(&ctx.device).pp("model"))?;
+    let meta = ctx.meta::<T>(spec, learner.encoder, None);
     let train_stage = |stage: &Stage| -> Result<StageReport<String>> {
         // Online teachers start from the same initial weights as the offline ones.
         let conv_init;
@@ -169,12 +209,14 @@ pub fn student<T: Task>(
                 oracle_init_ = oracle_init(ctx, task, &spec.model)?;
                 Source::Online(&oracle_init_.1, &oracle_init_.0)
             }
-            (true, None, _) => bail!("an online student needs a teacher"),
-            (_, Some(TeacherKind::Joint), _) => Source::Joint(joint_config(ctx)?),
-            (false, Some(k), Some(t)) => match transfer_name(omit.map(|o| o.1), fraction) {
-                None => Source::Frozen(t, caches.get(ctx, task, splits, k, t)?),
+            (true, None | Some(TeacherKind::Previous), _) => {
+                bail!("an online student needs a conventional or oracle teacher")
+            }
+            (_, Some(TeacherKind::Joint), _) => Source::Joint(joint_config(ctx, learner)?),
+            (false, Some(_), Some(t)) => match transfer_name(omit.map(|o| o.1), fraction) {
+                None => Source::Frozen(t, caches.get(ctx, task, splits, &spec.teacher, t)?),
                 Some(part) => {
-                    let name = format!("{}-{part}", k.name());
+                    let name = format!("{}-{part}", spec.teacher);
                     part_cache = cache_for(ctx, task, train_splits, &name, t)?;
                     Source::Frozen(t, &part_cache)
                 }
@@ -192,6 +234,7 @@ pub fn student<T: Task>(
             &objective,
             source,
             &meta,
+            learner,
         )
     };
     let eval = |b: &Batch| {
@@ -205,7 +248,7 @@ pub fn student<T: Task>(
         spec,
         key,
         (&store, &meta),
-        preset.train.batch_size,
+        learner.train.batch_size,
         train_stage,
         &eval,
     )?;
@@ -215,7 +258,7 @@ pub fn student<T: Task>(
         let on_train = ctc_core::train::evaluate(
             task,
             &train_splits.train,
-            preset.train.batch_size,
+            learner.train.batch_size,
             &ctx.device,
             eval,
         )?;
@@ -232,8 +275,14 @@ pub fn student<T: Task>(
             )?);
         }
     }
-    let (post, _) = example_posteriors(ctx, task, splits, eval)?;
-    Ok((rows, post))
+    let (posteriors, _) = example_posteriors(ctx, task, splits, eval)?;
+    let fingerprint = ctc_core::export::weights_fingerprint(&store, super::PREFIX)?;
+    Ok(StudentOut {
+        rows,
+        posteriors,
+        model,
+        fingerprint,
+    })
 }
 
 /// The row of `row`'s model with the omitted label's score raised by the shift that minimises
@@ -319,11 +368,11 @@ enum Source<'a> {
 
 /// The oracle path of a joint student: the preset oracle's anti-copy strategy, label options
 /// and fusion depth over the student's own encoder.
-fn joint_config(ctx: &Ctx) -> Result<OracleConfig> {
+fn joint_config(ctx: &Ctx, learner: &Learner) -> Result<OracleConfig> {
     let oracle = (ctx.preset.oracle.as_ref())
         .context("a joint student's oracle path takes the preset's [oracle] section")?;
     Ok(OracleConfig {
-        encoder: ctx.preset.student.encoder.clone(),
+        encoder: learner.encoder.clone(),
         ..oracle.model.clone()
     })
 }
@@ -341,6 +390,7 @@ fn train<T: Task>(
     objective: &KdObjective,
     source: Source,
     meta: &super::ModelMeta,
+    learner: &Learner,
 ) -> Result<StageReport<String>> {
     let preset = &ctx.preset.student;
     let (teacher, cache, online, fingerprint) = match &source {
@@ -357,7 +407,7 @@ fn train<T: Task>(
         objective,
         teacher,
         &heads_store,
-        preset.encoder.d_model,
+        learner.encoder.d_model,
     )?;
     let intermediate = intermediate_heads(ctx, task, splits, objective, model, &heads_store)?;
     let hyps = match (objective.needs().hypotheses, cache) {
@@ -371,10 +421,10 @@ fn train<T: Task>(
         objective.formula()
     );
     let stages = objective.stages();
-    let steps = objective.stage_steps(preset.train.steps);
+    let steps = objective.stage_steps(learner.train.steps);
     let mut reports: Vec<TrainReport> = Vec::new();
     for (i, obj) in stages.iter().enumerate() {
-        let mut cfg = preset.train.clone();
+        let mut cfg = learner.train.clone();
         if stages.len() > 1 {
             // Attention-map KD: the first stage initialises, the second trains.
             cfg.steps = steps[i];
@@ -447,7 +497,7 @@ fn intermediate_heads<T: Task>(
     Ok(Some(IntermediateHeads::new(
         &layers,
         out.enc.hidden.len(),
-        ctx.preset.student.encoder.d_model,
+        out.enc.frames.dim(2)?,
         task.vocab().size(),
         store.vb(&ctx.device).pp("intermediate"),
     )?))

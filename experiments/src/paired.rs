@@ -102,6 +102,12 @@ fn pairs(groups: &BTreeMap<GroupKey, Vec<ResultRow>>) -> Vec<(&GroupKey, &GroupK
     {
         out.extend(find(a, "none", "ctc").map(|b| (a, b)));
     }
+    // A student of the ensemble against the same student of one member (the conventional
+    // teacher), and against CTC alone.
+    for a in students.iter().copied().filter(|k| k.teacher == "ensemble") {
+        out.extend(find(a, "conventional", &a.kd).map(|b| (a, b)));
+        out.extend(find(a, "none", "ctc").map(|b| (a, b)));
+    }
     // A born-again generation against the conventional teacher it descends from (same
     // architecture).
     for a in students

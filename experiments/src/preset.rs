@@ -104,9 +104,23 @@ pub struct Preset {
     /// teacher). Absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub born_again: Option<BornAgain>,
+    /// An ensemble of conventional teachers (the preset teacher and `members - 1` more of its
+    /// architecture and budget from other initial weights), scored as one model and distilled
+    /// into the student under every KD method of the run that reads posteriors. Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<EnsembleSpec>,
     /// Overrides applied by `--quick` (dotted keys, like `--set`).
     #[serde(default)]
     pub quick: toml::Table,
+}
+
+/// `[ensemble]`: how many members, and how their posteriors are combined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleSpec {
+    pub members: usize,
+    #[serde(default)]
+    pub combine: student::ensemble::Combine,
 }
 
 /// `[born_again]`: how many generations, and the KD method (or variant) each learns under.
@@ -228,6 +242,9 @@ fn load_unnamed(
     crate::variants::validate_overrides(&preset.student.kd_variants, &preset.student.kd)?;
     if let Some(b) = &preset.born_again {
         b.validate(&preset.student)?;
+    }
+    if let Some(e) = preset.ensemble.as_ref().filter(|e| e.members < 2) {
+        bail!("ensemble.members must be at least 2, got {}", e.members);
     }
     for kd in &preset.kd {
         preset

@@ -300,3 +300,76 @@ fn conformer_teachers_oracles_and_students_on_both_tasks() {
         );
     }
 }
+
+#[test]
+fn self_distillation_joint_ensemble_and_born_again_stages_run_and_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let args = [
+        "run",
+        "toy-oracle",
+        "--quick",
+        "--no-progress",
+        "--kd",
+        "ctc,frame-kd,self-kd,em",
+        "--set",
+        "student.encoder.layers=2",
+        "--set",
+        "ensemble.members=2",
+        "--set",
+        "born_again.generations=2",
+        "--out",
+    ];
+    let log = ok(bin().args(args).arg(out));
+    assert!(log.contains("[ensemble] 2 members"), "{log}");
+    let dir = run_dir(out, "toy-oracle");
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    for row in [
+        ",teacher,member-2,ctc,",
+        ",teacher,ensemble,ctc,",
+        ",student,none,self-kd,",
+        ",student,joint,em,",
+        ",student,ensemble,frame-kd,",
+        ",student,conventional,born-again-1,",
+        ",student,born-again-1,born-again-2,",
+    ] {
+        assert!(csv.contains(row), "{row} missing:\n{csv}");
+    }
+    // Teacher, member, ensemble, oracle, 5 students (ctc, self-kd, frame-kd x 2, em), the
+    // ensemble's frame-kd student, 2 generations, and the header.
+    assert_eq!(csv.lines().count(), 13, "{csv}");
+    assert!(dir.join("seed-0/ensemble/agreement.json").is_file());
+    // The born-again generations are the teacher's size, the joint student the student's.
+    let params = |teacher: &str, kd: &str| -> u64 {
+        let line = csv
+            .lines()
+            .find(|l| l.contains(&format!(",student,{teacher},{kd},")))
+            .unwrap();
+        line.split(',').nth(7).unwrap().parse().unwrap()
+    };
+    let teacher_params: u64 = csv
+        .lines()
+        .find(|l| l.contains(",teacher,conventional,ctc,"))
+        .unwrap()
+        .split(',')
+        .nth(7)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(params("conventional", "born-again-1"), teacher_params);
+    assert_eq!(params("joint", "em"), params("none", "ctc"));
+    // A second invocation restores every stage and writes the same rows.
+    let again = ok(bin().args(args).arg(out));
+    assert!(!again.contains("step 10 loss"), "{again}");
+    let csv2 = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let strip = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| {
+                let mut c: Vec<&str> = l.split(',').collect();
+                c[9] = "";
+                c.join(",")
+            })
+            .collect()
+    };
+    assert_eq!(strip(&csv2), strip(&csv));
+}

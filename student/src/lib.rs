@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod distill;
+pub mod ensemble;
 pub mod joint;
 pub mod losses;
 pub mod online;

@@ -18,6 +18,7 @@ use ctc_core::task::{Splits, WordMetric};
 use ctc_core::{EncoderConfig, Task};
 use oracle::OracleTeacher;
 use serde::{Deserialize, Serialize};
+use student::ensemble::Ensemble;
 use student::{OracleAsTeacher, Teacher};
 
 use crate::preset::Preset;
@@ -157,10 +158,33 @@ pub fn fill_scores<T: Task>(row: &mut ResultRow, s: &DevTest) {
     }
 }
 
+/// The conventional teacher and its ensemble's other members as one teacher, combined as the
+/// preset says.
+fn ensemble_of<'a>(
+    ctx: &Ctx,
+    teacher: &'a teachers::Trained<CtcModel>,
+    members: &'a [teachers::Trained<CtcModel>],
+) -> Ensemble<'a> {
+    Ensemble {
+        members: std::iter::once(&teacher.model as &dyn Teacher)
+            .chain(members.iter().map(|m| &m.model as &dyn Teacher))
+            .collect(),
+        combine: ctx
+            .preset
+            .ensemble
+            .as_ref()
+            .map(|e| e.combine)
+            .unwrap_or_default(),
+    }
+}
+
 pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Result<SeedOutcome> {
     let strategy = ctx.preset.oracle.as_ref().map(|o| &o.model.anti_copy);
     let variants = &ctx.preset.student.kd_variants;
     let mut plan = plan::plan(strategy, &ctx.kd, variants, &ctx.anti_copy, ctx.online)?;
+    if let Some(e) = &ctx.preset.ensemble {
+        plan = plan::with_ensemble(plan, e.members, &ctx.kd, variants)?;
+    }
     if let Some(b) = &ctx.preset.born_again {
         plan = plan::with_born_again(plan, b.generations, &b.kd);
     }
@@ -175,10 +199,27 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
     let mut orc: Option<teachers::Trained<OracleTeacher>> = None;
     let mut caches = students::Caches::default();
     let mut generations: Vec<students::StudentOut> = Vec::new();
+    let mut members: Vec<teachers::Trained<CtcModel>> = Vec::new();
+    let mut ensemble_fp: Option<u64> = None;
     for spec in &plan.stages {
         match &spec.trains {
+            Trains::Member { index } => {
+                let t = teachers::conventional(ctx, task, splits, spec, *index)?;
+                out.curves.push((format!("member {index}"), t.curve()));
+                out.rows.push(t.row.clone());
+                members.push(t);
+            }
+            Trains::Ensemble => {
+                let c = conv.as_ref().context("the ensemble needs the teacher")?;
+                let all: Vec<&teachers::Trained<CtcModel>> =
+                    std::iter::once(c).chain(&members).collect();
+                let ens = ensemble_of(ctx, c, &members);
+                let (row, fp) = teachers::ensemble(ctx, task, splits, spec, &all, &ens)?;
+                out.rows.push(row);
+                ensemble_fp = Some(fp);
+            }
             Trains::Teacher => {
-                let t = teachers::conventional(ctx, task, splits, spec)?;
+                let t = teachers::conventional(ctx, task, splits, spec, 1)?;
                 out.curves.push(("conventional teacher".into(), t.curve()));
                 out.posteriors
                     .push(("conventional teacher".into(), t.example_posteriors.clone()));
@@ -212,7 +253,17 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
                     oracle: &o.model,
                     features: ctx.preset.student.oracle_features,
                 });
+                let ensemble = match (teacher, &conv, ensemble_fp) {
+                    (Some(TeacherKind::Ensemble), Some(c), Some(fp)) => {
+                        Some((ensemble_of(ctx, c, &members), fp))
+                    }
+                    _ => None,
+                };
                 let frozen: Option<(&dyn Teacher, u64)> = match (teacher, &conv, &as_teacher) {
+                    (Some(TeacherKind::Ensemble), _, _) => match &ensemble {
+                        Some((e, fp)) => Some((e, *fp)),
+                        None => bail!("stage {}: the ensemble was not scored", spec.name),
+                    },
                     // The joint model's teacher is its own oracle path.
                     (None | Some(TeacherKind::Joint), _, _) => None,
                     (Some(TeacherKind::Conventional), Some(c), _) => {

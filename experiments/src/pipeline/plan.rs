@@ -18,6 +18,8 @@ pub enum TeacherKind {
     Joint,
     /// The previous born-again generation (the conventional teacher for the first).
     Previous,
+    /// The ensemble of conventional teachers (`[ensemble]`).
+    Ensemble,
 }
 
 impl TeacherKind {
@@ -27,6 +29,7 @@ impl TeacherKind {
             Self::Oracle => "oracle",
             Self::Joint => "joint",
             Self::Previous => "previous",
+            Self::Ensemble => "ensemble",
         }
     }
 }
@@ -45,6 +48,12 @@ pub enum Trains {
         teacher: Option<TeacherKind>,
         online: bool,
     },
+    /// Ensemble member `index` (2, 3, ...; member 1 is the conventional teacher): the teacher's
+    /// architecture and budget from initial weights of its own.
+    Member { index: usize },
+    /// The ensemble of the conventional teacher and its members, scored as one model (nothing
+    /// to train).
+    Ensemble,
     /// Born-again generation `generation` (1-based): the conventional teacher's architecture
     /// and budget under KD method `kd`, taught by the generation before.
     BornAgain { generation: usize, kd: String },
@@ -198,6 +207,64 @@ fn students(
     })
 }
 
+/// `plan` with an ensemble of `members` conventional teachers: the extra members and the
+/// ensemble's own scoring stage right after the conventional teacher, and after the other
+/// students one student per KD method of `kd` that learns from posteriors alone (methods that
+/// need a teacher's features, hypotheses... of one model, or no teacher, are left out).
+pub fn with_ensemble(
+    mut plan: Plan,
+    members: usize,
+    kd: &[String],
+    variants: &[KdVariant],
+) -> anyhow::Result<Plan> {
+    let teacher = |name: String, trains: Trains, column: String| StageSpec {
+        name,
+        trains,
+        role: "teacher",
+        teacher: column,
+        kd: "ctc".into(),
+        anti_copy: "-".into(),
+    };
+    let at = plan
+        .stages
+        .iter()
+        .position(|s| s.trains == Trains::Teacher)
+        .map_or(0, |i| i + 1);
+    let mut extra: Vec<StageSpec> = (2..=members)
+        .map(|i| {
+            teacher(
+                format!("teacher-{i}"),
+                Trains::Member { index: i },
+                format!("member-{i}"),
+            )
+        })
+        .collect();
+    extra.push(teacher(
+        "ensemble".into(),
+        Trains::Ensemble,
+        "ensemble".into(),
+    ));
+    plan.stages.splice(at..at, extra);
+    for k in kd {
+        let needs = objective(variants, &KdOverrides::new(), k)?.needs();
+        if needs.teacher() && !needs.features && !needs.oracle_path {
+            plan.stages.push(StageSpec {
+                name: format!("student-ensemble-{k}"),
+                trains: Trains::Student {
+                    kd: k.clone(),
+                    teacher: Some(TeacherKind::Ensemble),
+                    online: false,
+                },
+                role: "student",
+                teacher: "ensemble".into(),
+                kd: k.clone(),
+                anti_copy: "-".into(),
+            });
+        }
+    }
+    Ok(plan)
+}
+
 /// `plan` followed by `generations` born-again stages under `kd`, after every other stage
 /// (each generation is the next one's teacher). Rows: teacher column `conventional` for the
 /// first and `born-again-<g-1>` after, kd column `born-again-<g>`.
@@ -290,6 +357,20 @@ mod tests {
         let row = |i: usize| (p.stages[i].teacher.as_str(), p.stages[i].kd.as_str());
         assert_eq!(row(1), ("conventional", "born-again-1"));
         assert_eq!(row(2), ("born-again-1", "born-again-2"));
+        // An ensemble: its members and its scoring after the teacher, its students last, for
+        // the methods that read posteriors only.
+        let kd = ["ctc", "frame-kd", "layer-wise", "guided-ctc"].map(String::from);
+        let p = with_ensemble(plan(Some(&s), &kd, &[], &[], false).unwrap(), 3, &kd, &[]).unwrap();
+        assert_eq!(
+            names(&p)[..5],
+            ["teacher", "teacher-2", "teacher-3", "ensemble", "oracle"]
+        );
+        assert_eq!(
+            names(&p)[p.stages.len() - 2..],
+            ["student-ensemble-frame-kd", "student-ensemble-guided-ctc"]
+        );
+        assert_eq!(p.stages[1].teacher, "member-2");
+        assert_eq!(p.stages[3].role, "teacher");
     }
 
     #[test]

@@ -285,7 +285,8 @@ where
     };
     let scores = dev_test(ctx, task, splits, batch_size, eval)?;
     let mut row = ctx.row::<T>(spec);
-    row.params = store.num_params() as u64;
+    // The evaluated (exported) model's: a joint student's oracle path is not part of it.
+    row.params = store.num_params_with_prefix(PREFIX) as u64;
     row.train_steps = report.train.iter().map(|r| r.steps as u64).sum();
     row.train_seconds = report.train.iter().map(|r| r.train_seconds).sum();
     fill_scores::<T>(&mut row, &scores);

@@ -209,7 +209,7 @@ pub fn student<T: Task>(
                 oracle_init_ = oracle_init(ctx, task, &spec.model)?;
                 Source::Online(&oracle_init_.1, &oracle_init_.0)
             }
-            (true, None | Some(TeacherKind::Previous), _) => {
+            (true, None | Some(TeacherKind::Previous | TeacherKind::Ensemble), _) => {
                 bail!("an online student needs a conventional or oracle teacher")
             }
             (_, Some(TeacherKind::Joint), _) => Source::Joint(joint_config(ctx, learner)?),

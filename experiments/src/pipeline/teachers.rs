@@ -15,6 +15,8 @@ use super::plan::StageSpec;
 use super::stage::{trained_and_scored, Stage, StageReport};
 use super::Ctx;
 use crate::results::ResultRow;
+use student::ensemble::{AgreementTally, Ensemble};
+use student::Teacher;
 
 pub struct Trained<M> {
     pub model: M,
@@ -129,7 +131,14 @@ fn teacher_cost(row: &mut ResultRow, report: &TrainReport) {
 /// The conventional teacher's initial weights for this seed (online students start from them
 /// too).
 pub fn conventional_init<T: Task>(ctx: &Ctx, task: &T) -> Result<(ParamStore, CtcModel)> {
-    let store = ParamStore::new(Rng::derive(ctx.seed, 1).state()[0]);
+    member_init(ctx, task, 1)
+}
+
+/// Ensemble member `index`'s initial weights: member 1 is the conventional teacher, the others
+/// draw from streams of their own.
+fn member_init<T: Task>(ctx: &Ctx, task: &T, index: usize) -> Result<(ParamStore, CtcModel)> {
+    let stream = if index == 1 { 1 } else { 200 + index as u64 };
+    let store = ParamStore::new(Rng::derive(ctx.seed, stream).state()[0]);
     let enc = &ctx.preset.teacher.encoder;
     let model = CtcModel::new(task, enc, store.vb(&ctx.device).pp("model"))?;
     Ok((store, model))
@@ -146,15 +155,18 @@ pub fn oracle_init<T: Task>(
     Ok((store, model))
 }
 
+/// Train (or restore) the conventional teacher (`member` 1) or another member of its ensemble
+/// (the same architecture and budget from other initial weights).
 pub fn conventional<T: Task>(
     ctx: &Ctx,
     task: &T,
     splits: &Splits<T::Example>,
     spec: &StageSpec,
+    member: usize,
 ) -> Result<Trained<CtcModel>> {
     let preset = &ctx.preset.teacher;
     let key = crate::grid::stage_key(&ctx.preset, ctx.seed, &spec.name, "");
-    let (store, model) = conventional_init(ctx, task)?;
+    let (store, model) = member_init(ctx, task, member)?;
     let meta = ctx.meta::<T>(spec, &preset.encoder, None);
     let train = |stage: &Stage| -> Result<StageReport<()>> {
         let id = super::stage::identity(&meta, None)?;
@@ -318,4 +330,69 @@ pub fn oracle<T: Task>(
         example_text,
         fingerprint: ctc_core::export::weights_fingerprint(&store, super::PREFIX)?,
     })
+}
+
+/// The ensemble `ens` of the conventional teacher and its `members`, scored as one model: its row
+/// (parameters, steps and seconds summed over the members), its posterior statistics, and the
+/// members' frame agreement on the diagnostics' training examples; the fingerprint ties its
+/// students' cache to every member's weights and the combination.
+pub fn ensemble<T: Task>(
+    ctx: &Ctx,
+    task: &T,
+    splits: &Splits<T::Example>,
+    spec: &StageSpec,
+    members: &[&Trained<CtcModel>],
+    ens: &Ensemble,
+) -> Result<(ResultRow, u64)> {
+    let combine = ens.combine;
+    let eval = |b: &Batch| {
+        let o = ens.outputs(b, false)?;
+        Ok((o.logits, o.lens))
+    };
+    let stage = Stage::new(ctx, &spec.name)?;
+    let scores = super::stage::dev_test(ctx, task, splits, bs(ctx), eval)?;
+    let mut row = ctx.row::<T>(spec);
+    row.params = members.iter().map(|m| m.row.params).sum();
+    row.train_steps = members.iter().map(|m| m.row.train_steps).sum();
+    row.train_seconds = members.iter().map(|m| m.row.train_seconds).sum();
+    super::fill_scores::<T>(&mut row, &scores);
+    row.test_edits = stage.save_edits(ctx, &scores, "")?;
+    posterior_stats(ctx, task, splits, &spec.name, &mut row, eval)?;
+    let n = ctx
+        .preset
+        .diagnostics_examples
+        .unwrap_or(200)
+        .min(splits.train.len());
+    let tallies = map_eval_batches(task, &splits.train[..n], bs(ctx), &ctx.device, |b| {
+        let (logits, lens) = ens.member_logits(b)?;
+        let mut t = AgreementTally::default();
+        t.add(&logits, &lens)?;
+        Ok(t)
+    })?;
+    let mut all = AgreementTally::default();
+    for t in &tallies {
+        all.merge(t);
+    }
+    let ag = all.agreement();
+    eprintln!(
+        "[{}] {} members, {} of their posteriors; on {n} training examples every member's \
+         argmax agrees on {:.1} % of {} frames, and on {:.1} % of the frames where one of them \
+         spikes (a label)",
+        spec.name,
+        members.len(),
+        serde_json::to_string(&combine)?.trim_matches('"'),
+        100.0 * ag.all_frames,
+        ag.frames,
+        100.0 * ag.label_frames
+    );
+    crate::results::write_atomic(
+        &stage.dir.join("agreement.json"),
+        serde_json::to_string_pretty(&ag)?.as_bytes(),
+    )?;
+    let mut h = ctc_core::io::Fnv1a::new();
+    for m in members {
+        h.update(&m.fingerprint.to_le_bytes());
+    }
+    h.update(format!("{combine:?}").as_bytes());
+    Ok((row, h.finish()))
 }

@@ -103,7 +103,7 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("preset", "Name of the experiment preset (TOML) the run was started from."),
     ("seed", "Seed of the run; every random stream is derived from it."),
     ("role", "`teacher` (conventional, source only), `oracle` (source + labels) or `student`."),
-    ("teacher", "Teacher a student was distilled from (`none` for CTC-only, `joint` for its own oracle path); for teachers, their own kind."),
+    ("teacher", "Teacher a student was distilled from (`none` for CTC-only, `joint` for its own oracle path, `ensemble`, `born-again-<g>`); for teachers, their own kind (`member-<k>` for an ensemble's other members, `ensemble` for the ensemble scored as one model)."),
     ("kd", "Training objective: for students the KD method (`ctc`, `frame-kd`, `guided-ctc`, `hinton`, `attention-map`, `layer-wise`, `self-kd`, `em`, `sequence-kd`, or a variant's name; `<kd>+online` for online distillation); `ctc` for both teachers."),
     ("anti_copy", "Anti-copy strategy of the oracle involved (its own, or the student's teacher's); `-` otherwise."),
     ("params", "Number of trainable parameters of the evaluated model."),

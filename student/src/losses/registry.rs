@@ -397,9 +397,20 @@ impl KdTerm {
             }
             Self::FrameKd { tau, .. } => check_tau("frame-kd", *tau)?,
             Self::SelfKd {
-                tau, ctc_weight, ..
+                tau,
+                ctc_weight,
+                layers,
+                ..
             } => {
                 check_tau("self-kd", *tau)?;
+                // The depth is known only when the student is built; the rest is checked here.
+                for (i, &l) in layers.iter().enumerate() {
+                    if l == 0 || layers[..i].contains(&l) {
+                        candle_core::bail!(
+                            "KD term self-kd: layers must be distinct 1-based layers, got {layers:?}"
+                        );
+                    }
+                }
                 if !(ctc_weight.is_finite() && *ctc_weight >= 0.0) {
                     candle_core::bail!(
                         "KD term self-kd: ctc_weight must be finite and >= 0, got {ctc_weight}"

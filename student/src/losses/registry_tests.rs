@@ -66,3 +66,25 @@ fn needs_follow_the_terms() {
     *h[0].temperature_mut().unwrap() = 7.0;
     assert_eq!(h[0].label(), "Hinton(tau=7, alpha=0.5)");
 }
+
+#[test]
+fn self_kd_fields_are_checked_before_the_model_exists() {
+    let term = |layers: Vec<usize>, tau: f64, ctc_weight: f64| KdObjective {
+        terms: vec![KdTerm::SelfKd {
+            weight: 1.0,
+            tau,
+            ctc_weight,
+            layers,
+        }],
+    };
+    assert!(term(vec![1, 3], 1.0, 1.0).validate().is_ok());
+    for (o, want) in [
+        (term(vec![0], 1.0, 1.0), "distinct 1-based"),
+        (term(vec![2, 2], 1.0, 1.0), "distinct 1-based"),
+        (term(vec![], 0.0, 1.0), "tau"),
+        (term(vec![], 1.0, -1.0), "ctc_weight"),
+    ] {
+        let e = o.validate().unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+    }
+}

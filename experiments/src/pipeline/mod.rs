@@ -328,6 +328,14 @@ pub fn run_seed<T: Task>(ctx: &Ctx, task: &T, splits: &Splits<T::Example>) -> Re
             }
         }
     }
+    if !plan.ensemble_skipped.is_empty() {
+        eprintln!(
+            "ensemble: no ensemble student for {} KD method(s) that read one teacher's features \
+             or have an oracle path of their own: {}",
+            plan.ensemble_skipped.len(),
+            plan.ensemble_skipped.join(", ")
+        );
+    }
     if !plan.online_skipped.is_empty() {
         eprintln!(
             "online: skipped {} KD method(s) that need a fixed teacher's hypotheses: {}",

@@ -75,6 +75,9 @@ pub struct Plan {
     pub stages: Vec<StageSpec>,
     /// KD methods asked to run online that cannot (they need a fixed teacher's hypotheses).
     pub online_skipped: Vec<String>,
+    /// KD methods with a teacher that cannot learn from an ensemble (they read one model's
+    /// features, or have an oracle path of their own).
+    pub ensemble_skipped: Vec<String>,
 }
 
 /// The stages for `kd` methods (built-in names or the preset's `variants`), extra `ablations`
@@ -204,6 +207,7 @@ fn students(
     Ok(Plan {
         stages,
         online_skipped,
+        ensemble_skipped: Vec::new(),
     })
 }
 
@@ -247,7 +251,9 @@ pub fn with_ensemble(
     plan.stages.splice(at..at, extra);
     for k in kd {
         let needs = objective(variants, &KdOverrides::new(), k)?.needs();
-        if needs.teacher() && !needs.features && !needs.oracle_path {
+        if needs.teacher() && (needs.features || needs.oracle_path) {
+            plan.ensemble_skipped.push(k.clone());
+        } else if needs.teacher() {
             plan.stages.push(StageSpec {
                 name: format!("student-ensemble-{k}"),
                 trains: Trains::Student {
@@ -370,6 +376,7 @@ mod tests {
             ["student-ensemble-frame-kd", "student-ensemble-guided-ctc"]
         );
         assert_eq!(p.stages[1].teacher, "member-2");
+        assert_eq!(p.ensemble_skipped, ["layer-wise"]);
         assert_eq!(p.stages[3].role, "teacher");
     }
 

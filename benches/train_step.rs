@@ -349,6 +349,7 @@ fn bench_task<T: Task>(
             intermediate: None,
             hypotheses: None,
             teacher_input: student::TeacherInput::Clean,
+            kd_warmup: 0,
         };
         train(
             mode,

@@ -81,6 +81,7 @@ fn distilled_student_beats_ctc_alone_and_export_round_trips() -> Result<()> {
             intermediate: None,
             hypotheses: None,
             teacher_input: student::TeacherInput::Clean,
+            kd_warmup: 0,
         };
         run(&task, &s, &sc, &dir.path().join(kd)).run(&d, store.vars())?;
         let err = dev_error(&task, &s.dev, &student)?;
@@ -174,6 +175,7 @@ fn the_live_teacher_sees_clean_or_augmented_sources_as_configured() -> Result<()
             intermediate: None,
             hypotheses: None,
             teacher_input: input,
+            kd_warmup: 0,
         };
         d.loss(&batch, &mut ctc_core::Fwd::eval())?;
         let seen = rec.seen.lock().unwrap();

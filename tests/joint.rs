@@ -64,6 +64,7 @@ fn the_paths_share_the_encoder_and_the_kd_term_spares_the_oracle_path() -> Resul
             &source,
             &cfg,
             o,
+            0,
             store.vb(&dev).pp("model").pp("encoder"),
             store.vb(&dev).pp("joint"),
         )
@@ -126,15 +127,40 @@ fn the_paths_share_the_encoder_and_the_kd_term_spares_the_oracle_path() -> Resul
     let octc = ctc_term(&orc.logits, lens, &batch.targets)?.0;
     let norm = Norm::PerLabel(batch.targets.iter().map(Vec::len).collect());
     let fk = frame_kd_norm(&src.logits, &orc.logits, lens, 1.0, false, &norm)?;
-    let want: f32 = [ctc, fk, octc]
+    let want: f32 = [&ctc, &fk, &octc]
         .iter()
-        .map(|t: &Tensor| t.to_scalar::<f32>().unwrap())
+        .map(|t: &&Tensor| t.to_scalar::<f32>().unwrap())
         .sum();
     let got = out.total.to_scalar::<f32>()?;
     assert!(
         (got - want).abs() < 1e-4 * want.abs().max(1.0),
         "{got} vs {want}"
     );
+    // A KD warm-up of 100 steps at step 25 scales the frame-KD term alone, by a quarter.
+    let warm = JointModel::new(
+        &task,
+        &source,
+        &cfg,
+        parse_kd("em")?,
+        100,
+        store.vb(&dev).pp("model").pp("encoder"),
+        store.vb(&dev).pp("joint"),
+    )?;
+    let mut at25 = Fwd::eval();
+    at25.step = 25;
+    let scaled = warm.loss(&batch, &mut at25)?.total.to_scalar::<f32>()?;
+    let parts: Vec<f32> = [&ctc, &fk, &octc]
+        .iter()
+        .map(|t| t.to_scalar::<f32>().unwrap())
+        .collect();
+    let want_scaled = parts[0] + 0.25 * parts[1] + parts[2];
+    assert!(
+        (scaled - want_scaled).abs() < 1e-4 * want_scaled.abs().max(1.0),
+        "{scaled} vs {want_scaled}"
+    );
+    assert_eq!(student::losses::warmup_scale(0, 100), 0.0);
+    assert_eq!(student::losses::warmup_scale(250, 100), 1.0);
+    assert_eq!(student::losses::warmup_scale(7, 0), 1.0);
     let names: Vec<&str> = out.parts.iter().map(|(n, _)| n.as_str()).collect();
     assert!(
         names.contains(&"frame-kd") && names.contains(&"oracle-ctc"),
@@ -166,6 +192,7 @@ fn a_short_joint_run_trains_the_source_path() -> Result<()> {
         &source,
         &cfg,
         parse_kd("em")?,
+        0,
         store.vb(&dev).pp("model").pp("encoder"),
         store.vb(&dev).pp("joint"),
     )?;

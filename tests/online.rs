@@ -24,6 +24,7 @@ fn distiller<'a>(student: &'a CtcModel, kd: &str) -> Result<Distiller<'a>> {
         intermediate: None,
         hypotheses: None,
         teacher_input: student::TeacherInput::Clean,
+        kd_warmup: 0,
     })
 }
 

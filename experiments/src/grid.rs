@@ -119,6 +119,10 @@ pub fn stage_key(p: &Preset, seed: u64, stage: &str, extra: &str) -> String {
             s.oracle_features,
             p.diagnostics_examples
         ));
+        // Only when set, so that the keys of earlier stages stay valid.
+        if s.kd_warmup > 0 {
+            key.push_str(&format!("kd_warmup = {}\n", s.kd_warmup));
+        }
     } else {
         key.push_str(&format!("diagnostics = {:?}\n", p.diagnostics_examples));
     }

@@ -52,6 +52,12 @@ pub struct StudentSpec {
     /// `augmented` (a live teacher forward on the student's own batch every step).
     #[serde(default, skip_serializing_if = "is_default")]
     pub teacher_input: TeacherInput,
+    /// Steps over which every distillation term's weight ramps linearly from 0 to its value
+    /// (CTC on the references, and an oracle path's CTC, keep theirs), so that a student is
+    /// not pulled towards a teacher's (or its own) posteriors before it leaves the all-blank
+    /// plateau. 0 (default): none.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub kd_warmup: usize,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {

@@ -18,7 +18,7 @@ use ctc_core::{Batch, Fwd};
 
 use crate::losses::layerwise::PredictionHeads;
 use crate::losses::IntermediateHeads;
-use crate::losses::{KdObjective, Norm, TermInputs};
+use crate::losses::{warmup_scale, KdObjective, Norm, TermInputs};
 use crate::teacher::Teacher;
 
 /// What the frozen teacher is shown while a student trains on an augmented batch.
@@ -44,6 +44,8 @@ pub struct Distiller<'a> {
     /// Sequence-level KD: the teacher's hypothesis for each training example id.
     pub hypotheses: Option<&'a [Vec<u32>]>,
     pub teacher_input: TeacherInput,
+    /// Steps over which the distillation terms ramp up from 0 (`warmup_scale`); 0: none.
+    pub kd_warmup: usize,
 }
 
 impl Distiller<'_> {
@@ -123,7 +125,8 @@ impl Trainable for Distiller<'_> {
             teacher_logits: &teacher_logits,
             oracle_ctc: None,
         };
-        let total = self.objective.evaluate(&inputs, &mut parts)?;
+        let scale = warmup_scale(fwd.step, self.kd_warmup);
+        let total = self.objective.evaluate(&inputs, &mut parts, scale)?;
         Ok(LossOut { total, parts })
     }
 

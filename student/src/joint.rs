@@ -12,7 +12,7 @@ use ctc_core::train::{ctc_term, LossOut, Trainable};
 use ctc_core::{Batch, Fwd, Task};
 use oracle::{OracleConfig, OracleTeacher};
 
-use crate::losses::{KdObjective, Norm, TermInputs};
+use crate::losses::{warmup_scale, KdObjective, Norm, TermInputs};
 
 pub struct JointModel<'a> {
     /// The source-only path, the model the stage exports.
@@ -22,6 +22,8 @@ pub struct JointModel<'a> {
     /// The objective: posterior terms on the source path (teacher: the oracle path), CTC on
     /// the references, and `oracle-ctc` on the oracle path.
     objective: KdObjective,
+    /// Steps over which the posterior terms ramp up from 0 (`warmup_scale`).
+    kd_warmup: usize,
 }
 
 impl<'a> JointModel<'a> {
@@ -35,6 +37,7 @@ impl<'a> JointModel<'a> {
         source: &'a CtcModel,
         cfg: &OracleConfig,
         objective: KdObjective,
+        kd_warmup: usize,
         encoder_vb: VarBuilder,
         vb: VarBuilder,
     ) -> Result<Self> {
@@ -62,6 +65,7 @@ impl<'a> JointModel<'a> {
             source,
             oracle,
             objective,
+            kd_warmup,
         })
     }
 }
@@ -97,7 +101,8 @@ impl Trainable for JointModel<'_> {
             teacher_logits: &teacher_logits,
             oracle_ctc: Some(&oracle_ctc),
         };
-        let total = self.objective.evaluate(&inputs, &mut parts)?;
+        let scale = warmup_scale(fwd.step, self.kd_warmup);
+        let total = self.objective.evaluate(&inputs, &mut parts, scale)?;
         Ok(LossOut { total, parts })
     }
 

@@ -441,6 +441,7 @@ fn train<T: Task>(
             intermediate: intermediate.as_ref(),
             hypotheses: hyps.as_deref(),
             teacher_input: preset.teacher_input,
+            kd_warmup: preset.kd_warmup,
         };
         let log_name = format!("{}/{}", spec.teacher, spec.kd);
         let mut run = stage.train_run(ctx, task, splits, &cfg, &log_name, id.clone());
@@ -458,6 +459,7 @@ fn train<T: Task>(
                     model,
                     cfg,
                     obj.clone(),
+                    preset.kd_warmup,
                     vb.pp("model").pp("encoder"),
                     vb.pp("joint"),
                 )?;

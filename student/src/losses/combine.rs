@@ -107,18 +107,27 @@ impl KdObjective {
         parts.join("; ")
     }
 
-    /// The objective's value on one batch: each term's value from `x`, weighted and summed.
-    /// Every term but the reference CTC (which the trainer logs already) is appended to `parts`
-    /// for the training log.
-    pub fn evaluate(&self, x: &TermInputs, parts: &mut Vec<(String, f32)>) -> Result<Tensor> {
+    /// The objective's value on one batch: each term's value from `x`, weighted and summed,
+    /// the distillation terms (all but CTC on the references and an oracle path's CTC) also
+    /// scaled by `kd_scale` (a warm-up's ramp; 1 otherwise). Every term but the reference CTC
+    /// (which the trainer logs already) is appended to `parts`, unscaled, for the training log.
+    pub fn evaluate(
+        &self,
+        x: &TermInputs,
+        parts: &mut Vec<(String, f32)>,
+        kd_scale: f64,
+    ) -> Result<Tensor> {
         let mut values: Vec<(&str, Tensor)> = Vec::new();
         for term in &self.terms {
-            let v = term.value(x)?;
+            let mut v = term.value(x)?;
             if !matches!(term, KdTerm::Ctc { .. }) {
                 parts.push((
                     term.name().to_string(),
                     v.to_scalar::<f32>().unwrap_or(f32::NAN),
                 ));
+            }
+            if kd_scale != 1.0 && !matches!(term, KdTerm::Ctc { .. } | KdTerm::OracleCtc { .. }) {
+                v = v.affine(kd_scale, 0.0)?;
             }
             values.push((term.name(), v));
         }
@@ -149,6 +158,16 @@ impl KdObjective {
             });
         }
         total.ok_or_else(|| candle_core::Error::Msg("KD objective has no term".into()))
+    }
+}
+
+/// The ramp of a KD warm-up over `warmup` steps: 0 at step 0, rising linearly to 1 at step
+/// `warmup` (1 throughout when `warmup` is 0).
+pub fn warmup_scale(step: usize, warmup: usize) -> f64 {
+    if warmup == 0 {
+        1.0
+    } else {
+        (step as f64 / warmup as f64).min(1.0)
     }
 }
 

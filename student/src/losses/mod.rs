@@ -32,7 +32,7 @@ pub mod soft;
 mod testutil;
 
 pub use attention::attention_map_l2;
-pub use combine::KdObjective;
+pub use combine::{warmup_scale, KdObjective};
 pub use guided::{guided_ctc, guided_ctc_norm, guided_mask};
 pub use intermediate::{self_distillation, IntermediateHeads};
 pub use layerwise::{layerwise_loss, log_sigmoid, LayerwiseConfig, PredictionHeads};

@@ -71,6 +71,9 @@ pub struct Fwd {
     pub train: bool,
     pub collect: bool,
     pub rng: Rng,
+    /// Optimizer steps taken before this forward (0 outside training): for losses whose
+    /// weights follow the step (a KD warm-up).
+    pub step: usize,
 }
 
 impl Fwd {
@@ -79,6 +82,7 @@ impl Fwd {
             train: false,
             collect: false,
             rng: Rng::new(0),
+            step: 0,
         }
     }
     pub fn train(rng: Rng) -> Self {
@@ -86,6 +90,7 @@ impl Fwd {
             train: true,
             collect: false,
             rng,
+            step: 0,
         }
     }
     pub fn collecting(mut self) -> Self {

@@ -70,6 +70,7 @@ impl<T: Task> StepInputs<'_, T> {
                     shard_stream(self.seed ^ 0xD20, s),
                     self.step as u64,
                 ));
+                fwd.step = self.step;
                 let out = model.loss(&batch, &mut fwd)?;
                 let total = if single {
                     out.total.clone()

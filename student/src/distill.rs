@@ -109,21 +109,14 @@ impl Trainable for Distiller<'_> {
             *kept.borrow_mut() = Some(l.clone());
             Ok(l)
         };
+        // The posterior terms on the scale of the CTC term: per utterance over its labels.
+        let norm = Norm::PerLabel(batch.targets.iter().map(Vec::len).collect());
         let inputs = TermInputs {
-            logits: &out.logits,
-            enc: &out.enc,
-            lens,
-            ctc: &ctc,
-            // The posterior terms on the scale of the CTC term: per utterance over its labels.
-            norm: &Norm::PerLabel(batch.targets.iter().map(Vec::len).collect()),
-            ids: &batch.ids,
-            targets: &batch.targets,
             teacher: teacher_out.as_ref(),
             heads: self.heads,
             intermediate: self.intermediate,
             hypotheses: self.hypotheses,
-            teacher_logits: &teacher_logits,
-            oracle_ctc: None,
+            ..TermInputs::of_student(&out, &ctc, &norm, batch, &teacher_logits)
         };
         let scale = warmup_scale(fwd.step, self.kd_warmup);
         let total = self.objective.evaluate(&inputs, &mut parts, scale)?;

@@ -86,20 +86,10 @@ impl Trainable for JointModel<'_> {
         // loss functions detach it too).
         let teacher = oracle_logits.detach();
         let teacher_logits = || Ok(teacher.clone());
+        let norm = Norm::PerLabel(batch.targets.iter().map(Vec::len).collect());
         let inputs = TermInputs {
-            logits: &out.logits,
-            enc: &out.enc,
-            lens,
-            ctc: &ctc,
-            norm: &Norm::PerLabel(batch.targets.iter().map(Vec::len).collect()),
-            ids: &batch.ids,
-            targets: &batch.targets,
-            teacher: None,
-            heads: None,
-            intermediate: None,
-            hypotheses: None,
-            teacher_logits: &teacher_logits,
             oracle_ctc: Some(&oracle_ctc),
+            ..TermInputs::of_student(&out, &ctc, &norm, batch, &teacher_logits)
         };
         let scale = warmup_scale(fwd.step, self.kd_warmup);
         let total = self.objective.evaluate(&inputs, &mut parts, scale)?;

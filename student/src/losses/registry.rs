@@ -5,8 +5,9 @@
 //! method that is a new loss term touches its loss file and this one.
 
 use candle_core::{Error, Result, Tensor};
+use ctc_core::model::CtcForward;
 use ctc_core::train::ctc_term;
-use ctc_core::Encoded;
+use ctc_core::{Batch, Encoded};
 use serde::{Deserialize, Serialize};
 
 use super::attention::attention_map_l2;
@@ -81,6 +82,35 @@ pub struct TermInputs<'a> {
     pub teacher_logits: &'a dyn Fn() -> Result<Tensor>,
     /// A joint model's oracle-path CTC.
     pub oracle_ctc: Option<&'a Tensor>,
+}
+
+impl<'a> TermInputs<'a> {
+    /// The student's side of a batch: its forward, its CTC on the references, the reduction,
+    /// the batch's ids and references, and where the teacher's logits come from; every other
+    /// input absent (set the ones a trainer has with struct update syntax).
+    pub fn of_student(
+        out: &'a CtcForward,
+        ctc: &'a Tensor,
+        norm: &'a Norm,
+        batch: &'a Batch,
+        teacher_logits: &'a dyn Fn() -> Result<Tensor>,
+    ) -> Self {
+        Self {
+            logits: &out.logits,
+            enc: &out.enc,
+            lens: &out.enc.lens,
+            ctc,
+            norm,
+            ids: &batch.ids,
+            targets: &batch.targets,
+            teacher: None,
+            heads: None,
+            intermediate: None,
+            hypotheses: None,
+            teacher_logits,
+            oracle_ctc: None,
+        }
+    }
 }
 
 fn one() -> f64 {

@@ -3,6 +3,7 @@
 //! - `run PRESET`: data, conventional teacher, oracle teacher, every student; results CSV,
 //!   a markdown table and plots in a run directory.
 //! - `compare A.csv [B.csv ...]`: mean +- std over seeds, side by side.
+//! - `leveloff RUN_DIR ...`: where each trained stage's dev curve levels off.
 //! - `eval`, `transcribe`, `recognize`, `classify`: use any exported model on new data.
 //! - `prepare CORPUS`: turn an installed corpus into manifests a preset trains on.
 
@@ -12,6 +13,7 @@ mod device;
 mod grid;
 mod infer;
 mod kd_overrides;
+mod leveloff;
 mod paired;
 mod pipeline;
 mod plots;
@@ -73,6 +75,17 @@ enum Cmd {
         /// Family-wise error rate of Holm's correction and the verdicts.
         #[arg(long, default_value_t = 0.05)]
         alpha: f64,
+    },
+    /// Where each finished stage's dev-error curve levels off (the analysis plan's rule: a power
+    /// law fitted to the evaluations, less than 1 % improvement over the last fifth of the
+    /// steps), as a markdown table.
+    Leveloff {
+        /// Run directories (`<out>/<preset>-<hash>`: every `seed-*/<stage>/`) or stage folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The relative improvement over the last fifth below which a curve has levelled off.
+        #[arg(long, default_value_t = ctc_core::train::leveloff::REL)]
+        rel: f64,
     },
     /// Score an exported model on a manifest (speech TSV / LibriSpeech dir, image TSV / LMDB, or
     /// classification JSON).
@@ -150,6 +163,13 @@ fn main() -> Result<()> {
             };
             let holm = compare::Holm { family, alpha };
             print!("{}", compare::compare_with(&files, f, &holm)?);
+            Ok(())
+        }
+        Cmd::Leveloff { dirs, rel } => {
+            if !(rel > 0.0 && rel < 1.0) {
+                anyhow::bail!("--rel must lie strictly between 0 and 1, got {rel}");
+            }
+            print!("{}", leveloff::table(&dirs, rel)?);
             Ok(())
         }
         Cmd::Eval(a) => infer::eval(a, &dev),

@@ -142,8 +142,8 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("frame_entropy", "Teachers: mean entropy of a frame's posterior over the CTC alphabet, in nats, same examples."),
     ("spikes_per_label", "Teachers: frames whose most probable class is a label, per transcript label (1 = one-frame spikes), same examples."),
     ("hint_leakage", "Teachers: mean probability per frame on transcript characters other than the frame's symbol in the model's own forced alignment, same examples (an oracle spreading mass over the characters it was told; the conventional teacher's value is the baseline)."),
-    ("leveloff_step", "Teachers: the step at which the dev-error curve levelled off, read between evaluations: the first step s with less than 1 % relative improvement over its last fifth, (e(0.8 s) - e(s)) / e(0.8 s) < 0.01, e the best dev error so far at each evaluation, interpolated linearly, and the fifth at least two evaluation intervals long (`ctc_core::train::leveloff`); empty if the curve never levels off. For oracles the label-fed dev error."),
-    ("leveloff_seconds", "Teachers: training seconds at `leveloff_step`, interpolated the same way."),
+    ("leveloff_step", "Teachers: the step at which the dev-error curve levelled off: the first step s with less than 1 % relative improvement over its last fifth, (e(0.8 s) - e(s)) / e(0.8 s) < 0.01, e a power law a + b s^-c (a, b >= 0) fitted by least squares to the evaluations from a quarter of the run on (`ctc_core::train::leveloff`; `experiments leveloff RUN_DIR` prints the fits); empty if that step lies beyond the last evaluation (not levelled off) or there are fewer than 4 evaluations to fit. For oracles the label-fed dev error."),
+    ("leveloff_seconds", "Teachers: training seconds at `leveloff_step`, interpolated linearly between evaluations."),
     ("train_error", "Students of a KD variant with `transfer_fraction`: the error (CER, or 100 - word accuracy for one-word examples) on the training examples they were trained on, clean, greedy decoding; with `test_cer` / `word_acc` it shows how far the model overfits its transfer set."),
 ];
 

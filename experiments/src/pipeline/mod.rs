@@ -9,6 +9,8 @@ mod stage;
 mod students;
 mod teachers;
 
+pub use stage::{StageReport, REPORT};
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};

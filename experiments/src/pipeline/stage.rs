@@ -19,7 +19,7 @@ use crate::results::{write_atomic, ResultRow};
 
 pub const MODEL: &str = "model";
 const DONE: &str = "DONE";
-const REPORT: &str = "report.json";
+pub const REPORT: &str = "report.json";
 
 /// Prefix of every model parameter inside its store (exported without it).
 pub const PREFIX: &str = "model.";

@@ -3,9 +3,11 @@
 //!
 //! A frame-level combination of CTC models only means something where their spikes fall on the
 //! same frames; `agreement` measures that, and `Combine` offers the arithmetic mean (Hinton's
-//! choice) and the normalised geometric mean, whose product vetoes a label that any member puts
-//! no mass on (so a spike where the members disagree on timing is damped rather than smeared).
-//! Guided CTC from the ensemble reads only the combined argmax per frame.
+//! choice), the normalised geometric mean, whose product vetoes a label that any member puts
+//! no mass on (so a spike where the members disagree on timing is damped rather than smeared),
+//! and the mean after re-timing every member onto the first one's spikes (`Aligned`), which
+//! keeps the members' spikes on one frame where their timings differ. Guided CTC from the
+//! ensemble reads only the combined argmax per frame.
 
 use candle_core::{DType, Result, Tensor, D};
 use candle_nn::ops::log_softmax;
@@ -22,10 +24,14 @@ pub enum Combine {
     Mean,
     /// The mean of their log-probabilities, renormalised (a normalised product of experts).
     Product,
+    /// The mean of the probabilities after each member is re-timed onto the first member's
+    /// spikes (`retime`): needs no labels, so it is the same at training and at test time.
+    Aligned,
 }
 
-/// The log of the combined `(B, T, V')` distribution of the members' logits.
-pub fn combine(logits: &[Tensor], how: Combine) -> Result<Tensor> {
+/// The log of the combined `(B, T, V')` distribution of the members' logits; `lens` are the
+/// valid frames of each example (only `Aligned` reads them: padding frames are not re-timed).
+pub fn combine(logits: &[Tensor], lens: &[usize], how: Combine) -> Result<Tensor> {
     let Some(first) = logits.first() else {
         candle_core::bail!("an ensemble needs at least one member");
     };
@@ -54,7 +60,86 @@ pub fn combine(logits: &[Tensor], how: Combine) -> Result<Tensor> {
             let sum = lp[1..].iter().try_fold(lp[0].clone(), |a, b| a + b)?;
             log_softmax(&(sum / k)?, D::Minus1)
         }
+        Combine::Aligned => {
+            let (b, t, v) = first.dims3()?;
+            if lens.len() != b || lens.iter().any(|&l| l > t) {
+                candle_core::bail!("ensemble: lengths {lens:?} do not fit a batch of {b} x {t}");
+            }
+            let host = lp
+                .iter()
+                .map(|l| l.flatten_all()?.to_vec1::<f32>())
+                .collect::<Result<Vec<_>>>()?;
+            let reference = &host[0];
+            let mut retimed = vec![lp[0].clone()];
+            for member in &host[1..] {
+                let mut out = member.clone();
+                for (i, &len) in lens.iter().enumerate() {
+                    let at = i * t * v;
+                    let frames = retime(
+                        &reference[at..at + len * v],
+                        &member[at..at + len * v],
+                        len,
+                        v,
+                    );
+                    out[at..at + len * v].copy_from_slice(&frames);
+                }
+                retimed.push(Tensor::from_vec(out, (b, t, v), first.device())?);
+            }
+            combine(&retimed, lens, Combine::Mean)
+        }
     }
+}
+
+/// `member`'s `len` frames of `v` log-probabilities re-timed onto `reference`'s: both are
+/// force-aligned to the reference's greedy transcript, and reference frame t takes the member's
+/// frame at the piecewise-linear map through the pairs (reference spike, member spike) of each
+/// label (and the first and last frames), rounded. Each of the member's spikes then lands on
+/// the reference's frame for the same label; frames between spikes are stretched or squeezed.
+/// A transcript the member cannot be aligned to (never, for finite log-probabilities) leaves
+/// the member's frames as they are.
+pub fn retime(reference: &[f32], member: &[f32], len: usize, v: usize) -> Vec<f32> {
+    let same = member[..len * v].to_vec();
+    let hyp = ctc_core::ctc::greedy(reference, v, len);
+    if hyp.is_empty() || len < 2 {
+        return same;
+    }
+    let (Some(r), Some(m)) = (
+        ctc_core::ctc::forced_align(reference, len, v, &hyp),
+        ctc_core::ctc::forced_align(member, len, v, &hyp),
+    ) else {
+        return same;
+    };
+    let mut anchors: Vec<(f64, f64)> = Vec::with_capacity(hyp.len() + 2);
+    if r.spikes[0] > 0 {
+        anchors.push((0.0, 0.0));
+    }
+    anchors.extend(
+        r.spikes
+            .iter()
+            .zip(&m.spikes)
+            .map(|(&x, &y)| (x as f64, y as f64)),
+    );
+    let end = (len - 1) as f64;
+    if anchors.last().is_some_and(|a| a.0 < end) {
+        anchors.push((end, end));
+    }
+    let mut out = Vec::with_capacity(len * v);
+    let mut seg = 0;
+    for frame in 0..len {
+        let x = frame as f64;
+        while seg + 2 < anchors.len() && anchors[seg + 1].0 <= x {
+            seg += 1;
+        }
+        let ((x0, y0), (x1, y1)) = (anchors[seg], anchors[(seg + 1).min(anchors.len() - 1)]);
+        let y = if x1 > x0 {
+            y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        } else {
+            y0
+        };
+        let src = (y.round().max(0.0) as usize).min(len - 1);
+        out.extend_from_slice(&member[src * v..(src + 1) * v]);
+    }
+    out
 }
 
 /// How often the members' frame decisions agree, over the valid frames of a set of batches.
@@ -155,7 +240,7 @@ impl Teacher for Ensemble<'_> {
         }
         let (logits, lens) = self.member_logits(batch)?;
         Ok(TeacherOut {
-            logits: combine(&logits, self.combine)?.detach(),
+            logits: combine(&logits, &lens, self.combine)?.detach(),
             lens,
             hidden: Vec::new(),
             attn: Vec::new(),
@@ -177,27 +262,107 @@ mod tests {
         // One frame, two classes. Member probabilities (0.8, 0.2) and (0.4, 0.6).
         let a = t(&[0.8f32.ln(), 0.2f32.ln()], (1, 1, 2));
         let b = t(&[0.4f32.ln(), 0.6f32.ln()], (1, 1, 2));
-        let mean = combine(&[a.clone(), b.clone()], Combine::Mean)?.exp()?;
+        let mean = combine(&[a.clone(), b.clone()], &[1], Combine::Mean)?.exp()?;
         let mean = mean.flatten_all()?.to_vec1::<f32>()?;
         assert!(
             (mean[0] - 0.6).abs() < 1e-6 && (mean[1] - 0.4).abs() < 1e-6,
             "{mean:?}"
         );
         // Geometric: sqrt(0.32) and sqrt(0.12), normalised.
-        let prod = combine(&[a, b], Combine::Product)?.exp()?;
+        let prod = combine(&[a, b], &[1], Combine::Product)?.exp()?;
         let prod = prod.flatten_all()?.to_vec1::<f32>()?;
         let (g0, g1) = (0.32f32.sqrt(), 0.12f32.sqrt());
         assert!((prod[0] - g0 / (g0 + g1)).abs() < 1e-6, "{prod:?}");
         assert!((prod[1] - g1 / (g0 + g1)).abs() < 1e-6);
         // One member: itself.
         let c = t(&[1.0, 2.0, 0.5, 0.0, 0.0, 3.0], (1, 2, 3));
-        let one = combine(std::slice::from_ref(&c), Combine::Mean)?;
+        let one = combine(std::slice::from_ref(&c), &[2], Combine::Mean)?;
         let want = log_softmax(&c, D::Minus1)?;
         let diff = (one - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-6);
-        assert!(combine(&[], Combine::Mean).is_err());
-        assert!(combine(&[c, t(&[0.0; 3], (1, 1, 3))], Combine::Mean).is_err());
+        assert!(combine(&[], &[], Combine::Mean).is_err());
+        assert!(combine(&[c, t(&[0.0; 3], (1, 1, 3))], &[1], Combine::Mean).is_err());
         Ok(())
+    }
+
+    /// Log-probabilities of frames that put 0.96 on one class (`ids`) and 0.02 on the others.
+    fn spikes(ids: &[usize], v: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        for &c in ids {
+            out.extend((0..v).map(|k| if k == c { 0.96f32.ln() } else { 0.02f32.ln() }));
+        }
+        out
+    }
+
+    #[test]
+    fn a_member_shifted_by_a_frame_is_retimed_onto_the_reference() -> Result<()> {
+        // Classes blank, a, b. The reference spikes a at frame 2 and b at 5; the member one
+        // frame later (3 and 6). The map runs through (0, 0), (2, 3), (5, 6), (7, 7): frames
+        // 0..=7 read the member's frames 0, 2 (1.5 rounded up), 3, 4, 5, 6, 7 (6.5), 7, whose
+        // classes are blank, blank, a, blank, blank, b, blank, blank: the reference's own.
+        let reference = [0, 0, 1, 0, 0, 2, 0, 0];
+        let member = [0, 0, 0, 1, 0, 0, 2, 0];
+        let got = retime(&spikes(&reference, 3), &spikes(&member, 3), 8, 3);
+        assert_eq!(got, spikes(&reference, 3));
+        // So their aligned mean is the reference itself, where the plain mean halves both
+        // spikes over two frames each.
+        let (r, m) = (
+            t(&spikes(&reference, 3), (1, 8, 3)),
+            t(&spikes(&member, 3), (1, 8, 3)),
+        );
+        let aligned = combine(&[r.clone(), m.clone()], &[8], Combine::Aligned)?;
+        let diff = (aligned - log_softmax(&r, D::Minus1)?)?.abs()?.max_all()?;
+        assert!(diff.to_scalar::<f32>()? < 1e-6);
+        let mean = combine(&[r, m], &[8], Combine::Mean)?
+            .exp()?
+            .to_vec3::<f32>()?;
+        assert!((mean[0][2][1] - 0.49).abs() < 1e-6 && (mean[0][3][1] - 0.49).abs() < 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn retiming_stretches_and_keeps_each_spike_of_a_member() {
+        // The member spikes a at 1 and b at 2; the reference at 2 and 6 (of 9 frames). Map
+        // through (0, 0), (2, 1), (6, 2), (8, 8): frames 0..=8 read 0, 1 (0.5 rounded up), 1,
+        // 1 (1.25), 2 (1.5), 2 (1.75), 2, 5, 8: the member's a and b spikes sit on the
+        // reference's frames 2 and 6 (stretched over their neighbours, which CTC collapses).
+        let member = [0, 1, 2, 0, 0, 0, 0, 0, 0];
+        let reference = [0, 0, 1, 0, 0, 0, 2, 0, 0];
+        let got = retime(&spikes(&reference, 3), &spikes(&member, 3), 9, 3);
+        assert_eq!(got, spikes(&[0, 1, 1, 1, 2, 2, 2, 0, 0], 3));
+        // A reference that emits nothing, or one frame: the member as it is.
+        let blank = [0; 9];
+        assert_eq!(
+            retime(&spikes(&blank, 3), &spikes(&member, 3), 9, 3),
+            spikes(&member, 3)
+        );
+        assert_eq!(
+            retime(&spikes(&[1], 3), &spikes(&[2], 3), 1, 3),
+            spikes(&[2], 3)
+        );
+    }
+
+    #[test]
+    fn aligned_leaves_padding_and_identical_members_alone() -> Result<()> {
+        // Identical members: the aligned mean is the plain mean. Padding frames (beyond the
+        // second example's length 3) are averaged as they are, not re-timed.
+        let a = t(&spikes(&[0, 1, 0, 2, 0, 0, 2, 0, 1, 0, 2, 1], 3), (2, 6, 3));
+        let b = t(&spikes(&[0, 1, 0, 2, 0, 0, 0, 2, 0, 1, 0, 2], 3), (2, 6, 3));
+        let same = combine(&[a.clone(), a.clone()], &[6, 6], Combine::Aligned)?;
+        let plain = combine(&[a.clone(), a.clone()], &[6, 6], Combine::Mean)?;
+        assert!((same - plain)?.abs()?.max_all()?.to_scalar::<f32>()? < 1e-6);
+        let got = combine(&[a.clone(), b.clone()], &[6, 3], Combine::Aligned)?;
+        let plain = combine(&[a, b], &[6, 3], Combine::Mean)?;
+        let (got, plain) = (got.to_vec3::<f32>()?, plain.to_vec3::<f32>()?);
+        assert_eq!(got[1][3..], plain[1][3..]);
+        Ok(())
+    }
+
+    #[test]
+    fn aligned_refuses_lengths_that_do_not_fit() {
+        let a = t(&spikes(&[0, 1, 0], 3), (1, 3, 3));
+        assert!(combine(&[a.clone(), a.clone()], &[4], Combine::Aligned).is_err());
+        assert!(combine(&[a.clone(), a], &[3, 3], Combine::Aligned).is_err());
     }
 
     #[test]

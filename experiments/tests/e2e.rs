@@ -317,6 +317,8 @@ fn self_distillation_joint_ensemble_and_born_again_stages_run_and_resume() {
         "--set",
         "ensemble.members=2",
         "--set",
+        "ensemble.combine=aligned",
+        "--set",
         "born_again.generations=2",
         "--out",
     ];
@@ -338,7 +340,19 @@ fn self_distillation_joint_ensemble_and_born_again_stages_run_and_resume() {
     // Teacher, member, ensemble, oracle, 5 students (ctc, self-kd, frame-kd x 2, em), the
     // ensemble's frame-kd student, 2 generations, and the header.
     assert_eq!(csv.lines().count(), 13, "{csv}");
-    assert!(dir.join("seed-0/ensemble/agreement.json").is_file());
+    // The aligned combination also reports the agreement after re-timing.
+    let agreement: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("seed-0/ensemble/agreement.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        agreement["after_retiming"]["label_frames"].is_f64(),
+        "{agreement}"
+    );
+    assert!(
+        log.contains("after re-timing onto the first member"),
+        "{log}"
+    );
     // The born-again generations are the teacher's size, the joint student the student's.
     let params = |teacher: &str, kd: &str| -> u64 {
         let line = csv

@@ -60,34 +60,42 @@ pub fn combine(logits: &[Tensor], lens: &[usize], how: Combine) -> Result<Tensor
             let sum = lp[1..].iter().try_fold(lp[0].clone(), |a, b| a + b)?;
             log_softmax(&(sum / k)?, D::Minus1)
         }
-        Combine::Aligned => {
-            let (b, t, v) = first.dims3()?;
-            if lens.len() != b || lens.iter().any(|&l| l > t) {
-                candle_core::bail!("ensemble: lengths {lens:?} do not fit a batch of {b} x {t}");
-            }
-            let host = lp
-                .iter()
-                .map(|l| l.flatten_all()?.to_vec1::<f32>())
-                .collect::<Result<Vec<_>>>()?;
-            let reference = &host[0];
-            let mut retimed = vec![lp[0].clone()];
-            for member in &host[1..] {
-                let mut out = member.clone();
-                for (i, &len) in lens.iter().enumerate() {
-                    let at = i * t * v;
-                    let frames = retime(
-                        &reference[at..at + len * v],
-                        &member[at..at + len * v],
-                        len,
-                        v,
-                    );
-                    out[at..at + len * v].copy_from_slice(&frames);
-                }
-                retimed.push(Tensor::from_vec(out, (b, t, v), first.device())?);
-            }
-            combine(&retimed, lens, Combine::Mean)
-        }
+        Combine::Aligned => combine(&retimed(&lp, lens)?, lens, Combine::Mean),
     }
+}
+
+/// The members' `(B, T, V')` log-probabilities (or logits) with every member after the first
+/// re-timed onto the first one's spikes (`retime`), example by example over its `lens` valid
+/// frames; padding frames stay as they are.
+pub fn retimed(members: &[Tensor], lens: &[usize]) -> Result<Vec<Tensor>> {
+    let Some(first) = members.first() else {
+        candle_core::bail!("an ensemble needs at least one member");
+    };
+    let (b, t, v) = first.dims3()?;
+    if lens.len() != b || lens.iter().any(|&l| l > t) {
+        candle_core::bail!("ensemble: lengths {lens:?} do not fit a batch of {b} x {t}");
+    }
+    let host = members
+        .iter()
+        .map(|l| l.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
+        .collect::<Result<Vec<_>>>()?;
+    let reference = &host[0];
+    let mut out = vec![first.clone()];
+    for member in &host[1..] {
+        let mut m = member.clone();
+        for (i, &len) in lens.iter().enumerate() {
+            let at = i * t * v;
+            let frames = retime(
+                &reference[at..at + len * v],
+                &member[at..at + len * v],
+                len,
+                v,
+            );
+            m[at..at + len * v].copy_from_slice(&frames);
+        }
+        out.push(Tensor::from_vec(m, (b, t, v), first.device())?);
+    }
+    Ok(out)
 }
 
 /// `member`'s `len` frames of `v` log-probabilities re-timed onto `reference`'s: both are
@@ -313,10 +321,24 @@ mod tests {
         let aligned = combine(&[r.clone(), m.clone()], &[8], Combine::Aligned)?;
         let diff = (aligned - log_softmax(&r, D::Minus1)?)?.abs()?.max_all()?;
         assert!(diff.to_scalar::<f32>()? < 1e-6);
-        let mean = combine(&[r, m], &[8], Combine::Mean)?
+        let mean = combine(&[r.clone(), m.clone()], &[8], Combine::Mean)?
             .exp()?
             .to_vec3::<f32>()?;
         assert!((mean[0][2][1] - 0.49).abs() < 1e-6 && (mean[0][3][1] - 0.49).abs() < 1e-6);
+        // Their argmaxes agree on 4 of 8 frames and on none of the 4 where one spikes; once
+        // re-timed, on all of them.
+        let mut raw = AgreementTally::default();
+        raw.add(&[r.clone(), m.clone()], &[8])?;
+        assert_eq!(
+            (raw.agreement().all_frames, raw.agreement().label_frames),
+            (0.5, 0.0)
+        );
+        let mut after = AgreementTally::default();
+        after.add(&retimed(&[r, m], &[8])?, &[8])?;
+        assert_eq!(
+            (after.agreement().all_frames, after.agreement().label_frames),
+            (1.0, 1.0)
+        );
         Ok(())
     }
 

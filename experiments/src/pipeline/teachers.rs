@@ -15,7 +15,7 @@ use super::plan::StageSpec;
 use super::stage::{trained_and_scored, Stage, StageReport};
 use super::Ctx;
 use crate::results::ResultRow;
-use student::ensemble::{AgreementTally, Ensemble};
+use student::ensemble::{retimed, AgreementTally, Combine, Ensemble};
 use student::Teacher;
 
 pub struct Trained<M> {
@@ -363,31 +363,50 @@ pub fn ensemble<T: Task>(
         .diagnostics_examples
         .unwrap_or(200)
         .min(splits.train.len());
+    // Under `aligned`, also after re-timing: how far the combination's frames agree.
+    let aligned = combine == Combine::Aligned;
     let tallies = map_eval_batches(task, &splits.train[..n], bs(ctx), &ctx.device, |b| {
         let (logits, lens) = ens.member_logits(b)?;
-        let mut t = AgreementTally::default();
-        t.add(&logits, &lens)?;
-        Ok(t)
+        let mut raw = AgreementTally::default();
+        raw.add(&logits, &lens)?;
+        let mut after = AgreementTally::default();
+        if aligned {
+            after.add(&retimed(&logits, &lens)?, &lens)?;
+        }
+        Ok((raw, after))
     })?;
-    let mut all = AgreementTally::default();
-    for t in &tallies {
-        all.merge(t);
+    let (mut all, mut after) = (AgreementTally::default(), AgreementTally::default());
+    for (raw, re) in &tallies {
+        all.merge(raw);
+        after.merge(re);
     }
     let ag = all.agreement();
+    let after = aligned.then(|| after.agreement());
     eprintln!(
         "[{}] {} members, {} of their posteriors; on {n} training examples every member's \
          argmax agrees on {:.1} % of {} frames, and on {:.1} % of the frames where one of them \
-         spikes (a label)",
+         spikes (a label){}",
         spec.name,
         members.len(),
         serde_json::to_string(&combine)?.trim_matches('"'),
         100.0 * ag.all_frames,
         ag.frames,
-        100.0 * ag.label_frames
+        100.0 * ag.label_frames,
+        after.map_or(String::new(), |a| format!(
+            "; after re-timing onto the first member, {:.1} % and {:.1} %",
+            100.0 * a.all_frames,
+            100.0 * a.label_frames
+        ))
     );
+    let json = serde_json::json!({
+        "frames": ag.frames,
+        "all_frames": ag.all_frames,
+        "label_frames": ag.label_frames,
+        "after_retiming": after,
+    });
     crate::results::write_atomic(
         &stage.dir.join("agreement.json"),
-        serde_json::to_string_pretty(&ag)?.as_bytes(),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
     let mut h = ctc_core::io::Fnv1a::new();
     for m in members {

@@ -123,6 +123,13 @@ pub fn stage_key(p: &Preset, seed: u64, stage: &str, extra: &str) -> String {
         if s.kd_warmup > 0 {
             key.push_str(&format!("kd_warmup = {}\n", s.kd_warmup));
         }
+        // A student of the ensemble learns from its members and their combination.
+        if stage.starts_with("student-ensemble") {
+            key.push_str(&format!(
+                "[ensemble]\n{}\n",
+                p.ensemble.as_ref().map(toml_of).unwrap_or_default()
+            ));
+        }
     } else {
         key.push_str(&format!("diagnostics = {:?}\n", p.diagnostics_examples));
     }
@@ -197,6 +204,23 @@ mod tests {
             stage_key(&base, 1, "teacher", "")
         );
         assert_ne!(key(&base, "teacher"), key(&base, "oracle"));
+        // An ensemble's size and combination reach its students, not the others.
+        let ens = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            crate::preset::load("asr-oracle", None, true, &sets).unwrap()
+        };
+        let mean = ens(&["ensemble.members=3"]);
+        let aligned = ens(&["ensemble.members=3", "ensemble.combine=\"aligned\""]);
+        let four = ens(&["ensemble.members=4"]);
+        for other in [&aligned, &four] {
+            assert_ne!(
+                key(&mean, "student-ensemble-frame-kd"),
+                key(other, "student-ensemble-frame-kd")
+            );
+            for stage in ["teacher", "teacher-2", "student-conventional-frame-kd"] {
+                assert_eq!(key(&mean, stage), key(other, stage), "{stage}");
+            }
+        }
         // The oracle's strategy reaches the oracle and its students only.
         let other = crate::preset::load(
             "asr-oracle",

@@ -130,7 +130,12 @@ pub fn table(dirs: &[PathBuf], rel: f64) -> Result<String> {
                     );
                 }
                 None => {
-                    let _ = writeln!(s, "{lead}| too few evaluations to fit | | | |");
+                    let _ = writeln!(
+                        s,
+                        "{lead}| no fit: too few evaluations from a quarter of the run on \
+                         (at least {}), or a non-finite error | | | |",
+                        leveloff::MIN_POINTS
+                    );
                 }
             }
         }
@@ -191,7 +196,7 @@ mod tests {
             rows[0]
         );
         assert!(
-            rows[1].contains("too few evaluations to fit"),
+            rows[1].contains("no fit: too few evaluations"),
             "{}",
             rows[1]
         );

@@ -104,6 +104,7 @@ pub fn eval(a: EvalArgs, dev: &Device) -> Result<()> {
             .as_ref()
             .map_or("-".into(), |o| o.anti_copy.name().to_string()),
         revision: meta.trained_revision(),
+        cpu: meta.trained_cpu(),
         scored_revision: crate::rundir::revision().to_string(),
         scored_with: crate::pipeline::scored_with(&meta.role).to_string(),
         ..Default::default()

@@ -92,6 +92,9 @@ pub struct ResultRow {
     /// Absent in files written before the transfer-fraction variants.
     #[serde(default)]
     pub train_error: Option<f64>,
+    /// Absent in files written before the CPU was recorded per row.
+    #[serde(default)]
+    pub cpu: String,
 }
 
 /// The values `role` may take.
@@ -145,12 +148,13 @@ pub const COLUMN_DOCS: &[(&str, &str)] = &[
     ("leveloff_step", "Teachers: the step at which the dev-error curve levelled off: the first step s with less than 1 % relative improvement over its last fifth, (e(0.8 s) - e(s)) / e(0.8 s) < 0.01, e a power law a + b s^-c (a, b >= 0) fitted by least squares to the evaluations from a quarter of the run on (`ctc_core::train::leveloff`; `experiments leveloff RUN_DIR` prints the fits); empty if that step lies beyond the last evaluation (not levelled off) or there are fewer than 4 evaluations to fit. For oracles the label-fed dev error."),
     ("leveloff_seconds", "Teachers: training seconds at `leveloff_step`, interpolated linearly between evaluations."),
     ("train_error", "Students of a KD variant with `transfer_fraction`: the error (CER, or 100 - word accuracy for one-word examples) on the training examples they were trained on, clean, greedy decoding; with `test_cer` / `word_acc` it shows how far the model overfits its transfer set."),
+    ("cpu", "The CPU that trained the model and the kernel paths it took (`<model>; GEMM <kernel>; softmax and max-pool <kernel>`), stored with the exported model: the same config, seed and shard count give the same numbers on the same paths, not across them. For an ensemble row, the CPU that scored it; `unknown` for models exported before it was stored; empty in files written before the column existed."),
 ];
 
 /// The column counts of every schema still read, oldest first, each a prefix of the current
 /// columns: files written before later columns existed are read with those columns empty
 /// and written back in the current schema.
-const SCHEMAS: &[usize] = &[20, 24, 30, 43, 45, COLUMN_DOCS.len()];
+const SCHEMAS: &[usize] = &[20, 24, 30, 43, 45, 46, COLUMN_DOCS.len()];
 
 /// The header every results file must carry.
 pub fn columns() -> Vec<&'static str> {

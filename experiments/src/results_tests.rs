@@ -43,7 +43,7 @@ fn serde_order_matches_documented_columns() {
     let text = String::from_utf8(wtr.into_inner().unwrap()).unwrap();
     let header = text.lines().next().unwrap();
     assert_eq!(header, columns().join(","));
-    assert_eq!(columns().len(), 46);
+    assert_eq!(columns().len(), 47);
 }
 
 #[test]
@@ -258,7 +258,7 @@ fn malformed_cells_name_file_and_line() {
     fs::write(&path, format!("{}\n{good}\nasr,p,1\n", lines[0])).unwrap();
     let err = read_rows(&path).unwrap_err().to_string();
     assert!(
-        err.contains("bad.csv: line 3: found 3 fields, expected 46"),
+        err.contains("bad.csv: line 3: found 3 fields, expected 47"),
         "{err}"
     );
 

@@ -340,6 +340,18 @@ fn self_distillation_joint_ensemble_and_born_again_stages_run_and_resume() {
     // Teacher, member, ensemble, oracle, 5 students (ctc, self-kd, frame-kd x 2, em), the
     // ensemble's frame-kd student, 2 generations, and the header.
     assert_eq!(csv.lines().count(), 13, "{csv}");
+    // Every row names the CPU and kernel paths that trained its model.
+    let mut rdr = csv::Reader::from_path(dir.join("results.csv")).unwrap();
+    let at = rdr
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "cpu")
+        .unwrap();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        assert!(rec[at].contains("; GEMM "), "{rec:?}");
+    }
     // The aligned combination also reports the agreement after re-timing.
     let agreement: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("seed-0/ensemble/agreement.json")).unwrap(),

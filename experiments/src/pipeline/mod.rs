@@ -49,6 +49,11 @@ pub struct ModelMeta {
     /// was recorded).
     #[serde(default)]
     pub revision: Option<String>,
+    /// The CPU that trained it and the kernel paths it took (`ctc_core::cpu::numbers_line`;
+    /// absent in models exported before it was recorded; left out when absent, so that the
+    /// identity of checkpoints written before it is unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
 }
 
 impl ModelMeta {
@@ -56,6 +61,20 @@ impl ModelMeta {
         self.revision
             .clone()
             .unwrap_or_else(|| "unknown".to_string())
+    }
+
+    pub fn trained_cpu(&self) -> String {
+        self.cpu.clone().unwrap_or_else(|| "unknown".to_string())
+    }
+
+    /// Without where and by which build it was trained: what a restored or resumed stage must
+    /// match (a rebuilt binary, or another machine, may resume a run).
+    pub fn portable(&self) -> Self {
+        Self {
+            revision: None,
+            cpu: None,
+            ..self.clone()
+        }
     }
 }
 
@@ -103,6 +122,7 @@ impl Ctx {
             // A restored stage replaces `revision` with the one stored with its model.
             revision: self.revision.clone(),
             scored_revision: self.revision.clone(),
+            cpu: ctc_core::cpu::numbers_line(),
             scored_with: scored_with(spec.role).to_string(),
             ..Default::default()
         }
@@ -132,6 +152,7 @@ impl Ctx {
             teacher,
             kd: spec.kd.clone(),
             revision: Some(self.revision.clone()),
+            cpu: Some(ctc_core::cpu::numbers_line()),
         }
     }
 }

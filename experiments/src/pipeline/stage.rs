@@ -120,9 +120,10 @@ impl Stage {
     }
 
     /// The revision that trained this stage's model, as stored with the exported model.
-    pub fn trained_revision(&self) -> Result<String> {
+    /// The revision and the CPU that trained the stage's exported model.
+    pub fn trained_by(&self) -> Result<(String, String)> {
         let (meta, _): (super::ModelMeta, _) = ctc_core::export::read_config(&self.model_dir())?;
-        Ok(meta.trained_revision())
+        Ok((meta.trained_revision(), meta.trained_cpu()))
     }
 
     /// Write the per-example edit counts of `scores` (`edits-dev<suffix>.csv`,
@@ -168,11 +169,7 @@ impl Stage {
             )
         };
         let (found, _): (ModelMeta, _) = ctc_core::export::read_config(&dir).with_context(redo)?;
-        let json = |m: &ModelMeta| {
-            let mut m = m.clone();
-            m.revision = None;
-            serde_json::to_value(m)
-        };
+        let json = |m: &ModelMeta| serde_json::to_value(m.portable());
         if let Some(d) =
             ctc_core::train::identity::first_difference(&json(&found)?, &json(expected)?)
         {
@@ -291,7 +288,9 @@ where
     row.train_seconds = report.train.iter().map(|r| r.train_seconds).sum();
     fill_scores::<T>(&mut row, &scores);
     row.test_edits = stage.save_edits(ctx, &scores, "")?;
-    row.revision = stage.trained_revision()?;
+    let (revision, cpu) = stage.trained_by()?;
+    row.revision = revision;
+    row.cpu = cpu;
     Ok(Scored {
         stage,
         report,
@@ -352,9 +351,7 @@ pub fn ensure_dir(p: &Path) -> Result<()> {
 /// revision: a rebuilt binary may resume an interrupted run) and, for a student of a frozen
 /// teacher, that teacher's weights (`export::weights_fingerprint`).
 pub fn identity(meta: &ModelMeta, teacher: Option<u64>) -> Result<serde_json::Value> {
-    let mut m = meta.clone();
-    m.revision = None;
-    let mut v = serde_json::json!({ "model": m });
+    let mut v = serde_json::json!({ "model": meta.portable() });
     if let Some(f) = teacher {
         v["teacher_weights"] = format!("{f:016x}").into();
     }
@@ -363,7 +360,38 @@ pub fn identity(meta: &ModelMeta, teacher: Option<u64>) -> Result<serde_json::Va
 
 #[cfg(test)]
 mod tests {
-    use super::selection_len;
+    use super::{identity, selection_len};
+    use crate::pipeline::ModelMeta;
+
+    #[test]
+    fn where_and_by_what_a_model_was_trained_is_not_its_identity() {
+        // A model exported before the CPU was recorded, and the same model now: one identity,
+        // and the same identity as before the field existed (no `cpu` key at all).
+        let old: ModelMeta = serde_json::from_value(serde_json::json!({
+            "task": "asr", "kind": "ctc", "role": "teacher",
+            "encoder": serde_json::to_value(
+                crate::preset::load("asr-oracle", None, false, &[]).unwrap().teacher.encoder
+            ).unwrap(),
+            "data": {}, "preset": "asr-oracle", "seed": 0, "teacher": "-", "kd": "ctc",
+            "revision": "abc"
+        }))
+        .unwrap();
+        assert_eq!(old.trained_cpu(), "unknown");
+        let new = ModelMeta {
+            revision: Some("def".into()),
+            cpu: Some(ctc_core::cpu::numbers_line()),
+            ..old.clone()
+        };
+        assert_eq!(identity(&old, None).unwrap(), identity(&new, None).unwrap());
+        let id = identity(&new, Some(7)).unwrap();
+        assert!(id["model"].get("cpu").is_none(), "{id}");
+        assert_eq!(id["model"]["revision"], serde_json::Value::Null);
+        assert!(
+            new.trained_cpu().contains("; GEMM "),
+            "{}",
+            new.trained_cpu()
+        );
+    }
 
     #[test]
     fn the_selection_subset_is_the_largest_dev_subset_capped_at_half_of_dev() {

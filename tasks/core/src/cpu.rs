@@ -92,6 +92,17 @@ pub fn model_name() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
+/// What of the CPU decides a model's numbers, for its results row: the model and the kernel
+/// paths (GEMM; softmax and max-pool), not the core count (the shard count fixes the sums).
+pub fn numbers_line() -> String {
+    format!(
+        "{}; GEMM {}; softmax and max-pool {}",
+        model_name(),
+        gemm_kernel(),
+        fused_kernels().name()
+    )
+}
+
 /// One line for logs and benchmark headers.
 pub fn describe() -> String {
     format!(

@@ -6,7 +6,7 @@ use ctc_core::ctc::{PosteriorStats, PosteriorTally};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::task::Splits;
-use ctc_core::train::{leveloff, map_eval_batches, TrainReport};
+use ctc_core::train::{crossing, leveloff, map_eval_batches, TrainReport};
 use ctc_core::{Batch, Fwd, Rng, Task};
 use oracle::diagnostics::{diagnose, CopyDiagnostics};
 use oracle::{AntiCopy, OracleConfig, OracleTeacher};
@@ -118,10 +118,13 @@ fn key_line<X: serde::Serialize>(x: &X) -> String {
     )
 }
 
-/// A teacher row's cost columns: steps and seconds to the dev target and to its level-off.
-fn teacher_cost(row: &mut ResultRow, report: &TrainReport) {
-    row.steps_to_target = report.steps_to_target.map(|s| s as f64);
-    row.seconds_to_target = report.seconds_to_target;
+/// A teacher row's cost columns: steps and seconds to the dev target `target` and to its
+/// level-off, both read between evaluations.
+fn teacher_cost(row: &mut ResultRow, report: &TrainReport, target: Option<f64>) {
+    if let Some(c) = target.and_then(|t| crossing::first_crossing(&report.curve, t)) {
+        row.steps_to_target = Some(c.step);
+        row.seconds_to_target = Some(c.seconds);
+    }
     if let Some(l) = leveloff::level_off(&report.curve, leveloff::REL) {
         row.leveloff_step = Some(l.step);
         row.leveloff_seconds = Some(l.seconds);
@@ -193,7 +196,7 @@ pub fn conventional<T: Task>(
     )?;
     let mut row = done.row;
     let report = done.report.train.into_iter().next().unwrap_or_default();
-    teacher_cost(&mut row, &report);
+    teacher_cost(&mut row, &report, preset.train.target_error);
     posterior_stats(ctx, task, splits, &spec.name, &mut row, eval)?;
     let (example_posteriors, example_text) = example_posteriors(ctx, task, splits, eval)?;
     Ok(Trained {
@@ -264,7 +267,7 @@ pub fn oracle<T: Task>(
     let mut row = done.row;
     let diag = done.report.extra;
     let report = done.report.train.into_iter().next().unwrap_or_default();
-    teacher_cost(&mut row, &report);
+    teacher_cost(&mut row, &report, preset.train.target_error);
     posterior_stats(ctx, task, splits, stage_name, &mut row, eval)?;
     if let Some(d) = &diag {
         row.ablated_cer = Some(d.error_zeroed);

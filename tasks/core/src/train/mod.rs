@@ -7,6 +7,7 @@ mod adamw_kernel;
 pub mod checkpoint;
 pub mod clip;
 mod config;
+pub mod crossing;
 mod ctc_objective;
 pub mod eval;
 pub mod identity;

@@ -100,10 +100,10 @@ impl PowerLaw {
             nonnegative_line(&x, &y)
         };
         let cells = (C_MAX / C_STEP).round() as usize;
-        let sse_at = |i: usize| profile(C_STEP * i as f64).2;
-        let best = (1..=cells)
-            .min_by(|&i, &j| sse_at(i).total_cmp(&sse_at(j)))
-            .unwrap_or(1);
+        let (best, best_sse) = (1..=cells)
+            .map(|i| (i, profile(C_STEP * i as f64).2))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((1, f64::INFINITY));
         let (mut lo, mut hi) = (
             C_STEP * (best as f64 - 1.0).max(0.5),
             C_STEP * (best as f64 + 1.0).min(cells as f64),
@@ -118,7 +118,7 @@ impl PowerLaw {
             }
         }
         let refined = 0.5 * (lo + hi);
-        let c = if profile(refined).2 <= sse_at(best) {
+        let c = if profile(refined).2 <= best_sse {
             refined
         } else {
             C_STEP * best as f64

@@ -1,4 +1,4 @@
-"""PyTorch eager CPU twin of `benches/train_step.rs`: one training step of each model it times.
+"""PyTorch eager twin of `benches/train_step.rs`: one training step of each model it times.
 
 Tasks asr (speech) and str (word images), roles teacher, teacher-conformer, oracle, student,
 student-frame-kd, built from experiments/presets/{asr,str}-oracle.toml as the bench builds them
@@ -53,6 +53,7 @@ label lengths on stderr):  torch_step <task>-<role> params=<N> batch=<B>x<T> med
 Usage, from the repository root:
     python3 benches/torch_twin.py [--iters N] [--only asr-teacher,str-oracle] [--threads N]
     python3 benches/torch_twin.py --threads 1      # one thread
+    python3 benches/torch_twin.py --device cuda    # on a GPU, beside TRAIN_STEP_DEVICE=cuda
     python3 benches/torch_twin.py --param-counts   # JSON, no torch needed
 """
 import argparse, json, math, os, random, statistics, sys, time, tomllib
@@ -549,8 +550,9 @@ def build(part, path="model"):
 
 
 def make_data(task, dims, batch):
+    # Drawn on the CPU from a CPU generator whatever the device, so every device gets the same data.
     cfg, gen = TASKS[task], torch.Generator().manual_seed(TASKS[task]["seed"])
-    rand_int = lambda lo, hi: int(torch.randint(lo, hi + 1, (1,), generator=gen))
+    rand_int = lambda lo, hi: int(torch.randint(lo, hi + 1, (1,), generator=gen, device="cpu"))
     width = cfg["width"]
     frames = out_frames(task, width, dims.get("subsampling", 4))
     targets = []
@@ -558,7 +560,7 @@ def make_data(task, dims, batch):
         if task == "asr":  # letters (1..26) and spaces (p 0.2), none leading/trailing/doubled
             n, t = rand_int(*cfg["label_len"]), []
             while len(t) < n:
-                space = 0 < len(t) < n - 1 and t[-1] != SPACE_ID and float(torch.rand(1, generator=gen)) < 0.2
+                space = 0 < len(t) < n - 1 and t[-1] != SPACE_ID and float(torch.rand(1, generator=gen, device="cpu")) < 0.2
                 t.append(SPACE_ID if space else rand_int(1, 26))
         else:
             t = [rand_int(1, dims["vocab"] - 1) for _ in range(rand_int(cfg["label_min"], dims["max_len"]))]
@@ -566,12 +568,12 @@ def make_data(task, dims, batch):
         assert len(t) + sum(a == b for a, b in zip(t, t[1:])) <= frames, (task, len(t), frames)
         targets.append(t)
     if task == "asr":  # (B, T, n_mels) standard normal; (B, 1, 32, W) uniform in [-1, 1]
-        x = torch.randn(batch, width, dims["n_mels"], generator=gen)
+        x = torch.randn(batch, width, dims["n_mels"], generator=gen, device="cpu")
     else:
-        x = torch.rand(batch, 1, 32, width, generator=gen) * 2 - 1
+        x = torch.rand(batch, 1, 32, width, generator=gen, device="cpu") * 2 - 1
     lens = [len(t) for t in targets]
     print(f"{task}: label lengths mean {sum(lens) / batch:.1f}, min {min(lens)}, max {max(lens)}", file=sys.stderr)
-    return x, [width] * batch, targets, [frames] * batch
+    return x.to(torch.get_default_device()), [width] * batch, targets, [frames] * batch
 
 
 def pad(seqs):  # ctc_core::task::pad_labels: 0-padded, at least one column
@@ -611,6 +613,8 @@ def time_steps(model, tc, data, iters, label_input=None, teacher_lp=None):
         for g in opt.param_groups:
             g["lr"] = lr * lr_factor(tc, step)
         opt.step()
+        if x.is_cuda:  # the step ends when the GPU has finished it
+            torch.cuda.synchronize()
         if step >= WARMUP:
             times.append(time.perf_counter() - t0)
     return sorted(times)
@@ -665,6 +669,7 @@ def main():
     ap.add_argument("--iters", type=int, default=10, help="timed steps per model, after 3 warm-ups")
     ap.add_argument("--only", help="comma-separated names, e.g. asr-teacher,str-student-frame-kd")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's default)")
+    ap.add_argument("--device", default="cpu", help="torch device the models train on: cpu (default), cuda, cuda:N")
     ap.add_argument("--param-counts", action="store_true",
                     help="print every line's parameter count and tensor shapes as JSON and exit (no torch)")
     ap.add_argument("--expect", metavar="FILE",
@@ -687,9 +692,10 @@ def main():
     import_torch()
     if a.threads:
         torch.set_num_threads(a.threads)
+    torch.set_default_device(a.device)
     torch.manual_seed(0)
     load = " ".join(open("/proc/loadavg").read().split()[:3]) if os.path.exists("/proc/loadavg") else "?"
-    print(f"torch_twin: torch {torch.__version__}, threads={torch.get_num_threads()}, {WARMUP} warm-up + "
+    print(f"torch_twin: torch {torch.__version__}, device {a.device}, threads={torch.get_num_threads()}, {WARMUP} warm-up + "
           f"{a.iters} timed steps per model, load average {load}", file=sys.stderr)
     for task in TASKS:
         bench_task(task, a.iters, selected, counts)

@@ -8,7 +8,9 @@
 //! `infer <task>-student ...` (speech adds `rtf=`: compute seconds / audio seconds; inference
 //! runs on the calling thread). `TRAIN_STEP_ONLY=a,b` selects lines; `taskset -c 0` runs the
 //! shards on one core; `TRAIN_STEP_CANDLE_POOLS=1` leaves candle's own thread pools on instead
-//! of `ctc_core::threads::configure`. See docs/benchmarks.md.
+//! of `ctc_core::threads::configure`. `TRAIN_STEP_DEVICE=cuda` (or `cuda:N`) times the same
+//! steps on a GPU, in a build with the `cuda` feature (scripts/cuda-build.sh, docs/gpu.md); each
+//! timed step then ends when the device has finished it. See docs/benchmarks.md.
 //!
 //! A step is the training loop's own step code (`ctc_core::train::step`), evaluation and
 //! checkpoints aside: the batch's shards collated (with the preset's SpecAugment for speech),
@@ -23,6 +25,7 @@
 //! twin's own (`param_counts`).
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use anyhow::{anyhow, ensure, Context, Result};
@@ -50,6 +53,14 @@ use student::Distiller;
 const ASR_PRESET: &str = include_str!("../experiments/presets/asr-oracle.toml");
 const STR_PRESET: &str = include_str!("../experiments/presets/str-oracle.toml");
 const SEED: u64 = 0;
+/// The device the timed lines run on, set once by `main` from `TRAIN_STEP_DEVICE`; the CPU
+/// when unset (and when counting parameters).
+static DEVICE: OnceLock<Device> = OnceLock::new();
+static CPU: Device = Device::Cpu;
+
+fn device() -> &'static Device {
+    DEVICE.get().unwrap_or(&CPU)
+}
 const WARMUP: usize = 3;
 /// Feature frames per utterance (10 ms each: 3.6 s of audio).
 const SPEECH_FRAMES: usize = 360;
@@ -180,7 +191,7 @@ fn time_steps<T: Task>(
             seed: SEED,
             step,
             shards: cfg.shards,
-            device: &Device::Cpu,
+            device: device(),
         }
         .run(model)?;
         ensure!(
@@ -194,6 +205,7 @@ fn time_steps<T: Task>(
         );
         opt.set_lr(schedule.lr(cfg.lr, step));
         apply_update(&mut opt, &vars, &[], sharded.grads, cfg.clip)?;
+        device().synchronize()?;
         if step >= WARMUP {
             times.push(t0.elapsed().as_secs_f64());
         }
@@ -212,9 +224,10 @@ fn time_infer<T: Task>(
     let mut times = Vec::with_capacity(iters);
     for i in 0..WARMUP + iters {
         let t0 = Instant::now();
-        let batch = task.collate(&items, false, &mut Rng::new(0), &Device::Cpu)?;
+        let batch = task.collate(&items, false, &mut Rng::new(0), device())?;
         let out = model.forward(&batch.src, &batch.src_lens, &mut Fwd::eval())?;
         let hyps = greedy_batch(&out.logits, &out.enc.lens)?;
+        device().synchronize()?;
         ensure!(hyps.len() == examples.len());
         if i >= WARMUP {
             times.push(t0.elapsed().as_secs_f64());
@@ -265,7 +278,7 @@ fn bench_task<T: Task>(
     audio_seconds: Option<f64>,
     mode: &mut Mode,
 ) -> Result<()> {
-    let dev = Device::Cpu;
+    let dev = device();
     let name = |role: &str| format!("{}-{role}", T::NAME);
     // Whether a line's model is needed at all: counting needs every line.
     let wanted = |mode: &Mode, line: &str| matches!(mode, Mode::Count(_)) || selected(line);
@@ -292,7 +305,7 @@ fn bench_task<T: Task>(
     };
     let ctc_model = |enc: &EncoderConfig| -> Result<(ParamStore, CtcModel)> {
         let store = ParamStore::new(SEED);
-        let model = CtcModel::new(task, enc, store.vb(&dev).pp("model"))?;
+        let model = CtcModel::new(task, enc, store.vb(dev).pp("model"))?;
         Ok((store, model))
     };
 
@@ -315,7 +328,7 @@ fn bench_task<T: Task>(
     }
 
     let o_store = ParamStore::new(SEED);
-    let oracle = OracleTeacher::new(task, &p.oracle.model, o_store.vb(&dev).pp("model"))?;
+    let oracle = OracleTeacher::new(task, &p.oracle.model, o_store.vb(dev).pp("model"))?;
     train(mode, "oracle", &o_store, &oracle, &p.oracle.train)?;
 
     let (s_store, student) = ctc_model(&p.student.model)?;
@@ -339,7 +352,7 @@ fn bench_task<T: Task>(
         // Teacher posteriors cached once over the batch's examples (ids = their indices), as
         // the pipeline caches them over the training split before distilling.
         let bs = p.teacher.train.batch_size;
-        let cache = TeacherOutputs::compute(task, examples, bs, &dev, |b| teacher.eval_logits(b))?;
+        let cache = TeacherOutputs::compute(task, examples, bs, dev, |b| teacher.eval_logits(b))?;
         let distiller = Distiller {
             student: &kd_student,
             objective: parse_kd("frame-kd")?,
@@ -510,6 +523,12 @@ fn main() -> Result<()> {
         Err(_) => 10,
     };
     ensure!(iters > 0, "TRAIN_STEP_ITERS must be > 0");
+    let dev_name = std::env::var("TRAIN_STEP_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let dev = ctc_core::device::open(&dev_name).context("TRAIN_STEP_DEVICE")?;
+    eprintln!("train_step: device {}", ctc_core::device::describe(&dev));
+    DEVICE
+        .set(dev)
+        .map_err(|_| anyhow!("the bench device is set once"))?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!("train_step: {}", ctc_core::cpu::describe());
     eprintln!(

@@ -9,7 +9,6 @@
 
 mod clusters;
 mod compare;
-mod device;
 mod grid;
 mod infer;
 mod kd_overrides;
@@ -33,7 +32,7 @@ mod fuzz_tests;
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -43,7 +42,8 @@ use clap::{Parser, Subcommand};
     about = "Oracle Teacher: knowledge distillation for CTC recognizers"
 )]
 struct Cli {
-    /// Device every model runs on (this build supports `cpu`).
+    /// Device every model runs on: `cpu`, `cuda` or `cuda:N` (CUDA needs a build with the
+    /// `cuda` feature, docs/gpu.md).
     #[arg(long, global = true, default_value = "cpu")]
     device: String,
     /// Run every op through its composite path of candle ops, as off the CPU (the fused CPU
@@ -144,7 +144,7 @@ fn main() -> Result<()> {
     ctc_core::alloc::tune_allocator();
     ctc_core::threads::configure();
     let cli = Cli::parse();
-    let dev = device::select(&cli.device)?;
+    let dev = ctc_core::device::open(&cli.device).context("--device")?;
     if cli.composite {
         ctc_core::ops::force_composite(true);
         eprintln!("--composite: every op takes its composite path (the fused CPU kernels are off)");

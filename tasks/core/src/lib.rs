@@ -8,6 +8,7 @@ pub mod alloc;
 pub mod batch;
 pub mod cpu;
 pub mod ctc;
+pub mod device;
 pub mod export;
 pub mod io;
 pub mod metrics;

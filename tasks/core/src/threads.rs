@@ -12,6 +12,8 @@
 
 use std::sync::OnceLock;
 
+use candle_core::Device;
+
 static WORKERS: OnceLock<usize> = OnceLock::new();
 
 /// Call once at start-up, before any tensor op and before other threads start: switches off
@@ -63,10 +65,22 @@ pub fn shard_ranges(n: usize, shards: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
-/// Run `f(0..n)` on up to `workers()` threads (shard `s` on thread `s % workers`, the first on
-/// the calling thread) and return the results in shard order.
-pub fn run_sharded<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    run_on(workers(), n, f)
+/// Run `f(0..n)` for work on `dev` and return the results in shard order. On the CPU the shards
+/// spread over up to `workers()` threads (shard `s` on thread `s % workers`, the first on the
+/// calling thread). Off the CPU they run one after another on the calling thread: a GPU
+/// parallelises inside each op already, and candle's CUDA device queues every op of every
+/// thread on one stream, so threads would only interleave their launches.
+pub fn run_sharded<R: Send>(dev: &Device, n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    run_on(threads_for(dev), n, f)
+}
+
+/// The threads `run_sharded` uses for work on `dev`.
+pub fn threads_for(dev: &Device) -> usize {
+    if dev.is_cpu() {
+        workers()
+    } else {
+        1
+    }
 }
 
 fn run_on<R: Send>(workers: usize, n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
@@ -125,6 +139,7 @@ mod tests {
             assert!(out[0].1);
             assert_eq!(out[1].1, w == 1, "{w} workers");
         }
-        assert_eq!(run_sharded(3, |s| s), vec![0, 1, 2]);
+        assert_eq!(run_sharded(&Device::Cpu, 3, |s| s), vec![0, 1, 2]);
+        assert_eq!(threads_for(&Device::Cpu), workers());
     }
 }

@@ -75,7 +75,7 @@ impl Linear {
         let Some((&k, lead)) = x.dims().split_last() else {
             bail!("linear: scalar input")
         };
-        let y = x.reshape(((), k))?.matmul(&self.weight.t()?)?;
+        let y = super::matmul(&x.reshape(((), k))?, &self.weight.t()?)?;
         let mut out = lead.to_vec();
         out.push(y.dim(1)?);
         y.reshape(out)

@@ -51,7 +51,7 @@ pub fn eval_collate<T: Task>(
     task.collate(&items, false, &mut Rng::new(0), dev)
 }
 
-/// `f` over every evaluation batch, the batches spread over the shard threads; results in
+/// `f` over every evaluation batch, the batches spread over the shard threads (`run_sharded`); results in
 /// batch order, so they do not depend on the thread count. Each batch is dropped once `f` has
 /// run: `f` keeps what it needs (ids, texts).
 pub fn map_eval_batches<T: Task, R: Send>(
@@ -62,7 +62,7 @@ pub fn map_eval_batches<T: Task, R: Send>(
     f: impl Fn(&Batch) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
     let batches = eval_batch_indices(task, examples, batch_size);
-    run_sharded(batches.len(), |i| {
+    run_sharded(dev, batches.len(), |i| {
         f(&eval_collate(task, examples, &batches[i], dev)?)
     })
     .into_iter()

@@ -58,6 +58,7 @@ impl<T: Task> StepInputs<'_, T> {
         let ranges = shard_ranges(n, self.shards);
         let single = ranges.len() == 1;
         let results = run_sharded(
+            self.device,
             ranges.len(),
             |s| -> Result<(f64, LossOut, f32, GradStore)> {
                 let r = ranges[s].clone();

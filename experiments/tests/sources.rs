@@ -322,3 +322,51 @@ fn word_images_train_on_a_tsv_folder() {
         "{err}"
     );
 }
+
+/// `data.source.text`: Spanish transcripts with accents and digits kept, the alphabet read from
+/// the training transcripts, and `eval` normalising references as the model's training did.
+#[test]
+fn trains_and_scores_with_a_configured_text_normalisation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    const ES: [&str; 8] = [
+        "S\u{ed}",
+        "a\u{f1}o",
+        "\u{bf}Qu\u{e9}?",
+        "\u{f1}u 2",
+        "\u{e9}l",
+        "\u{d3}le",
+        "s\u{e9}",
+        "10",
+    ];
+    for (split, n) in [("train", 8), ("dev", 4), ("test", 4)] {
+        let mut tsv = String::new();
+        for (i, w) in ES.iter().enumerate().take(n) {
+            let f = format!("wav/{split}-{i}.wav");
+            wav(&d.join("es").join(&f), &tone(i, 0.4));
+            tsv.push_str(&format!("{f}\t{w}\n"));
+        }
+        std::fs::write(d.join(format!("es/{split}.tsv")), tsv).unwrap();
+    }
+    let source = r#"{kind="tsv", train="es/train.tsv", dev="es/dev.tsv", test="es/test.tsv", text={letters="any", digits=true}}"#;
+    let (log, dir) = train(d, Path::new("runs"), source, &[]);
+    says(
+        &log,
+        &[
+            "alphabet: 15 characters (\"012aeloqsu\u{e9}\u{ed}\u{f1}\u{f3} \"), from \
+             data.source.text and the training transcripts",
+            "train: 8 utterances; 2 characters outside the vocabulary in 1 of 8 transcripts",
+        ],
+    );
+    let cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(cfg.contains("letters = \"any\""), "{cfg}");
+    // A reference the English default would leave empty scores under the model's own
+    // normalisation.
+    std::fs::write(d.join("es/one.tsv"), "wav/test-1.wav\t\u{d1}\n").unwrap();
+    let text = ok(bin()
+        .current_dir(d)
+        .args(["eval", "--model"])
+        .arg(dir.join("seed-0/teacher/model"))
+        .args(["--manifest", "es/one.tsv"]));
+    assert!(text.contains("WER"), "{text}");
+}

@@ -128,9 +128,19 @@ fn audio_over_the_length_limit_is_refused_and_the_limit_is_configurable() {
         max_seconds: 1.0,
         ..Default::default()
     };
-    let msg = text(load_manifest_corpus(&dir.path().join("m.tsv"), &cfg, false));
+    let msg = text(load_manifest_corpus(
+        &dir.path().join("m.tsv"),
+        &cfg,
+        &Default::default(),
+        false,
+    ));
     says(&msg, &["m.tsv:1", "more than the limit of 1 s"]);
-    let msg = text(load_manifest_corpus(&dir.path().join("m.tsv"), &cfg, true));
+    let msg = text(load_manifest_corpus(
+        &dir.path().join("m.tsv"),
+        &cfg,
+        &Default::default(),
+        true,
+    ));
     says(&msg, &["no utterances found", "too long: 1"]);
     for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         let cfg = FeatureConfig {
@@ -168,23 +178,32 @@ fn bad_manifest_lines_are_named_or_counted() {
     ];
     for (line, needles) in lines {
         std::fs::write(&m, format!("a.wav\tfine\n{line}\n")).unwrap();
-        says(&text(load_manifest_corpus(&m, &cfg, false)), needles);
-        let (utts, rep) = load_manifest_corpus(&m, &cfg, true).unwrap();
+        says(
+            &text(load_manifest_corpus(&m, &cfg, &Default::default(), false)),
+            needles,
+        );
+        let (utts, rep) = load_manifest_corpus(&m, &cfg, &Default::default(), true).unwrap();
         assert_eq!((utts.len(), rep.total()), (1, 1), "{line}");
     }
     // An absolute path is an explicit choice and is read.
     let abs = format!("{}\tfine\n", d.join("outside.wav").display());
     std::fs::write(&m, abs).unwrap();
-    assert_eq!(load_manifest_corpus(&m, &cfg, false).unwrap().0.len(), 1);
+    assert_eq!(
+        load_manifest_corpus(&m, &cfg, &Default::default(), false)
+            .unwrap()
+            .0
+            .len(),
+        1
+    );
     // Invalid UTF-8 names its line.
     std::fs::write(&m, b"a.wav\tfine\na.wav\tfin\xffe\n").unwrap();
     says(
-        &text(load_manifest_corpus(&m, &cfg, true)),
+        &text(load_manifest_corpus(&m, &cfg, &Default::default(), true)),
         &["train.tsv:2", "not valid UTF-8"],
     );
     std::fs::write(&m, b"").unwrap();
     says(
-        &text(load_manifest_corpus(&m, &cfg, true)),
+        &text(load_manifest_corpus(&m, &cfg, &Default::default(), true)),
         &["train.tsv", "no utterances"],
     );
 }
@@ -196,7 +215,7 @@ fn bad_librispeech_listings_are_named() {
     std::fs::create_dir_all(&ch).unwrap();
     let t = ch.join("19-198.trans.txt");
     std::fs::write(&t, "19-198-0000 GOOD\n../../x BAD\na/b BAD\n19-198-0003\n").unwrap();
-    let (good, bad) = read_listing(dir.path()).unwrap();
+    let (good, bad) = read_listing(dir.path(), &Default::default()).unwrap();
     assert_eq!(good.len(), 1);
     let msgs: Vec<String> = bad.iter().map(|e| e.to_string()).collect();
     says(
@@ -207,9 +226,12 @@ fn bad_librispeech_listings_are_named() {
     says(&msgs[2], &["19-198.trans.txt:4", "empty transcript"]);
     std::fs::write(&t, b"19-198-0000 GO\xc3\n").unwrap();
     says(
-        &text(read_listing(dir.path())),
+        &text(read_listing(dir.path(), &Default::default())),
         &["19-198.trans.txt:1", "not valid UTF-8"],
     );
     let empty = tempfile::tempdir().unwrap();
-    says(&text(read_listing(empty.path())), &["no *.trans.txt files"]);
+    says(
+        &text(read_listing(empty.path(), &Default::default())),
+        &["no *.trans.txt files"],
+    );
 }

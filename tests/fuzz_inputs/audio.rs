@@ -79,8 +79,8 @@ fn fuzz_speech_manifests() {
     run("speech-manifest", 0x7a5, cases(DEFAULT_CASES), |rng| {
         std::fs::write(&path, mutate_lines(&seed, '\t', rng)).unwrap();
         let skip_bad = rng.bernoulli(0.5);
-        let (utts, report) =
-            load_manifest_corpus(&path, &cfg, skip_bad).map_err(|e| named(e, "train.tsv"))?;
+        let (utts, report) = load_manifest_corpus(&path, &cfg, &Default::default(), skip_bad)
+            .map_err(|e| named(e, "train.tsv"))?;
         // Nothing is lost silently: every listed entry was kept or counted.
         assert!(!utts.is_empty());
         assert!(skip_bad || report.is_empty(), "skips without skip_bad");
@@ -97,7 +97,8 @@ fn fuzz_librispeech_listings() {
     let seed = "19-198-0000 NORTHANGER ABBEY\n19-198-0001 THIS LITTLE WORK WAS FINISHED\n";
     run("librispeech-listing", 0x11b, cases(DEFAULT_CASES), |rng| {
         std::fs::write(&trans, mutate_lines(seed, ' ', rng)).unwrap();
-        let (good, bad) = read_listing(dir.path()).map_err(|e| named(e, "trans.txt"))?;
+        let (good, bad) =
+            read_listing(dir.path(), &Default::default()).map_err(|e| named(e, "trans.txt"))?;
         for e in &good {
             // Every audio path stays in the chapter folder.
             assert_eq!(e.audio.parent(), Some(chapter.as_path()), "{:?}", e.audio);

@@ -45,7 +45,7 @@ fn fuzz_nemo_manifests() {
         std::fs::write(&path, mutate_lines(NEMO, ',', rng)).unwrap();
         check(
             &path,
-            read_nemo(&path).map_err(|e| named(e, "train.jsonl"))?,
+            read_nemo(&path, &Default::default()).map_err(|e| named(e, "train.jsonl"))?,
         )
     });
 }
@@ -63,7 +63,7 @@ fn fuzz_lhotse_manifests() {
             std::fs::write(&cuts, mutate_lines(CUTS, ',', rng)).unwrap();
             check(
                 &cuts,
-                read_lhotse_cuts(&cuts).map_err(|e| named(e, "cuts.jsonl"))?,
+                read_lhotse_cuts(&cuts, &Default::default()).map_err(|e| named(e, "cuts.jsonl"))?,
             )
         } else {
             let (r, s) = if rng.bernoulli(0.5) {
@@ -73,7 +73,8 @@ fn fuzz_lhotse_manifests() {
             };
             std::fs::write(&recs, r).unwrap();
             std::fs::write(&sups, s).unwrap();
-            let listing = read_lhotse_pair(&recs, &sups).map_err(|e| named(e, "jsonl"))?;
+            let listing = read_lhotse_pair(&recs, &sups, &Default::default())
+                .map_err(|e| named(e, "jsonl"))?;
             for e in &listing.1 {
                 let msg = e.to_string();
                 assert!(msg.contains(".jsonl"), "{msg}");

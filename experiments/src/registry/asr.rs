@@ -54,10 +54,11 @@ impl Registered for Speech {
             a.validate().map_err(preset_error)?;
         }
         let vocab: VocabSpec = section(&p.data, Some("vocab"), "preset data")?;
-        // Before synthesis, which can take minutes.
-        vocab
-            .validate(asr::ENGLISH_CHARS)
-            .context("preset data.vocab")?;
+        // Before synthesis, which can take minutes; an alphabet read from the training
+        // transcripts is checked once they are read.
+        if let Some(alphabet) = source.text.fixed_alphabet() {
+            vocab.validate(&alphabet).context("preset data.vocab")?;
+        }
         let (train, dev, test) = if source.is_synth() {
             let corpus = synth_corpus(&cfg, augment.as_ref(), &cache.join("asr"))
                 .context("synthesising the speech corpus")?;
@@ -86,8 +87,19 @@ impl Registered for Speech {
             )
         };
         let train_texts: Vec<String> = train.iter().map(|u| u.text.clone()).collect();
+        let alphabet = source.text.alphabet(&train_texts);
+        if source.text != asr::TextNorm::default() {
+            eprintln!(
+                "alphabet: {} characters ({alphabet:?}), from data.source.text{}",
+                alphabet.chars().count(),
+                match source.text.letters {
+                    asr::Letters::Any => " and the training transcripts",
+                    asr::Letters::Ascii => "",
+                }
+            );
+        }
         let vocab = vocab
-            .build(asr::ENGLISH_CHARS, &train_texts)
+            .build(&alphabet, &train_texts)
             .context("preset data.vocab")?;
         if vocab.is_bpe() {
             eprintln!(
@@ -143,7 +155,9 @@ impl Registered for Speech {
         skip_bad: bool,
     ) -> Result<Manifest<AsrExample>> {
         let synth: SynthConfig = section(&meta.data, Some("synth"), "model config data")?;
-        let (utts, report) = load_manifest_corpus(path, &synth.features, skip_bad)?;
+        // References are normalised as the model's training transcripts were.
+        let source: SourceConfig = section(&meta.data, Some("source"), "model config data")?;
+        let (utts, report) = load_manifest_corpus(path, &synth.features, &source.text, skip_bad)?;
         let admitted = task
             .examples(utts, skip_bad, Purpose::Score)
             .map_err(anyhow::Error::msg)?;

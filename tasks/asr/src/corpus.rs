@@ -16,6 +16,7 @@ use super::audio::load_audio;
 use super::error::{AsrError, Result};
 use super::features::{Fbank, FeatureConfig};
 use super::manifest::read_listing;
+use super::normalize::TextNorm;
 
 /// One utterance ready for batching.
 #[derive(Debug, Clone)]
@@ -71,16 +72,17 @@ impl std::fmt::Display for SkipReport {
     }
 }
 
-/// Load a TSV manifest or LibriSpeech folder and compute features (in parallel). With
-/// `skip_bad`, bad lines and bad audio are counted in the report; otherwise the first problem
-/// (in listing order) is returned as the error.
+/// Load a TSV manifest or LibriSpeech folder, its transcripts normalised by `norm`, and compute
+/// features (in parallel). With `skip_bad`, bad lines and bad audio are counted in the report;
+/// otherwise the first problem (in listing order) is returned as the error.
 pub fn load_manifest_corpus(
     path: &Path,
     cfg: &FeatureConfig,
+    norm: &TextNorm,
     skip_bad: bool,
 ) -> Result<(Vec<Utterance>, SkipReport)> {
     let fbank = Fbank::new(cfg)?;
-    let (entries, bad_lines) = read_listing(path)?;
+    let (entries, bad_lines) = read_listing(path, norm)?;
     let mut report = SkipReport::default();
     if let Some(first) = bad_lines.first() {
         if !skip_bad {

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use super::audio::write_wav;
 use super::corpus::write_atomic;
 use super::error::{AsrError, Result};
-use super::manifest::normalize_transcript;
+use super::normalize::TextNorm;
 
 /// Sample rate of the `.ALS` speech files.
 pub const SAMPLE_RATE: u32 = 11_025;
@@ -392,7 +392,7 @@ pub fn read_folder(dir: &Path) -> Result<(Vec<Line>, Report)> {
             continue;
         };
         let text = tables[sp.table].get(num).map(|t| t.trim()).unwrap_or("");
-        let norm = normalize_transcript(text);
+        let norm = TextNorm::default().normalize(text);
         if norm.is_empty() {
             report.no_text += 1;
             continue;

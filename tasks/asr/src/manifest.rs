@@ -1,13 +1,11 @@
 //! Corpus listings: a TSV manifest (`path<TAB>transcript`) or the LibriSpeech layout
-//! (`*.trans.txt` files of `ID transcript` lines beside `ID.flac`), plus transcript
-//! normalisation for the default English character vocabulary.
+//! (`*.trans.txt` files of `ID transcript` lines beside `ID.flac`), each transcript normalised
+//! as the caller's `TextNorm` says.
 
 use std::path::{Path, PathBuf};
 
 use super::error::{AsrError, Result};
-
-/// The default English character set (besides the CTC blank).
-pub const ENGLISH_CHARS: &str = "abcdefghijklmnopqrstuvwxyz' ";
+use super::normalize::TextNorm;
 
 /// One listed utterance, before its audio is read.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,32 +14,12 @@ pub struct ManifestEntry {
     pub audio: PathBuf,
     /// The transcript as written in the listing.
     pub raw_text: String,
-    /// `normalize_transcript(raw_text)`.
+    /// `raw_text` normalised.
     pub text: String,
     pub speaker: String,
     /// The listing file and 1-based line the entry came from, for error messages.
     pub source: PathBuf,
     pub line: usize,
-}
-
-/// Lower-case; keep a-z and apostrophes inside words; every other character (punctuation,
-/// digits, accented letters) separates words; collapse spaces.
-pub fn normalize_transcript(raw: &str) -> String {
-    let mut cleaned = String::with_capacity(raw.len());
-    for ch in raw.chars().flat_map(char::to_lowercase) {
-        match ch {
-            'a'..='z' | '\'' => cleaned.push(ch),
-            // Typographic apostrophes are apostrophes.
-            '\u{2019}' | '\u{2018}' => cleaned.push('\''),
-            _ => cleaned.push(' '),
-        }
-    }
-    let words: Vec<&str> = cleaned
-        .split(' ')
-        .map(|w| w.trim_matches('\''))
-        .filter(|w| !w.is_empty())
-        .collect();
-    words.join(" ")
 }
 
 /// Check a normalised transcript: non-empty, no leading/trailing/double spaces, every char in
@@ -63,19 +41,19 @@ pub fn check_transcript(text: &str, charset: &str) -> std::result::Result<(), St
 
 /// Read a TSV manifest or, when `path` is a folder, a LibriSpeech-style tree. Lines that cannot
 /// be parsed are returned as errors in the second vector (the caller decides to fail or skip).
-pub fn read_listing(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
+pub fn read_listing(path: &Path, norm: &TextNorm) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
     let meta = std::fs::metadata(path).map_err(|e| AsrError::io(path, e))?;
     if meta.is_dir() {
-        read_librispeech(path)
+        read_librispeech(path, norm)
     } else {
-        read_tsv(path)
+        read_tsv(path, norm)
     }
 }
 
 /// `path<TAB>transcript[<TAB>speaker]` per line; blank lines and `#` comments are ignored;
 /// relative audio paths resolve against the manifest's folder. Without the speaker column the
 /// speaker is the file name's first `-`/`_` field (LibriSpeech's `19-198-0000`).
-pub fn read_tsv(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
+pub fn read_tsv(path: &Path, norm: &TextNorm) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
     let text = read_utf8(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut good = Vec::new();
@@ -118,8 +96,8 @@ pub fn read_tsv(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
             bad.push(err("empty audio path".into()));
             continue;
         }
-        let norm = normalize_transcript(raw);
-        if norm.is_empty() {
+        let text = norm.normalize(raw);
+        if text.is_empty() {
             bad.push(err(format!(
                 "empty transcript for {audio:?} (raw text {raw:?})"
             )));
@@ -150,7 +128,7 @@ pub fn read_tsv(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
             id,
             audio,
             raw_text: raw.to_string(),
-            text: norm,
+            text,
             speaker,
             source: path.to_path_buf(),
             line: line_no,
@@ -175,7 +153,10 @@ fn bytes_line(b: &[u8], upto: usize) -> usize {
 
 /// Walk `root` for `*.trans.txt`; each line `ID transcript` names `ID.flac` in the same folder.
 /// The speaker is the ID's first `-`-separated field, as in LibriSpeech.
-pub fn read_librispeech(root: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
+pub fn read_librispeech(
+    root: &Path,
+    norm: &TextNorm,
+) -> Result<(Vec<ManifestEntry>, Vec<AsrError>)> {
     let mut trans = Vec::new();
     find_trans(root, &mut trans)?;
     trans.sort();
@@ -208,8 +189,8 @@ pub fn read_librispeech(root: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError
                 )));
                 continue;
             }
-            let norm = normalize_transcript(raw);
-            if norm.is_empty() {
+            let text = norm.normalize(raw);
+            if text.is_empty() {
                 bad.push(err(format!("empty transcript for utterance {id:?}")));
                 continue;
             }
@@ -217,7 +198,7 @@ pub fn read_librispeech(root: &Path) -> Result<(Vec<ManifestEntry>, Vec<AsrError
                 id: id.to_string(),
                 audio: dir.join(format!("{id}.flac")),
                 raw_text: raw.to_string(),
-                text: norm,
+                text,
                 speaker: id.split('-').next().unwrap_or(id).to_string(),
                 source: t.clone(),
                 line: i + 1,

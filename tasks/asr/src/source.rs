@@ -21,6 +21,7 @@ use super::corpus::{SkipReport, Utterance};
 use super::error::{AsrError, Result};
 use super::features::{Fbank, FeatureConfig};
 use super::manifest::{read_librispeech, read_tsv, ManifestEntry};
+use super::normalize::{OutsideChars, TextNorm};
 
 mod lhotse;
 mod listing;
@@ -119,6 +120,9 @@ pub struct SourceConfig {
     /// Longest recording decoded to cut listed segments from (Lhotse cuts and supervisions,
     /// NeMo offsets). Whole-file utterances are held to `features.max_seconds` instead.
     pub max_recording_seconds: f64,
+    /// How the transcripts are normalised (`[data.source.text]`); the English default when
+    /// absent.
+    pub text: TextNorm,
 }
 
 impl Default for SourceConfig {
@@ -130,6 +134,7 @@ impl Default for SourceConfig {
             test: None,
             skip_bad: false,
             max_recording_seconds: DEFAULT_MAX_RECORDING_SECONDS,
+            text: TextNorm::default(),
         }
     }
 }
@@ -159,6 +164,16 @@ impl SourceConfig {
                 "max_recording_seconds must be a finite number of seconds > 0, got {}",
                 self.max_recording_seconds
             ));
+        }
+        self.text
+            .validate()
+            .map_err(|m| AsrError::Config(format!("source.{m}")))?;
+        if self.is_synth() && self.text != TextNorm::default() {
+            return bad(
+                "text: kind = \"synth\" generates English sentences, normalised the default \
+                 way; [data.source.text] applies to corpora on disk"
+                    .into(),
+            );
         }
         for name in ["train", "dev", "test"] {
             let files = self.split(name);
@@ -252,66 +267,6 @@ impl std::fmt::Display for ListingFile {
     }
 }
 
-/// Characters of raw transcripts outside the vocabulary, which `normalize_transcript` turns
-/// into word breaks (digits, punctuation, accented letters). Case is folded, not counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OutsideChars {
-    pub counts: BTreeMap<char, usize>,
-    /// Transcripts with at least one such character.
-    pub transcripts: usize,
-    /// Transcripts looked at.
-    pub of: usize,
-}
-
-impl OutsideChars {
-    pub fn add(&mut self, raw: &str) {
-        self.of += 1;
-        let mut any = false;
-        for c in raw.chars().filter(|c| !c.is_whitespace()) {
-            let kept = c
-                .to_lowercase()
-                .all(|l| matches!(l, 'a'..='z' | '\'' | '\u{2018}' | '\u{2019}'));
-            if !kept {
-                *self.counts.entry(c).or_default() += 1;
-                any = true;
-            }
-        }
-        self.transcripts += usize::from(any);
-    }
-
-    pub fn total(&self) -> usize {
-        self.counts.values().sum()
-    }
-}
-
-impl std::fmt::Display for OutsideChars {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} characters outside the vocabulary in {} of {} transcripts",
-            self.total(),
-            self.transcripts,
-            self.of
-        )?;
-        if self.counts.is_empty() {
-            return Ok(());
-        }
-        let mut by_count: Vec<(&char, &usize)> = self.counts.iter().collect();
-        by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let shown: Vec<String> = by_count
-            .iter()
-            .take(12)
-            .map(|(c, n)| format!("{c:?} x{n}"))
-            .collect();
-        let more = by_count.len().saturating_sub(12);
-        write!(f, ", read as word breaks: {}", shown.join(", "))?;
-        if more > 0 {
-            write!(f, " and {more} more")?;
-        }
-        Ok(())
-    }
-}
-
 /// One split of a corpus on disk, features computed.
 #[derive(Debug)]
 pub struct LoadedSplit {
@@ -326,17 +281,21 @@ pub struct LoadedSplit {
 }
 
 /// Read the listing of one split: its entries, bad lines and the listing files read.
-pub fn read_split(kind: SourceKind, files: &SplitFiles) -> Result<(Listing, Vec<ListingFile>)> {
+pub fn read_split(
+    kind: SourceKind,
+    files: &SplitFiles,
+    norm: &TextNorm,
+) -> Result<(Listing, Vec<ListingFile>)> {
     let paths = &files.0;
     let listing = match (kind, paths.as_slice()) {
-        (SourceKind::Tsv, [p]) => whole_files(read_tsv(p)?),
+        (SourceKind::Tsv, [p]) => whole_files(read_tsv(p, norm)?),
         (SourceKind::Librispeech, [p]) => {
-            let (good, bad) = whole_files(read_librispeech(p)?);
+            let (good, bad) = whole_files(read_librispeech(p, norm)?);
             (good.into_iter().map(prefer_existing_wav).collect(), bad)
         }
-        (SourceKind::Nemo, [p]) => read_nemo(p)?,
-        (SourceKind::Lhotse, [p]) => read_lhotse_cuts(p)?,
-        (SourceKind::Lhotse, [r, s]) => read_lhotse_pair(r, s)?,
+        (SourceKind::Nemo, [p]) => read_nemo(p, norm)?,
+        (SourceKind::Lhotse, [p]) => read_lhotse_cuts(p, norm)?,
+        (SourceKind::Lhotse, [r, s]) => read_lhotse_pair(r, s, norm)?,
         _ => {
             return Err(AsrError::Config(format!(
                 "source kind {:?} cannot read {} paths",
@@ -386,7 +345,7 @@ pub fn load_split(
             cfg.kind.name()
         ))
     })?;
-    let ((entries, bad_lines), listing) = read_split(cfg.kind, files)?;
+    let ((entries, bad_lines), listing) = read_split(cfg.kind, files, &cfg.text)?;
     let mut skipped = SkipReport::default();
     for e in bad_lines {
         if !cfg.skip_bad {
@@ -405,7 +364,7 @@ pub fn load_split(
     for (r, e) in results.into_iter().zip(&entries) {
         match r {
             Ok((us, report)) => {
-                outside.add(&e.entry.raw_text);
+                outside.add(&e.entry.raw_text, &cfg.text);
                 utterances.extend(us);
                 augmented.merge(&report);
             }

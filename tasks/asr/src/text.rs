@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::error::{AsrError, Result};
-use super::manifest::normalize_transcript;
+use super::normalize::TextNorm;
 
 /// Where `fortunes-min` installs its files.
 pub const FORTUNE_DIR: &str = "/usr/share/games/fortunes";
@@ -22,7 +22,7 @@ const ABBREVIATIONS: [&str; 14] = [
 pub struct Sentence {
     /// Text as written (capitals and punctuation help the synthesiser's prosody).
     pub raw: String,
-    /// `normalize_transcript(raw)`.
+    /// `raw` normalised the default (English) way.
     pub text: String,
     /// Index of the quotation it came from: the unit of the train/dev/test text split, so no
     /// part of a test quotation is seen in training.
@@ -80,7 +80,7 @@ pub fn sentences_from_fortunes(src: &str, min_words: usize, max_words: usize) ->
             for c in 0..n_chunks {
                 let (a, b) = (c * words.len() / n_chunks, (c + 1) * words.len() / n_chunks);
                 let raw = words[a..b].join(" ");
-                let text = normalize_transcript(&raw);
+                let text = TextNorm::default().normalize(&raw);
                 let n = text.split(' ').count();
                 if !text.is_empty() && n >= min_words && n <= max_words {
                     out.push(Sentence { raw, text, group });

@@ -10,6 +10,7 @@ use super::listing::*;
 use super::{Listing, Segment, SourceEntry};
 use crate::error::{AsrError, Result};
 use crate::manifest::ManifestEntry;
+use crate::normalize::TextNorm;
 
 #[derive(Deserialize)]
 struct LhotseSource {
@@ -98,10 +99,10 @@ fn recording_file(
 /// `start`, `duration`, its `recording` (`id`, `sources`) and `supervisions`. The utterance is
 /// the cut's `duration` seconds from `start` in the recording; its transcript the texts of its
 /// supervisions in order of start, joined by spaces; its speaker the first supervision's.
-pub fn read_lhotse_cuts(path: &Path) -> Result<Listing> {
+pub fn read_lhotse_cuts(path: &Path, norm: &TextNorm) -> Result<Listing> {
     let lines = jsonl::<LhotseCut>(path)?;
     Ok(jsonl_entries(path, lines, |line, cut| {
-        cut_entry(path, line, cut)
+        cut_entry(path, line, cut, norm)
     }))
 }
 
@@ -109,6 +110,7 @@ fn cut_entry(
     path: &Path,
     line: usize,
     cut: &LhotseCut,
+    norm: &TextNorm,
 ) -> std::result::Result<SourceEntry, String> {
     if let Some(k) = cut.kind.as_deref().filter(|k| *k != "MonoCut") {
         return Err(format!(
@@ -139,7 +141,7 @@ fn cut_entry(
         return Err(format!("cut {:?} has no supervision with text", cut.id));
     }
     let raw = texts.join(" ");
-    let text = transcript(&raw)?;
+    let text = transcript(&raw, norm)?;
     let speaker = sups
         .iter()
         .find_map(|s| s.speaker.as_ref().and_then(speaker_text))
@@ -161,7 +163,11 @@ fn cut_entry(
 /// A Lhotse recordings manifest and a supervisions manifest (JSONL, plain or gzipped): one
 /// utterance per supervision, its `duration` seconds from its `start` in the recording named
 /// by its `recording_id`. Audio paths resolve against the recordings manifest's folder.
-pub fn read_lhotse_pair(recordings: &Path, supervisions: &Path) -> Result<Listing> {
+pub fn read_lhotse_pair(
+    recordings: &Path,
+    supervisions: &Path,
+    norm: &TextNorm,
+) -> Result<Listing> {
     let (recs, mut bad) = jsonl::<LhotseRecording>(recordings)?;
     let mut files: HashMap<String, PathBuf> = HashMap::with_capacity(recs.len());
     for (line, rec) in recs {
@@ -183,7 +189,7 @@ pub fn read_lhotse_pair(recordings: &Path, supervisions: &Path) -> Result<Listin
     in_line_order(&mut bad);
     let sups = jsonl::<LhotseSupervision>(supervisions)?;
     let (good, sup_bad) = jsonl_entries(supervisions, sups, |line, s| {
-        supervision_entry(supervisions, &files, recordings, line, s)
+        supervision_entry(supervisions, &files, recordings, line, s, norm)
     });
     bad.extend(sup_bad);
     Ok((good, bad))
@@ -195,6 +201,7 @@ fn supervision_entry(
     recordings: &Path,
     line: usize,
     s: &LhotseSupervision,
+    norm: &TextNorm,
 ) -> std::result::Result<SourceEntry, String> {
     let rec_id = s
         .recording_id
@@ -209,7 +216,7 @@ fn supervision_entry(
     let start = check_time("start", s.start, false)?;
     let duration = check_time("duration", s.duration, true)?;
     let raw = s.text.clone().unwrap_or_default();
-    let text = transcript(&raw)?;
+    let text = transcript(&raw, norm)?;
     let id = s.id.clone().unwrap_or_else(|| format!("{rec_id}-{start}"));
     let speaker = s
         .speaker

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Listing, SourceEntry, MAX_LISTING_BYTES};
 use crate::error::{AsrError, Result};
-use crate::manifest::normalize_transcript;
+use crate::normalize::TextNorm;
 
 /// A listing file's bytes, gunzipped when they start with the gzip magic (whatever the
 /// name), at most `MAX_LISTING_BYTES`.
@@ -155,8 +155,8 @@ pub(super) fn check_time(what: &str, v: f64, positive: bool) -> std::result::Res
 }
 
 /// A transcript normalised, or why it cannot be used.
-pub(super) fn transcript(raw: &str) -> std::result::Result<String, String> {
-    let norm = normalize_transcript(raw);
+pub(super) fn transcript(raw: &str, norm: &TextNorm) -> std::result::Result<String, String> {
+    let norm = norm.normalize(raw);
     if norm.is_empty() {
         Err(format!(
             "empty transcript after normalisation (raw text {raw:?})"

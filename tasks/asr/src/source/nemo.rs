@@ -8,6 +8,7 @@ use super::listing::*;
 use super::{Listing, Segment, SourceEntry};
 use crate::error::Result;
 use crate::manifest::ManifestEntry;
+use crate::normalize::TextNorm;
 
 #[derive(Deserialize)]
 struct NemoLine {
@@ -23,18 +24,23 @@ struct NemoLine {
 /// A NeMo manifest: one JSON object per line with `audio_filepath`, `text`, `duration`
 /// (seconds) and optionally `offset` (seconds into the file, 0 when absent) and `speaker`.
 /// As NeMo does, the utterance is the `duration` seconds from `offset`.
-pub fn read_nemo(path: &Path) -> Result<Listing> {
+pub fn read_nemo(path: &Path, norm: &TextNorm) -> Result<Listing> {
     let lines = jsonl::<NemoLine>(path)?;
     Ok(jsonl_entries(path, lines, |line, l| {
-        nemo_entry(path, line, l)
+        nemo_entry(path, line, l, norm)
     }))
 }
 
-fn nemo_entry(path: &Path, line: usize, l: &NemoLine) -> std::result::Result<SourceEntry, String> {
+fn nemo_entry(
+    path: &Path,
+    line: usize,
+    l: &NemoLine,
+    norm: &TextNorm,
+) -> std::result::Result<SourceEntry, String> {
     let audio = audio_path(path, &l.audio_filepath)?;
     let duration = check_time("duration", l.duration, true)?;
     let start = check_time("offset", l.offset.unwrap_or(0.0), false)?;
-    let text = transcript(&l.text)?;
+    let text = transcript(&l.text, norm)?;
     let stem = file_stem(&audio);
     let id = match l.offset {
         Some(o) if o > 0.0 => format!("{stem}@{o}"),

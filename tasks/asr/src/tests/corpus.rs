@@ -4,20 +4,11 @@ use super::{fixtures, tone};
 use crate::audio::write_wav;
 use crate::corpus::{load_manifest_corpus, load_utterances, save_utterances, Utterance};
 use crate::features::FeatureConfig;
-use crate::manifest::{check_transcript, normalize_transcript, read_tsv, ENGLISH_CHARS};
+use crate::manifest::{check_transcript, read_tsv};
+use crate::normalize::ENGLISH_CHARS;
 
 #[test]
-fn transcript_normalisation() {
-    assert_eq!(normalize_transcript("Hello, World!"), "hello world");
-    assert_eq!(
-        normalize_transcript("  Don't  'quote' me -- well-known\t"),
-        "don't quote me well known"
-    );
-    assert_eq!(
-        normalize_transcript("It\u{2019}s 42 caf\u{e9}s"),
-        "it's caf s"
-    );
-    assert_eq!(normalize_transcript("123 ?!"), "");
+fn transcript_checks() {
     assert!(check_transcript("don't stop", ENGLISH_CHARS).is_ok());
     assert!(check_transcript("", ENGLISH_CHARS)
         .unwrap_err()
@@ -66,7 +57,7 @@ fn messy_corpus() -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn tsv_parsing_resolves_paths_and_reports_bad_lines() {
     let (dir, p) = messy_corpus();
-    let (good, bad) = read_tsv(&p).unwrap();
+    let (good, bad) = read_tsv(&p, &Default::default()).unwrap();
     assert_eq!(good.len(), 6);
     assert_eq!(good[0].audio, dir.path().join("wav/spk1-a.wav"));
     assert_eq!(
@@ -101,7 +92,7 @@ fn tsv_speaker_column_names_the_speaker_or_is_refused_when_wrong() {
          wav/a.wav\ttoo\tmany\tfields\n",
     )
     .unwrap();
-    let (good, bad) = read_tsv(&p).unwrap();
+    let (good, bad) = read_tsv(&p, &Default::default()).unwrap();
     let speakers: Vec<&str> = good.iter().map(|e| e.speaker.as_str()).collect();
     assert_eq!(speakers, ["bj", "19"]);
     assert_eq!(good[0].text, "hello");
@@ -121,9 +112,11 @@ fn tsv_speaker_column_names_the_speaker_or_is_refused_when_wrong() {
 fn manifest_corpus_fails_on_first_problem_or_skips_and_counts() {
     let (_dir, p) = messy_corpus();
     let c = FeatureConfig::default();
-    let e = load_manifest_corpus(&p, &c, false).unwrap_err().to_string();
+    let e = load_manifest_corpus(&p, &c, &Default::default(), false)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("train.tsv:4"), "{e}");
-    let (utts, report) = load_manifest_corpus(&p, &c, true).unwrap();
+    let (utts, report) = load_manifest_corpus(&p, &c, &Default::default(), true).unwrap();
     assert_eq!(utts.len(), 2);
     assert_eq!(utts[0].n_frames, 1 + (8_000 - 400) / 160);
     assert_eq!(
@@ -151,7 +144,7 @@ fn manifest_corpus_fails_on_first_problem_or_skips_and_counts() {
     // Audio errors without skipping name the manifest line and the audio file.
     let only_missing = p.with_file_name("m.tsv");
     std::fs::write(&only_missing, "wav/missing.wav\tgone\n").unwrap();
-    let e = load_manifest_corpus(&only_missing, &c, false)
+    let e = load_manifest_corpus(&only_missing, &c, &Default::default(), false)
         .unwrap_err()
         .to_string();
     assert!(
@@ -160,13 +153,18 @@ fn manifest_corpus_fails_on_first_problem_or_skips_and_counts() {
     );
     // Everything bad: an error, not an empty corpus.
     std::fs::write(&only_missing, "wav/missing.wav\tgone\n").unwrap();
-    assert!(load_manifest_corpus(&only_missing, &c, true).is_err());
+    assert!(load_manifest_corpus(&only_missing, &c, &Default::default(), true).is_err());
 }
 
 #[test]
 fn librispeech_layout_fixture() {
-    let (utts, report) =
-        load_manifest_corpus(&fixtures().join("libri"), &FeatureConfig::default(), false).unwrap();
+    let (utts, report) = load_manifest_corpus(
+        &fixtures().join("libri"),
+        &FeatureConfig::default(),
+        &Default::default(),
+        false,
+    )
+    .unwrap();
     assert!(report.is_empty());
     let got: Vec<(&str, &str, &str, usize)> = utts
         .iter()
@@ -196,13 +194,24 @@ fn librispeech_layout_fixture() {
             ),
         ]
     );
-    let e = load_manifest_corpus(&fixtures(), &FeatureConfig::default(), false);
+    let e = load_manifest_corpus(
+        &fixtures(),
+        &FeatureConfig::default(),
+        &Default::default(),
+        false,
+    );
     assert!(
         e.is_ok(),
         "the fixture folder holds exactly one LibriSpeech tree"
     );
     let empty = tempfile::tempdir().unwrap();
-    let e = load_manifest_corpus(empty.path(), &FeatureConfig::default(), false).unwrap_err();
+    let e = load_manifest_corpus(
+        empty.path(),
+        &FeatureConfig::default(),
+        &Default::default(),
+        false,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("trans.txt"), "{e}");
 }
 

@@ -74,7 +74,10 @@ fn folder(
     std::fs::write(dir.join("drascula.dat"), dat(&t, None)).unwrap();
     for sp in &SPEAKERS {
         for (i, line) in t[sp.table].iter().enumerate().skip(1) {
-            let chars = crate::manifest::normalize_transcript(line).chars().count();
+            let chars = crate::normalize::TextNorm::default()
+                .normalize(line)
+                .chars()
+                .count();
             let name = format!("{}{i}.ALS", sp.prefix);
             std::fs::write(dir.join(name), pcm8(duration(i, chars), 0.3)).unwrap();
         }
@@ -206,7 +209,7 @@ fn prepare_writes_manifests_that_load() {
         for sp in SPEAKERS.iter().filter(|s| s.split == split) {
             assert!(speakers.contains(sp.id));
         }
-        let entries = crate::manifest::read_tsv(&tsv).unwrap();
+        let entries = crate::manifest::read_tsv(&tsv, &Default::default()).unwrap();
         assert!(entries.1.is_empty(), "{:?}", entries.1);
         let first = &entries.0[0];
         // The character is the speaker (the bootstrap's cluster), not the file name.

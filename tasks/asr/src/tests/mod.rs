@@ -5,6 +5,7 @@ mod augment;
 mod corpus;
 mod drascula;
 mod features;
+mod normalize;
 mod source;
 mod synth;
 mod task;

@@ -5,9 +5,10 @@ use super::tone;
 use crate::audio::write_wav;
 use crate::error::AsrError;
 use crate::features::FeatureConfig;
+use crate::normalize::{OutsideChars, TextNorm};
 use crate::source::{
     load_split, read_lhotse_cuts, read_lhotse_pair, read_listing_bytes_within, read_nemo,
-    read_split, OutsideChars, Segment, SourceConfig, SourceKind, SplitFiles,
+    read_split, Segment, SourceConfig, SourceKind, SplitFiles,
 };
 
 fn config(toml_text: &str) -> Result<SourceConfig, String> {
@@ -109,6 +110,19 @@ fn source_config_defaults_to_synth_and_checks_its_paths() {
             train = 3"#,
             "a path or an array of paths",
         ),
+        (
+            r#"text = { letters = "any" }"#,
+            "source.text: kind = \"synth\" generates English sentences",
+        ),
+        (
+            r#"kind = "tsv"
+            train = "t"
+            dev = "d"
+            test = "x"
+            text = { keep = "- " }"#,
+            "source.text.keep: ' ' cannot be kept",
+        ),
+        (r#"text = { letters = "greek" }"#, "unknown variant `greek`"),
     ] {
         let e = config(text).unwrap_err();
         assert!(e.contains(want), "{text}: {e}");
@@ -137,7 +151,7 @@ fn nemo_lines_parse_and_every_bad_line_is_named() {
     let mut bytes = lines.join("\n").into_bytes();
     bytes.extend_from_slice(b"\n{\"audio_filepath\": \"\xff.wav\"}\n");
     std::fs::write(&m, bytes).unwrap();
-    let (good, bad) = read_nemo(&m).unwrap();
+    let (good, bad) = read_nemo(&m, &Default::default()).unwrap();
     assert_eq!(good.len(), 2);
     let a = &good[0];
     assert_eq!(a.entry.audio, dir.path().join("wav/spk1-a.wav"));
@@ -265,7 +279,7 @@ fn lhotse_cuts_parse_and_every_bad_line_is_named() {
         r#"{"id": "c10", "duration": 1, "recording": {"id": "r", "sources": []}}"#.to_string(),
     ];
     gz(&m, &lines.join("\n"));
-    let (good, bad) = read_lhotse_cuts(&m).unwrap();
+    let (good, bad) = read_lhotse_cuts(&m, &Default::default()).unwrap();
     assert_eq!(good.len(), 2, "{:#?}", messages(&bad));
     let a = &good[0].entry;
     assert_eq!(a.audio, dir.path().join("audio/r.flac"));
@@ -323,7 +337,7 @@ fn lhotse_recordings_and_supervisions_pair_up_by_recording_id() {
         s_ok.replace(r#""duration": 0.2"#, r#""duration": -3"#),
     ];
     write(&sups, &lines.join("\n"));
-    let (good, bad) = read_lhotse_pair(&recs, &sups).unwrap();
+    let (good, bad) = read_lhotse_pair(&recs, &sups, &Default::default()).unwrap();
     assert_eq!(good.len(), 2, "{:#?}", messages(&bad));
     assert_eq!(good[0].entry.audio, PathBuf::from("/data/r.flac"));
     assert_eq!(
@@ -406,9 +420,11 @@ fn listing_size_and_gzip_guards() {
         .unwrap_err()
         .to_string();
     says(&e, &["broken.gz", "corrupt gzip data"]);
-    let e = read_nemo(dir.path()).unwrap_err().to_string();
+    let e = read_nemo(dir.path(), &Default::default())
+        .unwrap_err()
+        .to_string();
     says(&e, &["is a folder, not a manifest file"]);
-    let e = read_nemo(&dir.path().join("absent.jsonl"))
+    let e = read_nemo(&dir.path().join("absent.jsonl"), &Default::default())
         .unwrap_err()
         .to_string();
     says(&e, &["absent.jsonl", "not found"]);
@@ -417,9 +433,10 @@ fn listing_size_and_gzip_guards() {
 #[test]
 fn outside_characters_are_counted_not_hidden() {
     let mut o = OutsideChars::default();
-    o.add("Hello, World! It\u{2019}s 42");
-    o.add("plain words");
-    o.add("caf\u{e9}, ok.");
+    let english = TextNorm::default();
+    o.add("Hello, World! It\u{2019}s 42", &english);
+    o.add("plain words", &english);
+    o.add("caf\u{e9}, ok.", &english);
     assert_eq!(o.total(), 7);
     assert_eq!((o.transcripts, o.of), (2, 3));
     assert_eq!(o.counts[&','], 2);
@@ -550,7 +567,8 @@ fn source_reads_tsv_and_librispeech_folders_with_wav_audio() {
         "19-198-0000 A B\n19-198-0001 C 3\n",
     );
     let files = SplitFiles(vec![d.join("libri")]);
-    let ((good, bad), listing) = read_split(SourceKind::Librispeech, &files).unwrap();
+    let ((good, bad), listing) =
+        read_split(SourceKind::Librispeech, &files, &Default::default()).unwrap();
     assert!(bad.is_empty());
     assert_eq!(good[0].entry.audio, ch.join("19-198-0000.wav"));
     assert_eq!(listing.len(), 1);
@@ -597,4 +615,61 @@ fn source_reads_tsv_and_librispeech_folders_with_wav_audio() {
     .unwrap_err()
     .to_string();
     says(&e, &["source.dev: missing"]);
+}
+
+#[test]
+fn transcripts_are_normalised_as_configured_and_what_is_dropped_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..3 {
+        let audio = tone(16_000, 300.0 + 50.0 * i as f64, 0.5, 0.3);
+        write_wav(&dir.path().join(format!("{i}.wav")), &audio, 16_000).unwrap();
+    }
+    let tsv = dir.path().join("es.tsv");
+    write(
+        &tsv,
+        "0.wav\t\u{bf}Qu\u{e9} a\u{f1}o?\n1.wav\t1999\n2.wav\t\u{c9}l, s\u{ed}.\n",
+    );
+    let files = SplitFiles(vec![tsv.clone()]);
+    let spanish = TextNorm {
+        letters: crate::normalize::Letters::Any,
+        digits: true,
+        ..Default::default()
+    };
+    let ((good, bad), _) = read_split(SourceKind::Tsv, &files, &spanish).unwrap();
+    assert!(bad.is_empty(), "{bad:?}");
+    let texts: Vec<&str> = good.iter().map(|e| e.entry.text.as_str()).collect();
+    assert_eq!(texts, ["qu\u{e9} a\u{f1}o", "1999", "\u{e9}l s\u{ed}"]);
+    // The English default reads accents as word breaks and has nothing left of a year.
+    let ((good, bad), _) = read_split(SourceKind::Tsv, &files, &TextNorm::default()).unwrap();
+    assert_eq!(good.len(), 2);
+    assert_eq!(good[0].entry.text, "qu a o");
+    assert_eq!(bad.len(), 1);
+    let e = bad[0].to_string();
+    assert!(
+        e.contains("es.tsv:2") && e.contains("empty transcript"),
+        "{e}"
+    );
+    // The split loader counts, per normalisation, what became a word break.
+    let source = |text: TextNorm| SourceConfig {
+        kind: SourceKind::Tsv,
+        train: Some(files.clone()),
+        dev: Some(files.clone()),
+        test: Some(files.clone()),
+        skip_bad: true,
+        text,
+        ..Default::default()
+    };
+    let features = FeatureConfig::default();
+    let es = load_split(&source(spanish), "train", &features, None).unwrap();
+    assert_eq!(es.utterances.len(), 3);
+    assert_eq!(
+        es.outside.counts.keys().collect::<String>(),
+        ",.?\u{bf}",
+        "{}",
+        es.outside
+    );
+    let en = load_split(&source(TextNorm::default()), "train", &features, None).unwrap();
+    assert_eq!(en.utterances.len(), 2);
+    assert_eq!(en.skipped.total(), 1);
+    assert!(en.outside.counts.contains_key(&'\u{f1}'), "{}", en.outside);
 }

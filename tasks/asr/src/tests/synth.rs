@@ -2,7 +2,8 @@ use std::collections::HashSet;
 
 use crate::espeak::{fix_streamed_wav, list_voices, trim_silence};
 use crate::features::Fbank;
-use crate::manifest::{check_transcript, ENGLISH_CHARS};
+use crate::manifest::check_transcript;
+use crate::normalize::ENGLISH_CHARS;
 use crate::synth::{synth_corpus, synth_split_audio, SynthConfig};
 
 fn tiny(threads: usize) -> SynthConfig {

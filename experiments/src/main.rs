@@ -105,15 +105,20 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum PrepareCmd {
-    /// English speech of the game Drascula (Debian package `drascula`): WAV files and
-    /// train/dev/test TSV manifests with held-out speakers, and a report of every file.
+    /// Speech of the game Drascula (Debian packages `drascula`, English, and
+    /// `drascula-spanish`): WAV files and train/dev/test TSV manifests with held-out speakers,
+    /// and a report of every file.
     Drascula {
-        /// The game's English data folder (holds drascula.dat and the .ALS speech files).
-        #[arg(long, default_value = "/usr/share/scummvm/drascula/en")]
-        from: PathBuf,
-        /// Output folder.
-        #[arg(long, default_value = "data/drascula")]
-        out: PathBuf,
+        /// The spoken language: `en` or `es`.
+        #[arg(long, default_value = "en")]
+        language: String,
+        /// The game's data folder of that language (holds drascula.dat and the .ALS speech
+        /// files); default /usr/share/scummvm/drascula/LANGUAGE.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Output folder; default data/drascula (English) or data/drascula-LANGUAGE.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// One split of a speech preset's synthetic corpus as WAV files (16 kHz) and a TSV
     /// manifest, the same audio the preset trains and scores on: to listen to it, or to score
@@ -177,9 +182,24 @@ fn main() -> Result<()> {
         Cmd::Recognize(a) => infer::decode(a, "recognize", &dev),
         Cmd::Classify(a) => infer::decode(a, "classify", &dev),
         Cmd::Prepare {
-            corpus: PrepareCmd::Drascula { from, out },
+            corpus:
+                PrepareCmd::Drascula {
+                    language,
+                    from,
+                    out,
+                },
         } => {
-            let report = asr::drascula::prepare(&from, &out)?;
+            let lang = asr::drascula::Language::from_code(&language).with_context(|| {
+                format!("--language {language:?}: the prepared languages are en and es")
+            })?;
+            let from = from.unwrap_or_else(|| {
+                PathBuf::from(format!("/usr/share/scummvm/drascula/{}", lang.code()))
+            });
+            let out = out.unwrap_or_else(|| match lang {
+                asr::drascula::Language::English => PathBuf::from("data/drascula"),
+                _ => PathBuf::from(format!("data/drascula-{}", lang.code())),
+            });
+            let report = asr::drascula::prepare(&from, &out, lang)?;
             print!("{report}");
             println!("manifests: {}/{{train,dev,test}}.tsv", out.display());
             Ok(())

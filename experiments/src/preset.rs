@@ -21,6 +21,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("toy-oracle", include_str!("../presets/toy-oracle.toml")),
     ("hinton-mnist", include_str!("../presets/hinton-mnist.toml")),
     ("asr-drascula", include_str!("../presets/asr-drascula.toml")),
+    (
+        "asr-drascula-es",
+        include_str!("../presets/asr-drascula-es.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

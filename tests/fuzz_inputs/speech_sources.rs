@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use asr::drascula::english_tables;
+use asr::drascula::{english_tables, tables, Language};
 use asr::source::{read_lhotse_cuts, read_lhotse_pair, read_nemo};
 
 use super::mutate::{cases, mutate_bytes, mutate_lines, run};
@@ -116,9 +116,13 @@ fn fuzz_drascula_data_files() {
     );
     run("drascula-data", 0xd5a, cases(DEFAULT_CASES), |rng| {
         let bytes = mutate_bytes(&seed, rng);
-        let tables = english_tables(&bytes, Path::new("drascula.dat"))
+        let english = english_tables(&bytes, Path::new("drascula.dat"))
             .map_err(|e| named(e, "drascula.dat"))?;
-        for t in &tables {
+        // The Spanish copies are found by the same chain rules: same tables, same lengths.
+        let spanish = tables(&bytes, Path::new("drascula.dat"), Language::Spanish)
+            .map_err(|e| named(e, "drascula.dat"))?;
+        assert_eq!(english.len(), spanish.len());
+        for t in english.iter().chain(&spanish) {
             assert!(
                 t.first().is_some_and(|l| l.is_empty()),
                 "line 0 is the empty record"

@@ -1,6 +1,6 @@
-//! Recorded English speech from the game *Drascula: The Vampire Strikes Back* (Alcachofa Soft,
-//! freely licensed; Debian main package `drascula`), prepared as a speech corpus of TSV
-//! manifests with held-out speakers.
+//! Recorded speech from the game *Drascula: The Vampire Strikes Back* (Alcachofa Soft, freely
+//! licensed; Debian main packages `drascula`, English, and `drascula-spanish`, the same lines
+//! dubbed), prepared as a speech corpus of TSV manifests with held-out speakers.
 //!
 //! The layout below was read off the files themselves (no published description exists), and
 //! every assumption is checked on the data rather than trusted:
@@ -9,9 +9,12 @@
 //!   German, French, Italian, Russian. One copy of a table is a chain of records
 //!   `[u8 L][text][NUL][zero padding]`, L the record's whole length (a multiple of 4),
 //!   starting with an empty record (`04 00 00 00`); the bytes between copies do not parse as
-//!   records. Line N of a table is record N.
+//!   records. Line N of a table is record N. The English copies are ASCII; the Spanish ones
+//!   write `ñ ¿ ¡ ü` (and accented vowels, where present) in the DOS code page 437.
 //! - `PREFIXn.ALS` is one spoken line: headerless unsigned 8-bit mono PCM at 11,025 Hz, the
-//!   line `n` of the table of the character the prefix names (no prefix: the hero).
+//!   line `n` of the table of the character the prefix names (no prefix: the hero), in the
+//!   language of the package's folder (`en/`, `es/`), whose `drascula.dat` holds every
+//!   language's tables.
 //!
 //! Checks: the chains must come in groups of six copies of (nearly) equal length, every
 //! speaker's table must exist, and on every speaker with enough lines the spoken duration must
@@ -43,6 +46,81 @@ const RATE_RANGE: (f64, f64) = (4.0, 30.0);
 /// [`MIN_LINES_FOR_CHECK`] kept lines.
 pub const MIN_LENGTH_CORRELATION: f64 = 0.5;
 const MIN_LINES_FOR_CHECK: usize = 10;
+
+/// The languages prepared: the spoken language of a package's `.ALS` files and the copy of the
+/// text tables that transcribes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    English,
+    Spanish,
+}
+
+impl Language {
+    /// Parse `en` or `es`.
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "en" => Some(Self::English),
+            "es" => Some(Self::Spanish),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::English => "en",
+            Self::Spanish => "es",
+        }
+    }
+
+    /// The copy of each table, in the data file's language order.
+    fn copy(self) -> usize {
+        match self {
+            Self::English => 0,
+            Self::Spanish => 1,
+        }
+    }
+
+    /// How the preparation's checks (empty lines, speaking rate) normalise a line: the English
+    /// default, or any letters for Spanish (the preset says the same in `data.source.text`).
+    pub fn norm(self) -> TextNorm {
+        match self {
+            Self::English => TextNorm::default(),
+            Self::Spanish => TextNorm {
+                letters: super::normalize::Letters::Any,
+                ..TextNorm::default()
+            },
+        }
+    }
+
+    /// A line's bytes as text. English: Latin-1 (every byte a character; the lines are ASCII in
+    /// practice, and the normaliser reports anything else). Spanish: code page 437 for the
+    /// bytes 0x80-0xAF (its accented letters and Spanish punctuation), but 0xA7 is a space; a
+    /// higher byte is not Spanish text in that code page and becomes U+FFFD, which the
+    /// normaliser counts.
+    pub fn decode(self, bytes: &[u8]) -> String {
+        match self {
+            Self::English => bytes.iter().map(|&b| b as char).collect(),
+            Self::Spanish => bytes
+                .iter()
+                .map(|&b| match b {
+                    0..=0x7F => b as char,
+                    // The game joins the words of a few lines with 0xA7 (437's `º`) in place
+                    // of spaces: in the Spanish copy it stands between every pair of words.
+                    0xA7 => ' ',
+                    0x80..=0xAF => CP437_80_AF[usize::from(b - 0x80)],
+                    _ => '\u{FFFD}',
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Code page 437, bytes 0x80-0xAF (IBM's published table).
+const CP437_80_AF: [char; 48] = [
+    'Ç', 'ü', 'é', 'â', 'ä', 'à', 'å', 'ç', 'ê', 'ë', 'è', 'ï', 'î', 'ì', 'Ä', 'Å', //
+    'É', 'æ', 'Æ', 'ô', 'ö', 'ò', 'û', 'ù', 'ÿ', 'Ö', 'Ü', '¢', '£', '¥', '₧', 'ƒ', //
+    'á', 'í', 'ó', 'ú', 'ñ', 'Ñ', 'ª', 'º', '¿', '⌐', '¬', '½', '¼', '¡', '«', '»',
+];
 
 /// Which split a speaker's lines go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -185,6 +263,11 @@ fn chains(bytes: &[u8]) -> Vec<Vec<&[u8]>> {
 /// The English copy of every text table in a `drascula.dat` (line 0 of each is empty).
 /// `path` names the file in errors.
 pub fn english_tables(bytes: &[u8], path: &Path) -> Result<Vec<Vec<String>>> {
+    tables(bytes, path, Language::English)
+}
+
+/// `language`'s copy of every text table in a `drascula.dat` (line 0 of each is empty).
+pub fn tables(bytes: &[u8], path: &Path, language: Language) -> Result<Vec<Vec<String>>> {
     if bytes.len() < 9 || &bytes[..8] != b"DRASCULA" {
         return Err(bad(path, "not a Drascula data file (no DRASCULA header)"));
     }
@@ -213,12 +296,10 @@ pub fn english_tables(bytes: &[u8], path: &Path) -> Result<Vec<Vec<String>>> {
                 ),
             ));
         }
-        // Latin-1 keeps every byte a character; English lines are ASCII in practice and the
-        // transcript normaliser reports anything outside the vocabulary.
         tables.push(
-            group[0]
+            group[language.copy()]
                 .iter()
-                .map(|l| l.iter().map(|&b| b as char).collect())
+                .map(|l| language.decode(l))
                 .collect(),
         );
     }
@@ -344,13 +425,14 @@ pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
     }
 }
 
-/// Read a Drascula English data folder (`drascula.dat` and the `.ALS` files) into kept lines
-/// and a report. Fails on an unknown layout or a speaker whose speech does not follow its
-/// table.
-pub fn read_folder(dir: &Path) -> Result<(Vec<Line>, Report)> {
+/// Read a Drascula data folder of `language` (`drascula.dat` and the `.ALS` files) into kept
+/// lines and a report. Fails on an unknown layout or a speaker whose speech does not follow
+/// its table.
+pub fn read_folder(dir: &Path, language: Language) -> Result<(Vec<Line>, Report)> {
     let dat = dir.join("drascula.dat");
     let bytes = std::fs::read(&dat).map_err(|e| AsrError::io(&dat, e))?;
-    let tables = english_tables(&bytes, &dat)?;
+    let tables = tables(&bytes, &dat, language)?;
+    let text_norm = language.norm();
     if let Some(sp) = SPEAKERS.iter().find(|s| s.table >= tables.len()) {
         return Err(bad(
             &dat,
@@ -392,7 +474,7 @@ pub fn read_folder(dir: &Path) -> Result<(Vec<Line>, Report)> {
             continue;
         };
         let text = tables[sp.table].get(num).map(|t| t.trim()).unwrap_or("");
-        let norm = TextNorm::default().normalize(text);
+        let norm = text_norm.normalize(text);
         if norm.is_empty() {
             report.no_text += 1;
             continue;
@@ -461,8 +543,8 @@ pub fn read_folder(dir: &Path) -> Result<(Vec<Line>, Report)> {
 /// Write `out/wav/<speaker>/<name>.wav` (16-bit PCM at 11,025 Hz), one TSV manifest per split
 /// (`out/train.tsv` ...: `wav/..<TAB>text<TAB>character`, paths relative to the manifest) and
 /// `out/report.txt`; every file atomically. Returns the report.
-pub fn prepare(dir: &Path, out: &Path) -> Result<Report> {
-    let (lines, report) = read_folder(dir)?;
+pub fn prepare(dir: &Path, out: &Path, language: Language) -> Result<Report> {
+    let (lines, report) = read_folder(dir, language)?;
     let mut manifests: BTreeMap<Split, String> = BTreeMap::new();
     for l in &lines {
         let rel = format!("wav/{}/{}.wav", l.speaker.id, l.name);

@@ -1,16 +1,20 @@
 use std::path::Path;
 
 use crate::drascula::{
-    english_tables, pearson, prepare, read_folder, trim_pcm8, Split, LANGUAGES, SAMPLE_RATE,
-    SPEAKERS,
+    english_tables, pearson, prepare, read_folder, tables as read_tables, trim_pcm8, Language,
+    Split, LANGUAGES, SAMPLE_RATE, SPEAKERS,
 };
 use crate::error::AsrError;
 
 /// One record: length byte, text, NUL, zero padding to a multiple of 4.
 fn record(text: &str) -> Vec<u8> {
+    record_bytes(text.as_bytes())
+}
+
+fn record_bytes(text: &[u8]) -> Vec<u8> {
     let len = (text.len() + 2).div_ceil(4) * 4;
     let mut r = vec![len as u8];
-    r.extend_from_slice(text.as_bytes());
+    r.extend_from_slice(text);
     r.resize(len, 0);
     r
 }
@@ -148,7 +152,7 @@ fn every_file_is_kept_or_counted() {
             }
         },
     );
-    let (lines, r) = read_folder(dir.path()).unwrap();
+    let (lines, r) = read_folder(dir.path(), Language::English).unwrap();
     assert_eq!(r.files, 10 * 11 + 3);
     assert_eq!(r.unknown_speaker.get("S"), Some(&1));
     assert_eq!(r.no_text, 2, "T40 is past its table, VB0 is the empty line");
@@ -187,7 +191,7 @@ fn a_table_that_does_not_follow_the_speech_is_refused() {
         |i| 4 + i % 3,
         |_, chars| (48 - chars) as f64 / 14.0,
     );
-    let Err(e) = read_folder(dir.path()) else {
+    let Err(e) = read_folder(dir.path(), Language::English) else {
         panic!("a mismatched table was accepted");
     };
     assert!(matches!(e, AsrError::BadListing { .. }));
@@ -199,7 +203,7 @@ fn prepare_writes_manifests_that_load() {
     let dir = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     folder(dir.path(), |i| i, |_, chars| chars as f64 / 14.0);
-    let r = prepare(dir.path(), out.path()).unwrap();
+    let r = prepare(dir.path(), out.path(), Language::English).unwrap();
     for split in [Split::Train, Split::Dev, Split::Test] {
         let tsv = out.path().join(format!("{}.tsv", split.name()));
         let text = std::fs::read_to_string(&tsv).unwrap();
@@ -222,4 +226,42 @@ fn prepare_writes_manifests_that_load() {
     }
     let report = std::fs::read_to_string(out.path().join("report.txt")).unwrap();
     assert!(report.contains("fnv1a") && report.contains("kept"));
+}
+
+#[test]
+fn spanish_lines_are_read_from_their_copy_in_code_page_437() {
+    assert_eq!(
+        Language::Spanish.decode(b"\xa8Qu\x82 a\xa4o? \xadS\xa1! verg\x81enza\xb0"),
+        "\u{bf}Qu\u{e9} a\u{f1}o? \u{a1}S\u{ed}! verg\u{fc}enza\u{fffd}"
+    );
+    // 0xA7 joins words in place of a space.
+    assert_eq!(Language::Spanish.decode(b"UN\xa7CUBATA"), "UN CUBATA");
+    // English bytes stay one character each, as before.
+    assert_eq!(Language::English.decode(b"TOUPE\x90"), "TOUPE\u{90}");
+    assert_eq!(Language::from_code("es"), Some(Language::Spanish));
+    assert_eq!(Language::from_code("en").map(Language::code), Some("en"));
+    assert_eq!(Language::from_code("de"), None);
+    // One table of two lines, six language copies; the Spanish one is the second.
+    let mut b = b"DRASCULA\x06".to_vec();
+    for lang in 0..LANGUAGES {
+        b.extend_from_slice(&[0xff, 0x13, 0x01, 0x00, 0x00]);
+        b.extend(record(""));
+        let line: &[u8] = match lang {
+            0 => b"HELLO",
+            1 => b"\xadHOLA, SE\xa5OR!",
+            _ => b"OTHER",
+        };
+        b.extend(record_bytes(line));
+    }
+    let p = Path::new("drascula.dat");
+    let es = read_tables(&b, p, Language::Spanish).unwrap();
+    assert_eq!(
+        es,
+        vec![vec!["".to_string(), "\u{a1}HOLA, SE\u{d1}OR!".to_string()]]
+    );
+    assert_eq!(
+        Language::Spanish.norm().normalize(&es[0][1]),
+        "hola se\u{f1}or"
+    );
+    assert_eq!(english_tables(&b, p).unwrap()[0][1], "HELLO");
 }

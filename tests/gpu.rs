@@ -16,7 +16,7 @@ use ctc_core::model::CtcModel;
 use ctc_core::ops::{matmul, TimeConv1d};
 use ctc_core::params::ParamStore;
 use ctc_core::train::{TrainConfig, TrainRun};
-use ctc_core::{EncoderConfig, Rng};
+use ctc_core::Rng;
 use steps::{assert_same_step, every_model_step};
 use toy::{ToyConfig, ToyTask};
 
@@ -109,16 +109,7 @@ fn the_dev_error_falls_when_training_on_the_gpu() -> Result<()> {
         n_train: 256,
         ..Default::default()
     })?;
-    let enc = EncoderConfig {
-        d_model: 32,
-        layers: 1,
-        heads: 4,
-        d_ff: 64,
-        dropout: 0.0,
-        conv_channels: 0,
-        kind: Default::default(),
-        conv_kernel: None,
-    };
+    let enc = examples::toy_encoder(32, 1);
     let cfg = TrainConfig {
         batch_size: 16,
         steps: 150,

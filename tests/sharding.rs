@@ -8,22 +8,15 @@ use candle_core::{Device, Result};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::train::step::{ShardedStep, StepInputs};
-use ctc_core::EncoderConfig;
-use examples::summed;
+use examples::{summed, toy_encoder};
 use toy::{ToyConfig, ToyTask};
 
 fn model(task: &ToyTask, store: &ParamStore) -> Result<CtcModel> {
-    let enc = EncoderConfig {
-        d_model: 32,
-        layers: 2,
-        heads: 4,
-        d_ff: 64,
-        dropout: 0.0,
-        conv_channels: 0,
-        kind: Default::default(),
-        conv_kernel: None,
-    };
-    CtcModel::new(task, &enc, store.vb(&Device::Cpu).pp("model"))
+    CtcModel::new(
+        task,
+        &toy_encoder(32, 2),
+        store.vb(&Device::Cpu).pp("model"),
+    )
 }
 
 fn step(

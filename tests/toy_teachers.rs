@@ -1,27 +1,18 @@
 //! Teachers on the tiny synthetic task: copy diagnostics, resume, and training speed.
 
+#[path = "support/examples.rs"]
+mod examples;
+
 use candle_core::{Device, Result};
 use ctc_core::model::CtcModel;
 use ctc_core::params::ParamStore;
 use ctc_core::task::Splits;
 use ctc_core::train::{TrainConfig, TrainReport, TrainRun};
 use ctc_core::EncoderConfig;
+use examples::toy_encoder as enc;
 use oracle::diagnostics::diagnose;
 use oracle::{AntiCopy, OracleConfig, OracleTeacher};
 use toy::{ToyConfig, ToyExample, ToyTask};
-
-fn enc(d: usize, layers: usize) -> EncoderConfig {
-    EncoderConfig {
-        d_model: d,
-        layers,
-        heads: 4,
-        d_ff: 2 * d,
-        dropout: 0.0,
-        conv_channels: 0,
-        kind: Default::default(),
-        conv_kernel: None,
-    }
-}
 
 fn train_cfg(steps: usize) -> TrainConfig {
     TrainConfig {

@@ -14,6 +14,21 @@ use ctc_core::{EncoderConfig, Rng};
 use scene_text::normalize::{WordImage, HEIGHT};
 use scene_text::task::{StrExample, StrTask};
 
+/// A transformer encoder for the toy task: `d` wide, `layers` deep, 4 heads, no dropout and no
+/// convolutional front end.
+pub fn toy_encoder(d: usize, layers: usize) -> EncoderConfig {
+    EncoderConfig {
+        d_model: d,
+        layers,
+        heads: 4,
+        d_ff: 2 * d,
+        dropout: 0.0,
+        conv_channels: 0,
+        kind: Default::default(),
+        conv_kernel: None,
+    }
+}
+
 /// A tiny encoder of `kind` (d 16, 2 layers, kernel 3 for Conformers).
 pub fn enc_of(kind: EncoderKind) -> EncoderConfig {
     EncoderConfig {

@@ -93,9 +93,8 @@ impl MultiHeadAttention {
         }
         let v = self.split(&self.v.forward(kv)?)?;
         let scale = 1.0 / ((d / self.heads) as f64).sqrt();
-        // gemm takes the head views' strides directly (`ops::matmul` copies them where cuBLAS
-        // cannot); the scale and the mask are applied inside the fused softmax rather than as
-        // two more (B, H, Tq, Tk) tensors.
+        // gemm and cuBLAS both take the transposed view of k as it is; the scale and the mask
+        // are applied inside the fused softmax rather than as two more (B, H, Tq, Tk) tensors.
         let scores = crate::ops::matmul(&q, &k.t()?)?;
         let weights = crate::ops::softmax_scaled_biased(&scores, scale, bias)?;
         let attn = dropout(&weights, self.dropout, fwd)?;

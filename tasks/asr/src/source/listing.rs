@@ -156,13 +156,13 @@ pub(super) fn check_time(what: &str, v: f64, positive: bool) -> std::result::Res
 
 /// A transcript normalised, or why it cannot be used.
 pub(super) fn transcript(raw: &str, norm: &TextNorm) -> std::result::Result<String, String> {
-    let norm = norm.normalize(raw);
-    if norm.is_empty() {
+    let text = norm.normalize(raw);
+    if text.is_empty() {
         Err(format!(
             "empty transcript after normalisation (raw text {raw:?})"
         ))
     } else {
-        Ok(norm)
+        Ok(text)
     }
 }
 

@@ -55,20 +55,19 @@ nvcc --version | tail -n2 >&2
 
 target=$root/target/cuda
 cargo build --release --target-dir "$target" -p experiments --features cuda
+# The executable cargo built for target NAME, from its JSON messages on stdin.
+executable() {
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable"):
+        print(m["executable"])' "$1"
+}
 test_bin=$(cargo test --release --target-dir "$target" --features cuda --test gpu --no-run \
-    --message-format=json | python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "gpu" and m.get("executable"):
-        print(m["executable"])')
+    --message-format=json | executable gpu)
 bench_bin=$(cargo bench --target-dir "$target" --features cuda --bench train_step --no-run \
-    --message-format=json | python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "train_step" and m.get("executable"):
-        print(m["executable"])')
+    --message-format=json | executable train_step)
 
 bundle=$root/target/gpu-bundle
 rm -rf "$bundle"

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use asr::drascula::{english_tables, tables, Language};
+use asr::drascula::{tables, Language};
 use asr::source::{read_lhotse_cuts, read_lhotse_pair, read_nemo};
 
 use super::mutate::{cases, mutate_bytes, mutate_lines, run};
@@ -109,14 +109,14 @@ fn drascula_seed() -> Vec<u8> {
 fn fuzz_drascula_data_files() {
     let seed = drascula_seed();
     assert_eq!(
-        english_tables(&seed, Path::new("drascula.dat"))
+        tables(&seed, Path::new("drascula.dat"), Language::English)
             .unwrap()
             .len(),
         2
     );
     run("drascula-data", 0xd5a, cases(DEFAULT_CASES), |rng| {
         let bytes = mutate_bytes(&seed, rng);
-        let english = english_tables(&bytes, Path::new("drascula.dat"))
+        let english = tables(&bytes, Path::new("drascula.dat"), Language::English)
             .map_err(|e| named(e, "drascula.dat"))?;
         // The Spanish copies are found by the same chain rules: same tables, same lengths.
         let spanish = tables(&bytes, Path::new("drascula.dat"), Language::Spanish)

@@ -260,13 +260,8 @@ fn chains(bytes: &[u8]) -> Vec<Vec<&[u8]>> {
     out
 }
 
-/// The English copy of every text table in a `drascula.dat` (line 0 of each is empty).
-/// `path` names the file in errors.
-pub fn english_tables(bytes: &[u8], path: &Path) -> Result<Vec<Vec<String>>> {
-    tables(bytes, path, Language::English)
-}
-
 /// `language`'s copy of every text table in a `drascula.dat` (line 0 of each is empty).
+/// `path` names the file in errors.
 pub fn tables(bytes: &[u8], path: &Path, language: Language) -> Result<Vec<Vec<String>>> {
     if bytes.len() < 9 || &bytes[..8] != b"DRASCULA" {
         return Err(bad(path, "not a Drascula data file (no DRASCULA header)"));

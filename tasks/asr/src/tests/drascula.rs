@@ -1,8 +1,8 @@
 use std::path::Path;
 
 use crate::drascula::{
-    english_tables, pearson, prepare, read_folder, tables as read_tables, trim_pcm8, Language,
-    Split, LANGUAGES, SAMPLE_RATE, SPEAKERS,
+    pearson, prepare, read_folder, tables as read_tables, trim_pcm8, Language, Split, LANGUAGES,
+    SAMPLE_RATE, SPEAKERS,
 };
 use crate::error::AsrError;
 
@@ -96,7 +96,7 @@ fn folder(
 #[test]
 fn english_tables_are_the_first_copy_of_each_group() {
     let t = tables(|i| i);
-    let got = english_tables(&dat(&t, None), Path::new("x.dat")).unwrap();
+    let got = read_tables(&dat(&t, None), Path::new("x.dat"), Language::English).unwrap();
     assert_eq!(got.len(), 10);
     for table in &got {
         assert_eq!(table.len(), 12);
@@ -107,14 +107,19 @@ fn english_tables_are_the_first_copy_of_each_group() {
 
 #[test]
 fn layout_errors_name_the_file_and_the_problem() {
-    let e = english_tables(b"NOT A DATA FILE", Path::new("a.dat")).unwrap_err();
+    let e = read_tables(b"NOT A DATA FILE", Path::new("a.dat"), Language::English).unwrap_err();
     assert!(e.to_string().contains("a.dat") && e.to_string().contains("DRASCULA"));
-    let e = english_tables(&dat(&tables(|i| i), Some(4)), Path::new("b.dat")).unwrap_err();
+    let e = read_tables(
+        &dat(&tables(|i| i), Some(4)),
+        Path::new("b.dat"),
+        Language::English,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("text table 4"), "{e}");
     let mut one_short = dat(&tables(|i| i), None);
     // Cut the file inside the last copy's last record: that copy loses a line.
     one_short.truncate(one_short.len() - 2);
-    let e = english_tables(&one_short, Path::new("c.dat")).unwrap_err();
+    let e = read_tables(&one_short, Path::new("c.dat"), Language::English).unwrap_err();
     assert!(e.to_string().contains("not aligned"), "{e}");
 }
 
@@ -263,5 +268,8 @@ fn spanish_lines_are_read_from_their_copy_in_code_page_437() {
         Language::Spanish.norm().normalize(&es[0][1]),
         "hola se\u{f1}or"
     );
-    assert_eq!(english_tables(&b, p).unwrap()[0][1], "HELLO");
+    assert_eq!(
+        read_tables(&b, p, Language::English).unwrap()[0][1],
+        "HELLO"
+    );
 }
